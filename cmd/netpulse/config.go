@@ -1,0 +1,252 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is every setting of netpulse, in one place. Each field is filled, in
+// rising precedence, from its default, the YAML file given by --config, the
+// environment variable NETPULSE_<NAME> (upper case, dashes as underscores),
+// and the command-line flag --<name>. `netpulse config` prints this table.
+type Config struct {
+	ConfigFile string `name:"config" help:"optional YAML file with any of these settings, keyed by name"`
+	Data       string `name:"data" default:"./netpulse-data" help:"folder for all local state: journal, chDB store, indexes, registry"`
+	Listen     string `name:"listen" default:"127.0.0.1:8080" help:"HTTP listen address of the API and dashboard"`
+	Demo       bool   `name:"demo" help:"seed demo venues, users, feeds and streams"`
+	LogLevel   string `name:"log-level" default:"info" help:"debug, info, warn or error"`
+	TLSCert    string `name:"tls-cert" help:"PEM certificate; with tls-key, serve HTTPS"`
+	TLSKey     string `name:"tls-key" help:"PEM private key for tls-cert"`
+
+	Kafka             []string `name:"kafka" help:"Kafka bootstrap brokers host:port,...; empty uses the embedded journal"`
+	KafkaPartitions   int      `name:"kafka-partitions" default:"6" help:"partitions for topics netpulse creates in Kafka"`
+	KafkaReplication  int      `name:"kafka-replication" default:"1" help:"replication factor for topics netpulse creates in Kafka"`
+	ClickHouse        []string `name:"clickhouse" help:"ClickHouse server native addresses host:port,...; empty uses embedded chDB"`
+	ClickHouseUser    string   `name:"clickhouse-user" default:"default" help:"ClickHouse user"`
+	ClickHousePass    string   `name:"clickhouse-password" secret:"true" help:"ClickHouse password"`
+	JournalPartitions int      `name:"journal-partitions" default:"4" help:"partitions per topic in the embedded journal"`
+	JournalFsync      string   `name:"journal-fsync" default:"always" help:"always (acknowledged means on disk) or interval"`
+	JournalRetention  time.Duration `name:"journal-retention" default:"168h" help:"drop journal messages older than this once every group has committed them"`
+
+	BatchRows  int           `name:"batch-rows" default:"5000" help:"pipeline store/index batch size in rows"`
+	BatchDelay time.Duration `name:"batch-delay" default:"200ms" help:"longest a pipeline batch waits to fill"`
+
+	IDHashKey      string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
+	IDEncKey       string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
+	SessionTTL     time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
+	AccessRetention time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
+	PostRetention  time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
+	UserAgent      string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
+}
+
+// fieldSpec describes one Config field for the loader.
+type fieldSpec struct {
+	name, env, help, def string
+	secret               bool
+	v                    reflect.Value
+}
+
+func (c *Config) fields() []fieldSpec {
+	rv := reflect.ValueOf(c).Elem()
+	rt := rv.Type()
+	var out []fieldSpec
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		name := f.Tag.Get("name")
+		out = append(out, fieldSpec{
+			name:   name,
+			env:    "NETPULSE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")),
+			help:   f.Tag.Get("help"),
+			def:    f.Tag.Get("default"),
+			secret: f.Tag.Get("secret") == "true",
+			v:      rv.Field(i),
+		})
+	}
+	return out
+}
+
+func setField(v reflect.Value, s string) error {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(n))
+	case reflect.Int64: // time.Duration
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+	case reflect.Slice:
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+type flagValue struct {
+	f   fieldSpec
+	set bool
+}
+
+func (fv *flagValue) String() string {
+	if fv == nil || !fv.f.v.IsValid() {
+		return ""
+	}
+	return fmt.Sprint(fv.f.v.Interface())
+}
+func (fv *flagValue) Set(s string) error { fv.set = true; return setField(fv.f.v, s) }
+func (fv *flagValue) IsBoolFlag() bool  { return fv.f.v.Kind() == reflect.Bool }
+
+// loadConfig fills a Config from defaults, file, environment and args, in
+// that order of precedence.
+func loadConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	fields := c.fields()
+	for _, f := range fields {
+		if f.def != "" {
+			if err := setField(f.v, f.def); err != nil {
+				return nil, fmt.Errorf("default of %s: %w", f.name, err)
+			}
+		}
+	}
+	// Parse the flags into a scratch config first, only to learn --config.
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scratch := &Config{}
+	for _, f := range scratch.fields() {
+		fs.Var(&flagValue{f: f}, f.name, f.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%s: unexpected arguments %v", cmd, fs.Args())
+	}
+	file := scratch.ConfigFile
+	if file == "" {
+		file = getenv("NETPULSE_CONFIG")
+	}
+	if file != "" {
+		if err := c.loadFile(file); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range fields {
+		if s := getenv(f.env); s != "" {
+			if err := setField(f.v, s); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", f.env, s, err)
+			}
+		}
+	}
+	fs2 := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs2.SetOutput(io.Discard)
+	for _, f := range fields {
+		fs2.Var(&flagValue{f: f}, f.name, f.help)
+	}
+	if err := fs2.Parse(args); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+func (c *Config) loadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", path, err)
+	}
+	var m map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	byName := map[string]fieldSpec{}
+	for _, f := range c.fields() {
+		byName[f.name] = f
+	}
+	for k, node := range m {
+		f, ok := byName[k]
+		if !ok {
+			return fmt.Errorf("config %s line %d: unknown setting %q", path, node.Line, k)
+		}
+		val := node.Value
+		if node.Kind == yaml.SequenceNode {
+			var items []string
+			if err := node.Decode(&items); err != nil {
+				return fmt.Errorf("config %s line %d: %s: %w", path, node.Line, k, err)
+			}
+			val = strings.Join(items, ",")
+		} else if node.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config %s line %d: %s must be a value or a list", path, node.Line, k)
+		}
+		if err := setField(f.v, val); err != nil {
+			return fmt.Errorf("config %s line %d: %s: %w", path, node.Line, k, err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: must not be empty"))
+	}
+	if c.JournalFsync != "always" && c.JournalFsync != "interval" {
+		errs = append(errs, fmt.Errorf("journal-fsync: %q is not always or interval", c.JournalFsync))
+	}
+	if c.AccessRetention < 60*24*time.Hour {
+		errs = append(errs, fmt.Errorf("retention-access: %v is under the legal minimum of 60 days", c.AccessRetention))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together"))
+	}
+	if c.BatchRows <= 0 || c.BatchDelay <= 0 {
+		errs = append(errs, errors.New("batch-rows and batch-delay must be positive"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// writeConfigDoc prints the settings table (Markdown), the one place where
+// configuration is documented.
+func writeConfigDoc(w io.Writer) {
+	c := &Config{}
+	fmt.Fprintln(w, "| flag | environment | default | meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, f := range c.fields() {
+		def := f.def
+		if def == "" {
+			def = "—"
+		}
+		fmt.Fprintf(w, "| `--%s` | `%s` | `%s` | %s |\n", f.name, f.env, def, f.help)
+	}
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/deploy"
+	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/bus/journal"
+	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/pipeline/store/chdb"
+	"github.com/netpulse/netpulse/pipeline/store/clickhouse"
+)
+
+// app holds what serve owns: every long-lived part, opened once, closed once.
+// Subsystems are wired in wire*(): each adds its routes to mux and its loops
+// to the run group, so that one place starts and stops every goroutine.
+type app struct {
+	cfg    *Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	bus    bus.Bus
+	db     *store.DB
+	access *access.Registry
+	mux    *http.ServeMux
+	group  run.Group
+
+	lagMu    sync.Mutex
+	lagWatch [][2]string // (group, topic) pairs whose lag is exported
+	lag      *prometheus.GaugeVec
+	httpReqs *prometheus.CounterVec
+	httpDur  *prometheus.HistogramVec
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	if err := a.wire(ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	a.group.Add(func() error {
+		if cfg.TLSCert != "" {
+			err = srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("http server: %w", err)
+	}, func(error) {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+
+	lagCtx, lagCancel := context.WithCancel(ctx)
+	a.group.Add(func() error { a.exportLag(lagCtx); return nil }, func(error) { lagCancel() })
+
+	// The signal context ends the group on SIGINT/SIGTERM.
+	sigCtx, sigCancel := context.WithCancel(ctx)
+	a.group.Add(func() error {
+		<-sigCtx.Done()
+		return nil
+	}, func(error) { sigCancel() })
+
+	url := fmt.Sprintf("%s://%s/", scheme, ln.Addr())
+	log.Info("netpulse serving", "url", url, "data", cfg.Data, "demo", cfg.Demo,
+		"bus", busKind(cfg), "store", storeKind(cfg))
+	fmt.Fprintf(stdout, "netpulse: dashboard at %s\n", url)
+	err = a.group.Run()
+	log.Info("netpulse stopped", "err", err)
+	return err
+}
+
+func busKind(cfg *Config) string {
+	if len(cfg.Kafka) > 0 {
+		return "kafka"
+	}
+	return "journal"
+}
+
+func storeKind(cfg *Config) string {
+	if len(cfg.ClickHouse) > 0 {
+		return "clickhouse"
+	}
+	return "chdb"
+}
+
+// openApp opens the bus, the store and the registry and applies the schema.
+func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "netpulse_bus_lag_messages",
+		Help: "Messages on a topic not yet committed by a consumer group."}, []string{"group", "topic"})
+	a.httpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "netpulse_http_requests_total",
+		Help: "HTTP requests by route and status code."}, []string{"route", "code"})
+	a.httpDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "netpulse_http_request_seconds",
+		Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14)}, []string{"route"})
+	a.reg.MustRegister(a.lag, a.httpReqs, a.httpDur)
+
+	var err error
+	if a.access, err = access.Open(cfg.Data, cfg.SessionTTL); err != nil {
+		return nil, err
+	}
+	if a.bus, err = openBus(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	backend, err := openBackend(cfg)
+	if err != nil {
+		a.bus.Close()
+		return nil, err
+	}
+	a.db = store.New(backend, a.reg)
+	if err := a.db.Migrate(ctx, deploy.Schema()); err != nil {
+		a.close()
+		return nil, fmt.Errorf("apply schema: %w", err)
+	}
+	return a, nil
+}
+
+func openBus(ctx context.Context, cfg *Config, log *slog.Logger) (bus.Bus, error) {
+	if len(cfg.Kafka) > 0 {
+		return openKafkaBus(ctx, cfg, log)
+	}
+	return journal.Open(journal.Options{
+		Dir:        filepath.Join(cfg.Data, "journal"),
+		Partitions: cfg.JournalPartitions,
+		Fsync:      journal.FsyncPolicy(cfg.JournalFsync),
+		Retention:  cfg.JournalRetention,
+		Logger:     log.With("part", "journal"),
+	})
+}
+
+func openBackend(cfg *Config) (store.Backend, error) {
+	if len(cfg.ClickHouse) > 0 {
+		return clickhouse.Open(clickhouse.Options{Addrs: cfg.ClickHouse, Username: cfg.ClickHouseUser, Password: cfg.ClickHousePass})
+	}
+	return chdb.Open(filepath.Join(cfg.Data, "chdb"))
+}
+
+func (a *app) close() {
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
+			a.log.Error("close store", "err", err)
+		}
+	}
+	if a.bus != nil {
+		if err := a.bus.Close(); err != nil {
+			a.log.Error("close bus", "err", err)
+		}
+	}
+}
+
+// watchLag exports the lag of group on topic as a metric.
+func (a *app) watchLag(group, topic string) {
+	a.lagMu.Lock()
+	a.lagWatch = append(a.lagWatch, [2]string{group, topic})
+	a.lagMu.Unlock()
+}
+
+func (a *app) exportLag(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		a.lagMu.Lock()
+		pairs := append([][2]string(nil), a.lagWatch...)
+		a.lagMu.Unlock()
+		for _, p := range pairs {
+			if n, err := a.bus.Lag(ctx, p[0], p[1]); err == nil {
+				a.lag.WithLabelValues(p[0], p[1]).Set(float64(n))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handler adds the always-present routes and request metrics around mux.
+func (a *app) handler() http.Handler {
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		a.mux.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		a.httpReqs.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		a.httpDur.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	var problems []string
+	if err := a.bus.Ready(ctx); err != nil {
+		problems = append(problems, "bus: "+err.Error())
+	}
+	if err := a.db.Ping(ctx); err != nil {
+		problems = append(problems, "store: "+err.Error())
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// statusWriter records the status code for metrics. It forwards Flush so
+// that server-sent events keep streaming.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

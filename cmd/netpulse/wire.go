@@ -1,0 +1,9 @@
+package main
+
+import "context"
+
+// wire connects the subsystems to the bus, the store and the HTTP mux, and
+// adds their loops to the run group. Each subsystem gets one wireX method.
+func (a *app) wire(ctx context.Context) error {
+	return nil
+}

@@ -1,0 +1,238 @@
+package access
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	bolt "go.etcd.io/bbolt"
+)
+
+// SessionCookie names the browser session cookie.
+const SessionCookie = "np_session"
+
+// CSRFHeader carries the session's CSRF token on state-changing requests
+// made with a session cookie; forms send it as the field "csrf".
+const CSRFHeader = "X-CSRF-Token"
+
+type session struct {
+	User    string    `json:"user"`
+	CSRF    string    `json:"csrf"`
+	Expires time.Time `json:"expires"`
+}
+
+// Login lockout: after maxFailures wrong passwords for one name within
+// lockoutWindow, that name is refused until the window passes.
+const (
+	maxFailures   = 5
+	lockoutWindow = 15 * time.Minute
+)
+
+// ErrLockedOut is returned by Login while a name is locked out.
+var ErrLockedOut = errors.New("too many failed logins; try again later")
+
+type failures struct {
+	count int
+	first time.Time
+}
+
+// Login checks a password and opens a session. It returns the session id
+// (for the cookie) and the session's CSRF token.
+func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf string, err error) {
+	now := time.Now()
+	r.mu.Lock()
+	f := r.failed()[name]
+	if f.count >= maxFailures && now.Sub(f.first) < lockoutWindow {
+		r.mu.Unlock()
+		return "", "", ErrLockedOut
+	}
+	r.mu.Unlock()
+	var u User
+	err = r.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers).Get([]byte(name))
+		if b == nil {
+			return ErrUnauthenticated
+		}
+		return json.Unmarshal(b, &u)
+	})
+	ok := false
+	if err == nil && !u.Disabled && u.PassHash != "" {
+		ok, _ = argon2id.ComparePasswordAndHash(password, u.PassHash)
+	} else if errors.Is(err, ErrUnauthenticated) || err == nil {
+		// Spend the same time on unknown names so that timing does not
+		// reveal which names exist.
+		argon2id.ComparePasswordAndHash(password, dummyHash)
+	} else {
+		return "", "", fmt.Errorf("login %s: %w", name, err)
+	}
+	if !ok {
+		r.mu.Lock()
+		m := r.failed()
+		f := m[name]
+		if now.Sub(f.first) >= lockoutWindow {
+			f = failures{first: now}
+		}
+		f.count++
+		m[name] = f
+		r.mu.Unlock()
+		return "", "", ErrUnauthenticated
+	}
+	r.mu.Lock()
+	delete(r.failed(), name)
+	r.mu.Unlock()
+	sid, csrf = NewSecret("nps_"), NewSecret("")
+	s := session{User: u.Name, CSRF: csrf, Expires: now.Add(r.sessionTTL)}
+	err = r.update(ctx, func(tx *bolt.Tx) error {
+		b, _ := json.Marshal(s)
+		return tx.Bucket(bucketSessions).Put([]byte(hashToken(sid)), b)
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("login %s: store session: %w", name, err)
+	}
+	return sid, csrf, nil
+}
+
+var dummyHash, _ = argon2id.CreateHash("netpulse-timing-equaliser", argon2id.DefaultParams)
+
+// failedLogins lives on the registry; created lazily under r.mu.
+func (r *Registry) failed() map[string]failures {
+	if r.failures == nil {
+		r.failures = map[string]failures{}
+	}
+	return r.failures
+}
+
+// Session resolves a session id to its principal and CSRF token.
+func (r *Registry) Session(ctx context.Context, sid string) (Principal, string, error) {
+	if sid == "" {
+		return Principal{}, "", ErrUnauthenticated
+	}
+	var p Principal
+	var s session
+	err := r.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions).Get([]byte(hashToken(sid)))
+		if b == nil {
+			return ErrUnauthenticated
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if time.Now().After(s.Expires) {
+			return ErrUnauthenticated
+		}
+		var err error
+		p, err = principalFor(tx, "user:"+s.User)
+		return err
+	})
+	if err != nil {
+		return Principal{}, "", err
+	}
+	return p, s.CSRF, nil
+}
+
+// Logout ends a session and sweeps expired ones.
+func (r *Registry) Logout(ctx context.Context, sid string) error {
+	now := time.Now()
+	return r.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		if err := b.Delete([]byte(hashToken(sid))); err != nil {
+			return err
+		}
+		var expired [][]byte
+		b.ForEach(func(k, v []byte) error {
+			var s session
+			if json.Unmarshal(v, &s) != nil || now.After(s.Expires) {
+				expired = append(expired, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range expired {
+			b.Delete(k)
+		}
+		return nil
+	})
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// FromContext returns the caller put there by Require.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}
+
+// Identify resolves the caller of r from a bearer token or a session cookie.
+// fromSession reports the latter, for which csrf is the expected token.
+func (r *Registry) Identify(req *http.Request) (p Principal, fromSession bool, csrf string, err error) {
+	if h := req.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return Principal{}, false, "", ErrUnauthenticated
+		}
+		p, err = r.Authenticate(req.Context(), strings.TrimSpace(tok))
+		return p, false, "", err
+	}
+	c, err := req.Cookie(SessionCookie)
+	if err != nil {
+		return Principal{}, false, "", ErrUnauthenticated
+	}
+	p, csrf, err = r.Session(req.Context(), c.Value)
+	return p, true, csrf, err
+}
+
+// Require lets a request through only when its caller has one of roles.
+// Session-cookie callers must also present the CSRF token on any method
+// other than GET, HEAD and OPTIONS.
+func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			p, fromSession, csrf, err := reg.Identify(req)
+			if err != nil {
+				if !errors.Is(err, ErrUnauthenticated) {
+					http.Error(w, `{"error":"credential check failed"}`, http.StatusServiceUnavailable)
+					return
+				}
+				w.Header().Set("WWW-Authenticate", `Bearer realm="netpulse"`)
+				writeJSONError(w, http.StatusUnauthorized, "missing, unknown or revoked credential")
+				return
+			}
+			if !slices.Contains(roles, p.Role) {
+				writeJSONError(w, http.StatusForbidden, fmt.Sprintf("role %s may not use this endpoint", p.Role))
+				return
+			}
+			if fromSession && !safeMethod(req.Method) {
+				got := req.Header.Get(CSRFHeader)
+				if got == "" {
+					got = req.FormValue("csrf")
+				}
+				if subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 || csrf == "" {
+					writeJSONError(w, http.StatusForbidden, "missing or wrong CSRF token")
+					return
+				}
+			}
+			next.ServeHTTP(w, req.WithContext(WithPrincipal(req.Context(), p)))
+		})
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what netpulse needs on a fresh machine, idempotently: the embedded
+# ClickHouse engine (libchdb.so), the Kafka broker jars for the bus contract
+# tests, and Debian's chromium for the browser tests. Each step is skipped when
+# its result is already present.
+#
+# usage: deploy/dev/install-deps.sh [chdb] [kafka] [chromium]   (default: all)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${NETPULSE_CACHE:-$HOME/.cache/netpulse}
+mkdir -p "$cache"
+want=${*:-chdb kafka chromium}
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+install_chdb() {
+  if [ -f /usr/local/lib/libchdb.so ]; then return; fi
+  log "fetching libchdb.so from npm (@chdb/lib-linux-x64-gnu)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent @chdb/lib-linux-x64-gnu@26.5.3 >/dev/null && tar xzf chdb-lib-linux-x64-gnu-*.tgz)
+  lib=$(find "$tmp" -name libchdb.so | head -n1)
+  [ -n "$lib" ] || { log "libchdb.so not found in the npm package"; exit 1; }
+  install -m 0755 "$lib" /usr/local/lib/libchdb.so.tmp
+  mv /usr/local/lib/libchdb.so.tmp /usr/local/lib/libchdb.so
+  rm -rf "$tmp"
+}
+
+install_kafka() {
+  dest="$cache/kafka-4.1.1/libs"
+  if [ -f "$dest/.complete" ]; then return; fi
+  log "fetching Apache Kafka 4.1.1 jars from Maven Central"
+  mkdir -p "$dest"
+  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$dest" -DincludeScope=runtime
+  touch "$dest/.complete"
+}
+
+install_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return; fi
+  log "installing Debian's chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+}
+
+for w in $want; do "install_$w"; done
