@@ -25,7 +25,9 @@ type Index struct {
 type Entry struct {
 	ID          string `json:"id"`
 	Fingerprint uint64 `json:"fp"`
-	Cluster     string `json:"cluster"`
+	// Cluster is the fingerprint of the cluster's first member, never 0
+	// (posts.Post reserves 0 for "not clustered").
+	Cluster uint64 `json:"cluster"`
 }
 
 // NewIndex returns an empty index. threshold must be in [0, 15].
@@ -56,7 +58,7 @@ func (ix *Index) block(fp uint64, b int) uint64 {
 // Assign returns the cluster of id: its earlier assignment if id was seen
 // before (so a replayed post keeps its cluster), else the cluster of the
 // closest stored fingerprint within the threshold, else a new cluster named
-// by id. The new entry is added and returned so that the caller can
+// by fp itself. The new entry is added and returned so that the caller can
 // persist it; added is false when nothing changed.
 func (ix *Index) Assign(id string, fp uint64) (e Entry, added bool) {
 	ix.mu.Lock()
@@ -64,7 +66,10 @@ func (ix *Index) Assign(id string, fp uint64) (e Entry, added bool) {
 	if i, ok := ix.byID[id]; ok {
 		return ix.entries[i], false
 	}
-	cluster := id
+	cluster := fp
+	if cluster == 0 {
+		cluster = 1
+	}
 	best, bestIdx := ix.threshold+1, -1
 	for b := range ix.blocks {
 		for _, i := range ix.blocks[b][ix.block(fp, b)] {

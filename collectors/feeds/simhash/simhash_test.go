@@ -63,14 +63,14 @@ func TestIndexAssign(t *testing.T) {
 	b, _ := ix.Assign("b", fp("转发："+story))
 	c, _ := ix.Assign("c", fp(other))
 	d, _ := ix.Assign("d", fp(story+"（来源：平安城市）"))
-	if a.Cluster != "a" || b.Cluster != "a" || d.Cluster != "a" {
-		t.Errorf("reposts got clusters %q %q %q, want all \"a\"", a.Cluster, b.Cluster, d.Cluster)
+	if a.Cluster != fp(story) || b.Cluster != a.Cluster || d.Cluster != a.Cluster {
+		t.Errorf("reposts got clusters %x %x %x, want all %x", a.Cluster, b.Cluster, d.Cluster, fp(story))
 	}
-	if c.Cluster != "c" {
-		t.Errorf("distinct story got cluster %q, want \"c\"", c.Cluster)
+	if c.Cluster != fp(other) {
+		t.Errorf("distinct story got cluster %x, want its own fingerprint %x", c.Cluster, fp(other))
 	}
 	again, added := ix.Assign("b", fp(other))
-	if added || again.Cluster != "a" {
+	if added || again.Cluster != a.Cluster {
 		t.Errorf("re-assign of b = %+v added=%v, want the original cluster a", again, added)
 	}
 
@@ -80,8 +80,8 @@ func TestIndexAssign(t *testing.T) {
 		re.Add(e)
 	}
 	e, _ := re.Assign("e", fp("【转】"+story))
-	if e.Cluster != "a" {
-		t.Errorf("after restore, repost got cluster %q, want a", e.Cluster)
+	if e.Cluster != a.Cluster {
+		t.Errorf("after restore, repost got cluster %x, want %x", e.Cluster, a.Cluster)
 	}
 }
 
@@ -101,7 +101,10 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 				f = all[int(x%uint64(len(all)))].Fingerprint ^ (1 << (x % 64)) ^ (1 << ((x >> 8) % 64))
 			}
 			id := fmt.Sprint(i)
-			want := id
+			want := f
+			if want == 0 {
+				want = 1
+			}
 			best := th + 1
 			for _, e := range all {
 				if d := Distance(f, e.Fingerprint); d < best {
@@ -110,7 +113,7 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 			}
 			e, _ := ix.Assign(id, f)
 			if e.Cluster != want {
-				t.Fatalf("threshold %d entry %d: cluster %q, brute force %q", th, i, e.Cluster, want)
+				t.Fatalf("threshold %d entry %d: cluster %x, brute force %x", th, i, e.Cluster, want)
 			}
 			all = append(all, e)
 		}
