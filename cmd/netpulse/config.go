@@ -27,25 +27,25 @@ type Config struct {
 	TLSCert    string `name:"tls-cert" help:"PEM certificate; with tls-key, serve HTTPS"`
 	TLSKey     string `name:"tls-key" help:"PEM private key for tls-cert"`
 
-	Kafka             []string `name:"kafka" help:"Kafka bootstrap brokers host:port,...; empty uses the embedded journal"`
-	KafkaPartitions   int      `name:"kafka-partitions" default:"6" help:"partitions for topics netpulse creates in Kafka"`
-	KafkaReplication  int      `name:"kafka-replication" default:"1" help:"replication factor for topics netpulse creates in Kafka"`
-	ClickHouse        []string `name:"clickhouse" help:"ClickHouse server native addresses host:port,...; empty uses embedded chDB"`
-	ClickHouseUser    string   `name:"clickhouse-user" default:"default" help:"ClickHouse user"`
-	ClickHousePass    string   `name:"clickhouse-password" secret:"true" help:"ClickHouse password"`
-	JournalPartitions int      `name:"journal-partitions" default:"4" help:"partitions per topic in the embedded journal"`
-	JournalFsync      string   `name:"journal-fsync" default:"always" help:"always (acknowledged means on disk) or interval"`
+	Kafka             []string      `name:"kafka" help:"Kafka bootstrap brokers host:port,...; empty uses the embedded journal"`
+	KafkaPartitions   int           `name:"kafka-partitions" default:"6" help:"partitions for topics netpulse creates in Kafka"`
+	KafkaReplication  int           `name:"kafka-replication" default:"1" help:"replication factor for topics netpulse creates in Kafka"`
+	ClickHouse        []string      `name:"clickhouse" help:"ClickHouse server native addresses host:port,...; empty uses embedded chDB"`
+	ClickHouseUser    string        `name:"clickhouse-user" default:"default" help:"ClickHouse user"`
+	ClickHousePass    string        `name:"clickhouse-password" secret:"true" help:"ClickHouse password"`
+	JournalPartitions int           `name:"journal-partitions" default:"4" help:"partitions per topic in the embedded journal"`
+	JournalFsync      string        `name:"journal-fsync" default:"always" help:"always (acknowledged means on disk) or interval"`
 	JournalRetention  time.Duration `name:"journal-retention" default:"168h" help:"drop journal messages older than this once every group has committed them"`
 
 	BatchRows  int           `name:"batch-rows" default:"5000" help:"pipeline store/index batch size in rows"`
 	BatchDelay time.Duration `name:"batch-delay" default:"200ms" help:"longest a pipeline batch waits to fill"`
 
-	IDHashKey      string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
-	IDEncKey       string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
-	SessionTTL     time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
+	IDHashKey       string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
+	IDEncKey        string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
+	SessionTTL      time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
 	AccessRetention time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
-	PostRetention  time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
-	UserAgent      string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
+	PostRetention   time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
+	UserAgent       string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
 }
 
 // fieldSpec describes one Config field for the loader.
@@ -122,7 +122,7 @@ func (fv *flagValue) String() string {
 	return fmt.Sprint(fv.f.v.Interface())
 }
 func (fv *flagValue) Set(s string) error { fv.set = true; return setField(fv.f.v, s) }
-func (fv *flagValue) IsBoolFlag() bool  { return fv.f.v.Kind() == reflect.Bool }
+func (fv *flagValue) IsBoolFlag() bool   { return fv.f.v.Kind() == reflect.Bool }
 
 // loadConfig fills a Config from defaults, file, environment and args, in
 // that order of precedence.
