@@ -352,8 +352,7 @@ type appendReq struct {
 }
 
 func openPartition(dir string, opts Options) (*partition, error) {
-	l, err := wal.Open(dir, &wal.Options{NoSync: true, SegmentSize: opts.SegmentBytes,
-		SegmentCacheSize: 2, NoCopy: true, DirPerms: 0o750, FilePerms: 0o640})
+	l, err := openWAL(dir, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -500,4 +499,92 @@ func decodeEntry(b []byte) (time.Time, []byte, []byte, error) {
 	key := append([]byte(nil), rest[:kl]...)
 	val := append([]byte(nil), rest[kl:]...)
 	return ts, key, val, nil
+}
+
+// minEntryBytes is the smallest entry encodeEntry produces: the timestamp
+// and a one-byte key length.
+const minEntryBytes = 9
+
+// openWAL opens a partition's log, first cutting off a torn write at the end
+// of its newest segment. A process killed in the middle of a group-commit
+// write leaves a partial entry there, and wal refuses to open such a log
+// (ErrCorrupt). The torn entries were never acknowledged (Publish returns
+// only after the whole write and its fsync), so dropping them loses nothing
+// that was promised. A tail of zero bytes (a file extended but not written
+// before a power cut) parses as empty entries, which the journal never
+// writes; it is cut off the same way.
+func openWAL(dir string, opts Options) (*wal.Log, error) {
+	wopts := &wal.Options{NoSync: true, SegmentSize: opts.SegmentBytes,
+		SegmentCacheSize: 2, NoCopy: true, DirPerms: 0o750, FilePerms: 0o640}
+	l, err := wal.Open(dir, wopts)
+	if err == nil && !lastEntryValid(l) {
+		l.Close()
+		err = wal.ErrCorrupt
+	}
+	if !errors.Is(err, wal.ErrCorrupt) {
+		return l, err
+	}
+	cut, rerr := repairTail(dir)
+	if rerr != nil {
+		return nil, fmt.Errorf("repair %s: %w (opening it failed: %w)", dir, rerr, err)
+	}
+	opts.Logger.Warn("journal: cut a torn write off the end of a segment", "dir", dir, "bytes", cut)
+	return wal.Open(dir, wopts)
+}
+
+func lastEntryValid(l *wal.Log) bool {
+	last, err := l.LastIndex()
+	if err != nil || last == 0 {
+		return err == nil
+	}
+	data, err := l.Read(last)
+	return err == nil && len(data) >= minEntryBytes
+}
+
+// repairTail truncates the newest segment of the log in dir after its last
+// complete entry and returns how many bytes it cut.
+func repairTail(dir string) (int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	last := ""
+	for _, e := range entries {
+		// Plain segment names are 20 decimal digits, so the greatest name
+		// is the newest segment.
+		if n := e.Name(); len(n) == 20 && strings.Trim(n, "0123456789") == "" && n > last {
+			last = n
+		}
+	}
+	if last == "" {
+		return 0, errors.New("no segment file")
+	}
+	path := filepath.Join(dir, last)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	good := 0
+	for good < len(data) {
+		size, n := binary.Uvarint(data[good:])
+		if n <= 0 || size < minEntryBytes || uint64(len(data)-good-n) < size {
+			break
+		}
+		good += n + int(size)
+	}
+	if good == len(data) {
+		return 0, fmt.Errorf("segment %s ends with a whole entry; the damage is elsewhere", last)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(good)); err != nil {
+		return 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	return int64(len(data) - good), f.Close()
 }

@@ -1,7 +1,14 @@
 package journal
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/netpulse/netpulse/pipeline/bus"
@@ -27,4 +34,73 @@ func TestContract(t *testing.T) {
 			return openAt(t, dir), func(t *testing.T) bus.Bus { return openAt(t, dir) }
 		},
 	})
+}
+
+// TestOpenRepairsTornTail damages the end of the newest segment the way a
+// crash or a power cut can, and checks that the journal opens again, keeps
+// every whole message and appends after them.
+func TestOpenRepairsTornTail(t *testing.T) {
+	tests := []struct {
+		name string
+		tail []byte
+	}{
+		// A length prefix promising more bytes than the write got out.
+		{"partial entry", append(binary.AppendUvarint(nil, 500), bytes.Repeat([]byte{7}, 40)...)},
+		// Only part of the length prefix.
+		{"partial length", []byte{0x80}},
+		// A file extended with zeros that were never written.
+		{"zero fill", make([]byte, 4096)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			j := openAt(t, dir)
+			sent := numberedMsgs("k", 20)
+			if err := j.Publish(ctx, "torn", sent...); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			part := filepath.Join(dir, "topics", "torn", strconv.Itoa(bus.PartitionFor([]byte("k"), testPartitions)))
+			segs, err := filepath.Glob(filepath.Join(part, "0*"))
+			if err != nil || len(segs) == 0 {
+				t.Fatalf("no segment in %s: %v", part, err)
+			}
+			f, err := os.OpenFile(segs[len(segs)-1], os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(tc.tail); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+
+			j = openAt(t, dir)
+			defer j.Close()
+			more := numberedMsgs("k", 3)
+			if err := j.Publish(ctx, "torn", more...); err != nil {
+				t.Fatalf("publish after repair: %v", err)
+			}
+			c, err := j.Subscribe(ctx, "g", "torn")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := bustest.FetchN(t, ctx, c, len(sent)+len(more))
+			for i, want := range append(sent, more...) {
+				if !bytes.Equal(got[i].Value, want.Value) || got[i].Offset != int64(i) {
+					t.Errorf("message %d: got %q at offset %d, want %q", i, got[i].Value, got[i].Offset, want.Value)
+				}
+			}
+		})
+	}
+}
+
+func numberedMsgs(key string, n int) []bus.Message {
+	msgs := make([]bus.Message, n)
+	for i := range msgs {
+		msgs[i] = bus.Message{Key: []byte(key), Value: fmt.Appendf(nil, "%s-%d-%d", key, n, i)}
+	}
+	return msgs
 }
