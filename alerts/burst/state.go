@@ -1,0 +1,79 @@
+package burst
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// stateVersion tags the binary layout; bump it when State changes.
+const stateVersion = 1
+
+// StateSize is the length of a marshalled State.
+const StateSize = 1 + 4*8 + 4 + 1 + 5*4 + (dailySlots+weeklySlots)*4
+
+// MarshalBinary encodes the state in a fixed-length little-endian record,
+// so a resumed detector continues bit for bit where the saved one stopped.
+func (s *State) MarshalBinary() ([]byte, error) {
+	return s.AppendBinary(make([]byte, 0, StateSize))
+}
+
+// AppendBinary appends the encoding of MarshalBinary to b.
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, stateVersion)
+	for _, v := range [...]int64{s.first, s.last, s.lastAlert, s.quietFrom} {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	b = binary.LittleEndian.AppendUint32(b, s.n)
+	b = append(b, s.flags)
+	for _, v := range [...]float32{s.level, s.scale, s.fast, s.fscale, s.recent} {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	for _, v := range s.daily {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	for _, v := range s.weekly {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return b, nil
+}
+
+// UnmarshalBinary restores a state written by MarshalBinary.
+func (s *State) UnmarshalBinary(b []byte) error {
+	if len(b) != StateSize {
+		return fmt.Errorf("burst state: %d bytes, want %d", len(b), StateSize)
+	}
+	if b[0] != stateVersion {
+		return fmt.Errorf("burst state: version %d, want %d", b[0], stateVersion)
+	}
+	var t State
+	p := b[1:]
+	i64 := func() int64 {
+		v := int64(binary.LittleEndian.Uint64(p))
+		p = p[8:]
+		return v
+	}
+	f32 := func() float32 {
+		v := math.Float32frombits(binary.LittleEndian.Uint32(p))
+		p = p[4:]
+		return v
+	}
+	t.first, t.last, t.lastAlert, t.quietFrom = i64(), i64(), i64(), i64()
+	t.n = binary.LittleEndian.Uint32(p)
+	p = p[4:]
+	t.flags = p[0]
+	p = p[1:]
+	t.level, t.scale, t.fast, t.fscale, t.recent = f32(), f32(), f32(), f32(), f32()
+	for i := range t.daily {
+		t.daily[i] = f32()
+	}
+	for i := range t.weekly {
+		t.weekly[i] = f32()
+	}
+	if t.flags&^flagInEvent != 0 {
+		return errors.New("burst state: unknown flags")
+	}
+	*s = t
+	return nil
+}
