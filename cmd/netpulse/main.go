@@ -24,6 +24,7 @@ commands:
   admin venue list list venues
   admin venue rotate-key|revoke-key --code CODE
   trends eval      run the burst detector over a series: --in SERIES.csv --out ALERTS.csv
+  bench            measure every stage against its ceiling: [--scale tiny|small|full] [--json FILE]
   config           print every setting, its environment variable and default
 `
 
@@ -55,6 +56,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runAdmin(ctx, args[1:], stdout, stderr)
 	case "trends":
 		return runTrends(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "config":
 		writeConfigDoc(stdout)
 		return nil

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/netpulse/netpulse/pipeline/store"
+)
+
+// benchRow is one line of the bench table: a production rate beside the
+// ceiling it is measured against, from the same run on the same machine.
+type benchRow struct {
+	Stage       string  `json:"stage"`
+	Metric      string  `json:"metric"`
+	Value       float64 `json:"value"`
+	Unit        string  `json:"unit"`
+	Ceiling     string  `json:"ceiling,omitempty"`
+	CeilingVal  float64 `json:"ceiling_value,omitempty"`
+	Ratio       float64 `json:"ratio,omitempty"`
+	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	Description string  `json:"description,omitempty"`
+}
+
+// benchScale sizes every stage. tiny is for the CI test, small for the
+// documented table (under ten minutes here), full for the long claims.
+type benchScale struct {
+	Name        string
+	Records     int // intake and store rows
+	BusMessages int
+	Posts       int // posts through the post pipeline
+	SearchPosts int // index size for search latency
+	Queries     int // queries per query kind
+	Terms       []int
+}
+
+var benchScales = map[string]benchScale{
+	"tiny":  {"tiny", 2000, 2000, 300, 2000, 20, []int{1000}},
+	"small": {"small", 100000, 100000, 20000, 100000, 200, []int{10000, 100000, 200000}},
+	"full":  {"full", 1000000, 1000000, 100000, 1000000, 500, []int{10000, 100000, 200000}},
+}
+
+// benchEnv is what every stage gets: a data folder of its own, the scale, a
+// logger, and a way to report progress.
+type benchEnv struct {
+	dir   string
+	scale benchScale
+	log   *slog.Logger
+	bar   *progressbar.ProgressBar
+	db    *store.DB // opened on first use by benchDB
+}
+
+func (e *benchEnv) progress(desc string, total int) {
+	e.bar.Reset()
+	e.bar.ChangeMax(total)
+	e.bar.Describe(desc)
+}
+
+func (e *benchEnv) step(n int) { e.bar.Add(n) }
+
+type benchStage struct {
+	name string
+	run  func(ctx context.Context, env *benchEnv) ([]benchRow, error)
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "scratch folder (default: a temporary folder, removed afterwards)")
+	scaleName := fs.String("scale", "small", "tiny, small or full")
+	jsonOut := fs.String("json", "", "also write the figures as JSON to this file")
+	only := fs.String("stages", "", "comma-separated stage names to run (default: all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	scale, ok := benchScales[*scaleName]
+	if !ok {
+		return fmt.Errorf("bench: --scale %q: want tiny, small or full", *scaleName)
+	}
+	dir := *data
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "netpulse-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	bar := progressbar.NewOptions(1, progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	env := &benchEnv{scale: scale, log: slog.New(slog.NewTextHandler(io.Discard, nil)), bar: bar}
+	var rows []benchRow
+	start := time.Now()
+	for _, st := range benchStages() {
+		if *only != "" && !strings.Contains(","+*only+",", ","+st.name+",") {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		env.dir = filepath.Join(dir, st.name)
+		if err := os.MkdirAll(env.dir, 0o750); err != nil {
+			return err
+		}
+		resetPeakRSS()
+		got, err := st.run(ctx, env)
+		if err != nil {
+			return fmt.Errorf("bench stage %s: %w", st.name, err)
+		}
+		peak := peakRSSMiB()
+		for i := range got {
+			got[i].Stage = st.name
+			got[i].PeakRSSMiB = peak
+			if got[i].CeilingVal > 0 {
+				got[i].Ratio = got[i].Value / got[i].CeilingVal
+			}
+		}
+		rows = append(rows, got...)
+		bar.Finish()
+	}
+	if env.db != nil {
+		env.db.Close()
+	}
+	writeBenchTable(stdout, rows)
+	fmt.Fprintf(stdout, "\nscale %s, %d cores, %s, %s, took %s\n", scale.Name, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH,
+		runtime.Version(), time.Since(start).Round(time.Second))
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(map[string]any{"scale": scale.Name, "cores": runtime.NumCPU(),
+			"go": runtime.Version(), "when": time.Now().UTC(), "rows": rows}, "", "  ")
+		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+			return fmt.Errorf("bench: write %s: %w", *jsonOut, err)
+		}
+	}
+	return nil
+}
+
+func writeBenchTable(w io.Writer, rows []benchRow) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "stage\tmetric\tvalue\tunit\tceiling\tceiling value\tratio\tpeak RSS MiB\t")
+	for _, r := range rows {
+		ratio, ceil := "", ""
+		if r.CeilingVal > 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+			ceil = formatNum(r.CeilingVal)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t\n", r.Stage, r.Metric, formatNum(r.Value), r.Unit, r.Ceiling, ceil, ratio, r.PeakRSSMiB)
+	}
+	tw.Flush()
+}
+
+func formatNum(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+}
+
+// resetPeakRSS asks Linux to restart the high-water mark (VmHWM) so that
+// each stage reports its own peak; elsewhere the peak is process-wide.
+func resetPeakRSS() {
+	runtime.GC()
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+func peakRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
