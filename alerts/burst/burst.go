@@ -10,8 +10,6 @@ type Result struct {
 	Score float64
 	// Alert is true on the first bucket of a new burst event only.
 	Alert bool
-
-	z, zf, pred float64 // diagnostics for tests
 }
 
 // State is the whole per-series memory of the detector. It is a fixed-size
@@ -29,7 +27,6 @@ type State struct {
 	scale  float32 // robust scale of one-bucket residuals (EWMA of |r|)
 	fast   float32 // short EWMA of residuals, for sustained rises
 	fscale float32 // robust scale of fast (EWMA of |fast|)
-	recent float32 // decaying count of recent alerts
 
 	daily  [dailySlots]float32  // time-of-day profile, log domain, interpolated
 	weekly [weeklySlots]float32 // day-of-week profile, log domain, interpolated
@@ -42,31 +39,30 @@ const (
 	weeklySlots = 7
 	day         = 86400.0
 	week        = 7 * day
+	maxCount    = 1e15
 )
 
-// config holds the detector's tunable constants. Production uses
-// defaultConfig only; the struct exists so tests can study sensitivity.
+// config holds the detector's constants. Production always uses
+// defaultConfig (one configuration for every series); the struct exists so
+// that tests can probe the same code with other values.
 type config struct {
 	levelTau   float64 // seconds: memory of the deseasonalised level
-	scaleTau   float64 // seconds: memory of the residual scale
+	scaleTau   float64 // seconds: memory of the residual scales
 	dailyDays  float64 // days of memory of each time-of-day slot
 	weeklyWks  float64 // weeks of memory of each day-of-week slot
 	fastTau    float64 // seconds: memory of the sustained-rise average
 	clip       float64 // residuals are clipped at clip*scale before learning
-	fclip      float64
-	rms        bool
-	fatigue    float64
-	offset     float64
-	fatigueTau float64
 	minScale   float64 // floor of the residual scale, log units
 	warmup     float64 // seconds of data before any alert
-	threshold  float64 // z at which score = 0.5 and an event starts
-	fastThresh float64 // threshold on the sustained-rise z
+	threshold  float64 // one-bucket z at which score = 0.5 and an event starts
+	fastThresh float64 // the same for the sustained-rise z
 	endZ       float64 // an event ends once z stays below this ...
 	quiet      float64 // ... for this many seconds
 	refractory float64 // seconds after an alert before another may fire
 }
 
+// defaultConfig is the one configuration; see the package doc for why
+// each value is what it is.
 func defaultConfig() config {
 	return config{
 		levelTau:   day,
@@ -75,17 +71,13 @@ func defaultConfig() config {
 		weeklyWks:  3,
 		fastTau:    3600,
 		clip:       3,
-		fclip:      3,
-		fatigue:    0,
-		offset:     1,
-		fatigueTau: 7 * day,
 		minScale:   0.05,
 		warmup:     day,
 		threshold:  7,
 		fastThresh: 3,
 		endZ:       2,
 		quiet:      3 * 3600,
-		refractory: 6 * 3600,
+		refractory: day,
 	}
 }
 
@@ -109,8 +101,11 @@ func gain(dt, tau float64) float64 {
 // for a periodic profile of n slots over period seconds, with slot i
 // centred at (i+0.5)*period/n.
 func slotPos(t int64, period float64, n int) (int, int, float64) {
-	ph := math.Mod(float64(t), period) / period * float64(n)
-	ph -= 0.5
+	m := math.Mod(float64(t), period)
+	if m < 0 {
+		m += period
+	}
+	ph := m/period*float64(n) - 0.5
 	if ph < 0 {
 		ph += float64(n)
 	}
@@ -121,15 +116,17 @@ func slotPos(t int64, period float64, n int) (int, int, float64) {
 }
 
 func (s *State) update(cfg *config, t int64, value float64) Result {
-	if value < 0 || math.IsNaN(value) {
+	// Counts are finite and non-negative; anything else must not poison
+	// a state that lives for months.
+	if !(value >= 0) {
 		value = 0
 	}
-	y := math.Log(value + cfg.offset)
-	// Weekly profile keyed on days since the epoch (a Thursday); any fixed
-	// origin works since the profile is learnt.
-	wt := t
+	value = math.Min(value, maxCount)
+	y := math.Log1p(value)
+	// Both profiles are keyed on UTC time since the epoch; any fixed origin
+	// works because the profiles are learnt, not assumed.
 	di, dj, dw := slotPos(t, day, dailySlots)
-	wi, wj, ww := slotPos(wt, week, weeklySlots)
+	wi, wj, ww := slotPos(t, week, weeklySlots)
 	season := float64(s.daily[di])*(1-dw) + float64(s.daily[dj])*dw +
 		float64(s.weekly[wi])*(1-ww) + float64(s.weekly[wj])*ww
 
@@ -172,30 +169,25 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 		s.scale = float32(float64(s.scale) + gs*(math.Abs(rc)*1.2533-float64(s.scale)))
 		s.fast = float32(float64(s.fast) + gf*(rc-float64(s.fast)))
 		fs := math.Max(float64(s.fscale), cfg.minScale/4)
-		fc := math.Max(-cfg.fclip*fs, math.Min(cfg.fclip*fs, float64(s.fast)))
-		if cfg.rms {
-			s.fscale = float32(math.Sqrt(fs*fs + gs*(fc*fc-fs*fs)))
-		} else {
-			s.fscale = float32(float64(s.fscale) + gs*(math.Abs(fc)*1.2533-float64(s.fscale)))
-		}
+		fc := math.Max(-cfg.clip*fs, math.Min(cfg.clip*fs, float64(s.fast)))
+		s.fscale = float32(float64(s.fscale) + gs*(math.Abs(fc)*1.2533-float64(s.fscale)))
 		s.last = t
 	}
 	if s.n < math.MaxUint32 {
 		s.n++
 	}
 
-	// The sustained-rise statistic: an EWMA of z over fastTau has, for
-	// independent residuals, a standard deviation of sqrt(g/(2-g)) per unit z.
+	// The sustained-rise statistic is the hour-long average residual over
+	// its own learnt scale: residuals are autocorrelated (the profile is
+	// never exact), so the textbook sqrt(g/(2-g)) shrinkage would be too
+	// optimistic. It is rescaled so both statistics share one threshold.
 	zf := float64(s.fast) / math.Max(float64(s.fscale), cfg.minScale/4) * cfg.threshold / cfg.fastThresh
-	if dt > 0 {
-		s.recent = float32(float64(s.recent) * math.Exp(-dt/cfg.fatigueTau))
-	}
-	zz := math.Max(z, zf) / (1 + cfg.fatigue*float64(s.recent))
+	zz := math.Max(z, zf)
 	score := 0.0
 	if zz > 0 {
 		score = zz * zz / (zz*zz + cfg.threshold*cfg.threshold)
 	}
-	res := Result{Score: score, z: z, zf: zf, pred: pred}
+	res := Result{Score: score}
 	if age < cfg.warmup {
 		return res
 	}
@@ -217,7 +209,6 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 		s.flags |= flagInEvent
 		s.lastAlert = t
 		s.quietFrom = 0
-		s.recent++
 		res.Alert = true
 	}
 	return res
