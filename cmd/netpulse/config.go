@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,18 +20,20 @@ import (
 // environment variable NETPULSE_<NAME> (upper case, dashes as underscores),
 // and the command-line flag --<name>. `netpulse config` prints this table.
 type Config struct {
-	ConfigFile string `name:"config" help:"optional YAML file with any of these settings, keyed by name"`
-	Data       string `name:"data" default:"./netpulse-data" help:"folder for all local state: journal, chDB store, indexes, registry"`
-	Listen     string `name:"listen" default:"127.0.0.1:8080" help:"HTTP listen address of the API and dashboard"`
-	Demo       bool   `name:"demo" help:"seed demo venues, users, feeds and streams"`
-	LogLevel   string `name:"log-level" default:"info" help:"debug, info, warn or error"`
-	TLSCert    string `name:"tls-cert" help:"PEM certificate; with tls-key, serve HTTPS"`
-	TLSKey     string `name:"tls-key" help:"PEM private key for tls-cert"`
+	ConfigFile string   `name:"config" help:"optional YAML file with any of these settings, keyed by name"`
+	Data       string   `name:"data" default:"./netpulse-data" help:"folder for all local state: journal, chDB store, indexes, registry"`
+	Listen     string   `name:"listen" default:"127.0.0.1:8080" help:"HTTP listen address of the API and dashboard"`
+	Demo       bool     `name:"demo" help:"seed demo venues, users, feeds and streams"`
+	Roles      []string `name:"roles" default:"intake,crawl,process,api" help:"parts this node runs: intake, crawl, process, api (scale-out runs subsets on several nodes)"`
+	LogLevel   string   `name:"log-level" default:"info" help:"debug, info, warn or error"`
+	TLSCert    string   `name:"tls-cert" help:"PEM certificate; with tls-key, serve HTTPS"`
+	TLSKey     string   `name:"tls-key" help:"PEM private key for tls-cert"`
 
 	Kafka             []string      `name:"kafka" help:"Kafka bootstrap brokers host:port,...; empty uses the embedded journal"`
 	KafkaPartitions   int           `name:"kafka-partitions" default:"6" help:"partitions for topics netpulse creates in Kafka"`
 	KafkaReplication  int           `name:"kafka-replication" default:"1" help:"replication factor for topics netpulse creates in Kafka"`
 	ClickHouse        []string      `name:"clickhouse" help:"ClickHouse server native addresses host:port,...; empty uses embedded chDB"`
+	ClickHouseCluster string        `name:"clickhouse-cluster" help:"ClickHouse cluster name; with it the schema is created as Replicated tables ON CLUSTER behind Distributed ones"`
 	ClickHouseUser    string        `name:"clickhouse-user" default:"default" help:"ClickHouse user"`
 	ClickHousePass    string        `name:"clickhouse-password" secret:"true" help:"ClickHouse password"`
 	JournalPartitions int           `name:"journal-partitions" default:"4" help:"partitions per topic in the embedded journal"`
@@ -228,12 +231,30 @@ func (c *Config) validate() error {
 	if c.BatchRows <= 0 || c.BatchDelay <= 0 {
 		errs = append(errs, errors.New("batch-rows and batch-delay must be positive"))
 	}
+	for _, r := range c.Roles {
+		switch r {
+		case "intake", "crawl", "process", "api":
+		default:
+			errs = append(errs, fmt.Errorf("roles: unknown role %q (want intake, crawl, process, api)", r))
+		}
+	}
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("roles: a node must run at least one role"))
+	}
+	if c.ClickHouseCluster != "" && len(c.ClickHouse) == 0 {
+		errs = append(errs, errors.New("clickhouse-cluster needs --clickhouse"))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log-level: %q is not debug, info, warn or error", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// hasRole reports whether this node runs role.
+func (c *Config) hasRole(role string) bool {
+	return slices.Contains(c.Roles, role)
 }
 
 // writeConfigDoc prints the settings table (Markdown), the one place where

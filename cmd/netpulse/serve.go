@@ -149,7 +149,11 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.db = store.New(backend, a.reg)
-	if err := a.db.Migrate(ctx, deploy.Schema()); err != nil {
+	migrate := func() error { return a.db.Migrate(ctx, deploy.Schema()) }
+	if cfg.ClickHouseCluster != "" {
+		migrate = func() error { return a.db.MigrateCluster(ctx, deploy.Schema(), cfg.ClickHouseCluster) }
+	}
+	if err := migrate(); err != nil {
 		a.close()
 		return nil, fmt.Errorf("apply schema: %w", err)
 	}

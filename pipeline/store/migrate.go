@@ -57,6 +57,21 @@ func (db *DB) Migrate(ctx context.Context, schema fs.FS) error {
 	return nil
 }
 
+// MigrateCluster creates the schema on a ClickHouse cluster: the same files,
+// rewritten by ClusterSchema into Replicated tables behind Distributed ones.
+func (db *DB) MigrateCluster(ctx context.Context, schema fs.FS, cluster string) error {
+	stmts, err := ClusterSchema(schema, cluster)
+	if err != nil {
+		return fmt.Errorf("migrate cluster %s: %w", cluster, err)
+	}
+	for i, stmt := range stmts {
+		if err := db.b.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate cluster %s statement %d: %w", cluster, i+1, err)
+		}
+	}
+	return nil
+}
+
 // SplitStatements splits a SQL file on semicolons that end a line, dropping
 // comment-only lines. Schema files keep one statement per such block.
 func SplitStatements(text string) []string {
