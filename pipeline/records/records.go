@@ -1,0 +1,337 @@
+// Package records moves accepted venue access records from raw.access into
+// ClickHouse (committing bus offsets only after the insert), keeps the
+// legal-hold flags and the venues table in step with the registry, and
+// answers the per-venue delivery accounting.
+package records
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/store"
+)
+
+// Subscriber is what the writer needs from the bus.
+type Subscriber interface {
+	Subscribe(ctx context.Context, group, topic string) (bus.Consumer, error)
+}
+
+// Options configure a Writer.
+type Options struct {
+	Bus        Subscriber
+	DB         *store.DB
+	Group      string // consumer group; default "records"
+	BatchRows  int
+	BatchDelay time.Duration
+	Log        *slog.Logger
+	Reg        prometheus.Registerer
+}
+
+// Writer is the raw.access → netpulse.access_records stage.
+type Writer struct {
+	o Options
+
+	mu        sync.RWMutex
+	heldVenue map[string]bool
+	heldIDs   map[string]bool
+
+	stored   prometheus.Counter
+	dead     prometheus.Counter
+	batchDur prometheus.Histogram
+}
+
+// New builds a Writer.
+func New(o Options) *Writer {
+	if o.Group == "" {
+		o.Group = "records"
+	}
+	if o.BatchRows <= 0 {
+		o.BatchRows = 5000
+	}
+	if o.BatchDelay <= 0 {
+		o.BatchDelay = 200 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	w := &Writer{o: o, heldVenue: map[string]bool{}, heldIDs: map[string]bool{},
+		stored: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_records_stored_total",
+			Help: "Access records inserted into ClickHouse (replays included)."}),
+		dead: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_records_undecodable_total",
+			Help: "raw.access messages that were not records, sent to dead.letter."}),
+		batchDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "netpulse_records_batch_seconds",
+			Help: "Time to store one batch of access records.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+	}
+	if o.Reg != nil {
+		o.Reg.MustRegister(w.stored, w.dead, w.batchDur)
+	}
+	return w
+}
+
+// Run consumes raw.access until ctx ends. A failed insert is retried with
+// backoff and nothing is committed until it lands, so a crash replays the
+// batch and ReplacingMergeTree absorbs the repeat.
+func (w *Writer) Run(ctx context.Context) error {
+	c, err := w.o.Bus.Subscribe(ctx, w.o.Group, bus.TopicAccess)
+	if err != nil {
+		return fmt.Errorf("records: subscribe %s: %w", bus.TopicAccess, err)
+	}
+	defer c.Close()
+	for {
+		msgs, err := w.fetchBatch(ctx, c)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.o.Log.Warn("records: fetch", "err", err)
+			if !sleep(ctx, time.Second) {
+				return nil
+			}
+			continue
+		}
+		for backoff := 200 * time.Millisecond; ; backoff = min(backoff*2, 30*time.Second) {
+			err := w.Store(ctx, msgs)
+			if err == nil {
+				break
+			}
+			w.o.Log.Error("records: store batch", "rows", len(msgs), "err", err)
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+		}
+		if err := c.Commit(ctx, msgs...); err != nil && ctx.Err() == nil {
+			w.o.Log.Error("records: commit", "err", err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// fetchBatch blocks for the first messages, then gathers more for at most
+// BatchDelay so that inserts are large.
+func (w *Writer) fetchBatch(ctx context.Context, c bus.Consumer) ([]bus.Message, error) {
+	msgs, err := c.Fetch(ctx, w.o.BatchRows)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(w.o.BatchDelay)
+	for len(msgs) < w.o.BatchRows {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		fctx, cancel := context.WithTimeout(ctx, wait)
+		more, err := c.Fetch(fctx, w.o.BatchRows-len(msgs))
+		cancel()
+		msgs = append(msgs, more...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			break
+		}
+	}
+	return msgs, nil
+}
+
+// meta is the part of a record the writer reads; the rest passes through
+// as sent, which spares a full decode and re-encode per row.
+type meta struct {
+	RecordID string `json:"record_id"`
+	Venue    string `json:"venue"`
+	IDHash   string `json:"id_hash"`
+}
+
+var heldSuffix = []byte(`,"held":1}`)
+
+// Store inserts one batch of raw.access messages.
+func (w *Writer) Store(ctx context.Context, msgs []bus.Message) error {
+	start := time.Now()
+	rows := make([]json.RawMessage, 0, len(msgs))
+	w.mu.RLock()
+	checkIDs := len(w.heldIDs) > 0
+	for _, m := range msgs {
+		v := bytes.TrimSpace(m.Value)
+		if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' || !json.Valid(v) {
+			w.dead.Inc()
+			w.o.Log.Warn("records: skipping a message that is not a JSON record", "partition", m.Partition, "offset", m.Offset)
+			continue
+		}
+		held := w.heldVenue[string(m.Key)]
+		if !held && checkIDs {
+			var md meta
+			if json.Unmarshal(v, &md) == nil {
+				held = w.heldIDs[md.IDHash] || w.heldVenue[md.Venue]
+			}
+		}
+		if held {
+			v = append(append([]byte(nil), v[:len(v)-1]...), heldSuffix...)
+		}
+		rows = append(rows, v)
+	}
+	w.mu.RUnlock()
+	if err := w.o.DB.Insert(ctx, "netpulse.access_records", rows); err != nil {
+		return err
+	}
+	w.stored.Add(float64(len(rows)))
+	w.batchDur.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// Venue is a registry venue as the writer mirrors it.
+type Venue struct {
+	Code      string `json:"code"`
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	District  string `json:"district"`
+	Unit      string `json:"unit"`
+	LegalHold bool   `json:"-"`
+	Revoked   bool   `json:"-"`
+}
+
+type venueRow struct {
+	Code      string    `json:"code"`
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name"`
+	District  string    `json:"district"`
+	Unit      string    `json:"unit"`
+	LegalHold uint8     `json:"legal_hold"`
+	Revoked   uint8     `json:"revoked"`
+	SyncedAt  time.Time `json:"synced_at"`
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// SyncVenues copies the registry into netpulse.venues and applies legal
+// holds: records of a newly held venue are marked held (so TTL skips them)
+// and records of a released venue are unmarked, unless a case holds them.
+func (w *Writer) SyncVenues(ctx context.Context, venues []Venue) error {
+	now := time.Now().UTC()
+	rows := make([]venueRow, len(venues))
+	held := map[string]bool{}
+	for i, v := range venues {
+		rows[i] = venueRow{v.Code, v.Kind, v.Name, v.District, v.Unit, b2u(v.LegalHold), b2u(v.Revoked), now}
+		if v.LegalHold {
+			held[v.Code] = true
+		}
+	}
+	if err := w.o.DB.Insert(ctx, "netpulse.venues", rows); err != nil {
+		return fmt.Errorf("sync venues: %w", err)
+	}
+	ids, err := w.caseHolds(ctx)
+	if err != nil {
+		return err
+	}
+	// Mark before publishing the new set to the insert path, so that no
+	// window exists where a held venue's rows are written unheld.
+	w.mu.Lock()
+	w.heldVenue, w.heldIDs = held, ids
+	w.mu.Unlock()
+	return w.applyHolds(ctx)
+}
+
+func (w *Writer) caseHolds(ctx context.Context) (map[string]bool, error) {
+	var hs []struct {
+		IDHash string `json:"id_hash"`
+	}
+	if err := w.o.DB.Select(ctx, &hs, `SELECT id_hash FROM netpulse.record_holds FINAL WHERE active = 1`); err != nil {
+		return nil, fmt.Errorf("read case holds: %w", err)
+	}
+	ids := make(map[string]bool, len(hs))
+	for _, h := range hs {
+		ids[h.IDHash] = true
+	}
+	return ids, nil
+}
+
+// applyHolds reconciles the held column with the hold sets in one pass each
+// way; the WHERE clauses make it a no-op when nothing changed.
+func (w *Writer) applyHolds(ctx context.Context) error {
+	const heldExpr = `(venue IN (SELECT code FROM netpulse.venues FINAL WHERE legal_hold = 1)
+		OR id_hash IN (SELECT id_hash FROM netpulse.record_holds FINAL WHERE active = 1))`
+	var n []struct {
+		Set   uint64 `json:"set"`
+		Unset uint64 `json:"unset"`
+	}
+	if err := w.o.DB.Select(ctx, &n, `SELECT countIf(held = 0 AND `+heldExpr+`) AS set,
+		countIf(held = 1 AND NOT `+heldExpr+`) AS unset FROM netpulse.access_records`); err != nil {
+		return fmt.Errorf("count hold changes: %w", err)
+	}
+	if len(n) == 1 && n[0].Set > 0 {
+		if err := w.o.DB.Exec(ctx, `ALTER TABLE netpulse.access_records UPDATE held = 1 WHERE held = 0 AND `+heldExpr+
+			` SETTINGS mutations_sync = 1`); err != nil {
+			return fmt.Errorf("set legal hold: %w", err)
+		}
+	}
+	if len(n) == 1 && n[0].Unset > 0 {
+		if err := w.o.DB.Exec(ctx, `ALTER TABLE netpulse.access_records UPDATE held = 0 WHERE held = 1 AND NOT `+heldExpr+
+			` SETTINGS mutations_sync = 1`); err != nil {
+			return fmt.Errorf("release legal hold: %w", err)
+		}
+	}
+	return nil
+}
+
+// SetCaseHold holds (or releases) every record of one identity hash for a
+// case, whatever the venue.
+func (w *Writer) SetCaseHold(ctx context.Context, idHash, caseRef, by string, active bool) error {
+	if idHash == "" || caseRef == "" {
+		return errors.New("case hold: identity hash and case reference are required")
+	}
+	if err := w.o.DB.Exec(ctx, `INSERT INTO netpulse.record_holds (id_hash, case_ref, set_by, set_at, active) VALUES (?, ?, ?, ?, ?)`,
+		idHash, caseRef, by, time.Now(), b2u(active)); err != nil {
+		return fmt.Errorf("case hold %s: %w", caseRef, err)
+	}
+	ids, err := w.caseHolds(ctx)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.heldIDs = ids
+	w.mu.Unlock()
+	return w.applyHolds(ctx)
+}
+
+// RunVenueSync calls SyncVenues with source's list every interval until ctx
+// ends.
+func (w *Writer) RunVenueSync(ctx context.Context, interval time.Duration, source func(context.Context) ([]Venue, error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		vs, err := source(ctx)
+		if err == nil {
+			err = w.SyncVenues(ctx, vs)
+		}
+		if err != nil && ctx.Err() == nil {
+			w.o.Log.Warn("records: venue sync", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
