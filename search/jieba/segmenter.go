@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/yanyiwu/gojieba"
 
 	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
@@ -307,3 +309,34 @@ func readStopWords(path string) (map[string]struct{}, error) {
 	}
 	return stop, nil
 }
+
+// Terms returns the words of text as a query would see them: precise mode,
+// ASCII lowercased, stop words and punctuation dropped. The pipeline stores
+// them with each post and hands them to term counting.
+func (s *Segmenter) Terms(text string) []string {
+	toks := NewTokenizer(s, Precise).Tokenize([]byte(text))
+	out := make([]string, 0, len(toks))
+	for _, t := range toks {
+		if t.Type == analysis.Ideographic {
+			out = append(out, string(t.Term))
+			continue
+		}
+		w := strings.ToLower(string(t.Term))
+		if _, stop := englishStop[w]; !stop {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// englishStop mirrors Bleve's stop_en list for Terms, which runs outside a
+// Bleve analyser.
+var englishStop = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, line := range strings.Split(string(en.EnglishStopWords), "\n") {
+		if w, _, _ := strings.Cut(line, "|"); strings.TrimSpace(w) != "" {
+			m[strings.TrimSpace(w)] = struct{}{}
+		}
+	}
+	return m
+}()
