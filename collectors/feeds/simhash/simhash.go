@@ -125,3 +125,10 @@ func (Bigrams) Cut(text string) []string {
 	flushHan()
 	return out
 }
+
+// TokenizerFunc adapts a function (for example a closure over the jieba
+// segmenter) to Tokenizer.
+type TokenizerFunc func(text string) []string
+
+// Cut implements Tokenizer.
+func (f TokenizerFunc) Cut(text string) []string { return f(text) }

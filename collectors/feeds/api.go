@@ -1,0 +1,190 @@
+package feeds
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// maxAPIBody bounds source definitions and YAML imports.
+const maxAPIBody = 1 << 20
+
+// Handler serves the source registry and health under /api/v1/sources
+// (mount it at both "/api/v1/sources" and "/api/v1/sources/"; the caller
+// wraps it with admin authentication):
+//
+//	GET    /api/v1/sources           list
+//	POST   /api/v1/sources           create (409 if the name exists)
+//	GET    /api/v1/sources/{name}    one source
+//	PUT    /api/v1/sources/{name}    create or replace
+//	DELETE /api/v1/sources/{name}    remove
+//	GET    /api/v1/sources/health    health of every source
+//	GET    /api/v1/sources/export    all sources as YAML
+//	POST   /api/v1/sources/import    YAML; all sources valid or nothing stored
+//
+// A bad definition is answered 400 with {"error", "problems":[{field, reason}]}.
+func Handler(store *Store, health *Health) http.Handler {
+	a := &api{store: store, health: health}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/sources", a.list)
+	mux.HandleFunc("POST /api/v1/sources", a.create)
+	mux.HandleFunc("GET /api/v1/sources/health", health.serveHTTP)
+	mux.HandleFunc("GET /api/v1/sources/export", a.export)
+	mux.HandleFunc("POST /api/v1/sources/import", a.importYAML)
+	mux.HandleFunc("GET /api/v1/sources/{name}", a.get)
+	mux.HandleFunc("PUT /api/v1/sources/{name}", a.put)
+	mux.HandleFunc("DELETE /api/v1/sources/{name}", a.delete)
+	return mux
+}
+
+type api struct {
+	store  *Store
+	health *Health
+}
+
+type apiError struct {
+	Error    string       `json:"error"`
+	Problems []FieldError `json:"problems,omitempty"`
+}
+
+func (a *api) fail(w http.ResponseWriter, err error) {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid source " + ve.Source, Problems: ve.Problems})
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+	default:
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+	}
+}
+
+func (a *api) list(w http.ResponseWriter, _ *http.Request) {
+	srcs, err := a.store.Sources()
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if srcs == nil {
+		srcs = []Source{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sources": srcs})
+}
+
+func (a *api) get(w http.ResponseWriter, r *http.Request) {
+	src, err := a.store.Source(r.PathValue("name"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, src)
+}
+
+func decodeSource(r *http.Request) (Source, error) {
+	var src Source
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&src); err != nil {
+		return Source{}, &ValidationError{Problems: []FieldError{{Field: "body", Reason: "not a source JSON object: " + err.Error()}}}
+	}
+	return src, nil
+}
+
+func (a *api) create(w http.ResponseWriter, r *http.Request) {
+	src, err := decodeSource(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if _, err := a.store.Source(src.Name); err == nil {
+		writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("source %q exists; PUT /api/v1/sources/%s replaces it", src.Name, src.Name)})
+		return
+	}
+	if err := a.store.PutSources(src); err != nil {
+		a.fail(w, err)
+		return
+	}
+	stored, err := a.store.Source(src.Name)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, stored)
+}
+
+func (a *api) put(w http.ResponseWriter, r *http.Request) {
+	src, err := decodeSource(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	name := r.PathValue("name")
+	if src.Name == "" {
+		src.Name = name
+	}
+	if src.Name != name {
+		a.fail(w, &ValidationError{Source: name, Problems: []FieldError{{Field: "name", Reason: "differs from the name in the path"}}})
+		return
+	}
+	if err := a.store.PutSources(src); err != nil {
+		a.fail(w, err)
+		return
+	}
+	stored, err := a.store.Source(name)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, stored)
+}
+
+func (a *api) delete(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := a.store.DeleteSource(name); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.health.forget(name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) export(w http.ResponseWriter, _ *http.Request) {
+	srcs, err := a.store.Sources()
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	b, err := MarshalYAML(srcs)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="sources.yaml"`)
+	_, _ = w.Write(b)
+}
+
+func (a *api) importYAML(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "read body: " + err.Error()})
+		return
+	}
+	srcs, err := UnmarshalYAML(b)
+	if err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid sources file", Problems: ve.Problems})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	if err := a.store.PutSources(srcs...); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"imported": len(srcs)})
+}

@@ -1,0 +1,192 @@
+package feeds
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// SourceHealth is what operators see about one source.
+type SourceHealth struct {
+	Source        string    `json:"source"`
+	LastRunAt     time.Time `json:"last_run_at,omitzero"`
+	LastSuccessAt time.Time `json:"last_success_at,omitzero"`
+	LastErrorAt   time.Time `json:"last_error_at,omitzero"`
+	LastError     string    `json:"last_error,omitempty"`
+	// ConsecutiveFailures counts failed runs since the last success;
+	// Failing is set once it reaches the configured limit, until a run
+	// succeeds. The alerts subsystem can watch the failing gauge.
+	ConsecutiveFailures int   `json:"consecutive_failures"`
+	Failing             bool  `json:"failing"`
+	LastRun             Run   `json:"last_run"`
+	PostsTotal          int64 `json:"posts_total"`
+	RobotsSkippedTotal  int64 `json:"robots_skipped_total"`
+}
+
+// Run is the outcome of one crawl of one source.
+type Run struct {
+	Pages       int `json:"pages"`        // fetched with a body
+	NotModified int `json:"not_modified"` // answered 304
+	Seen        int `json:"seen"`         // links skipped as already published
+	Robots      int `json:"robots"`       // pages skipped by robots.txt
+	Failed      int `json:"failed"`       // pages given up after retries
+	Posts       int `json:"posts"`        // published
+}
+
+// Health tracks SourceHealth in memory, in the store (so that it survives
+// restarts) and as Prometheus metrics.
+type Health struct {
+	store     *Store
+	failAfter int
+
+	mu sync.Mutex
+	m  map[string]SourceHealth
+
+	runs        *prometheus.CounterVec
+	posts       *prometheus.CounterVec
+	pages       *prometheus.CounterVec
+	robots      *prometheus.CounterVec
+	postsPerRun *prometheus.GaugeVec
+	lastSuccess *prometheus.GaugeVec
+	failures    *prometheus.GaugeVec
+	failing     *prometheus.GaugeVec
+}
+
+// NewHealth loads stored health and registers the metrics on reg. A source
+// is flagged failing after failAfter consecutive failed runs.
+func NewHealth(store *Store, reg prometheus.Registerer, failAfter int) (*Health, error) {
+	if failAfter < 1 {
+		failAfter = 1
+	}
+	m, err := store.healths()
+	if err != nil {
+		return nil, err
+	}
+	h := &Health{
+		store: store, failAfter: failAfter, m: m,
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "runs_total", Help: "Crawl runs per source and result (ok, error)."}, []string{"source", "result"}),
+		posts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "posts_total", Help: "Posts published to raw.posts per source."}, []string{"source"}),
+		pages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "pages_total", Help: "Pages requested per source and outcome (fetched, not_modified, failed)."}, []string{"source", "outcome"}),
+		robots: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "robots_skipped_total", Help: "Pages not fetched because robots.txt disallows them."}, []string{"source"}),
+		postsPerRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "last_run_posts", Help: "Posts published by the last run of a source."}, []string{"source"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "last_success_timestamp_seconds", Help: "Unix time of the last successful run."}, []string{"source"}),
+		failures: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "consecutive_failures", Help: "Failed runs since the last success."}, []string{"source"}),
+		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "source_failing", Help: "1 when a source has failed too many runs in a row."}, []string{"source"}),
+	}
+	for _, c := range []prometheus.Collector{h.runs, h.posts, h.pages, h.robots, h.postsPerRun, h.lastSuccess, h.failures, h.failing} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register feeds metrics: %w", err)
+		}
+	}
+	for name, sh := range m {
+		if !sh.LastSuccessAt.IsZero() {
+			h.lastSuccess.WithLabelValues(name).Set(float64(sh.LastSuccessAt.Unix()))
+		}
+		h.failures.WithLabelValues(name).Set(float64(sh.ConsecutiveFailures))
+		h.failing.WithLabelValues(name).Set(b2f(sh.Failing))
+	}
+	return h, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Record stores the outcome of one run: err nil means success.
+func (h *Health) Record(source string, at time.Time, r Run, runErr error) error {
+	h.mu.Lock()
+	sh := h.m[source]
+	sh.Source = source
+	sh.LastRunAt = at
+	sh.LastRun = r
+	sh.PostsTotal += int64(r.Posts)
+	sh.RobotsSkippedTotal += int64(r.Robots)
+	if runErr == nil {
+		sh.LastSuccessAt = at
+		sh.ConsecutiveFailures = 0
+		sh.Failing = false
+	} else {
+		sh.LastErrorAt = at
+		sh.LastError = runErr.Error()
+		sh.ConsecutiveFailures++
+		sh.Failing = sh.ConsecutiveFailures >= h.failAfter
+	}
+	h.m[source] = sh
+	h.mu.Unlock()
+
+	result := "ok"
+	if runErr != nil {
+		result = "error"
+	}
+	h.runs.WithLabelValues(source, result).Inc()
+	h.posts.WithLabelValues(source).Add(float64(r.Posts))
+	h.pages.WithLabelValues(source, "fetched").Add(float64(r.Pages))
+	h.pages.WithLabelValues(source, "not_modified").Add(float64(r.NotModified))
+	h.pages.WithLabelValues(source, "failed").Add(float64(r.Failed))
+	h.robots.WithLabelValues(source).Add(float64(r.Robots))
+	h.postsPerRun.WithLabelValues(source).Set(float64(r.Posts))
+	if runErr == nil {
+		h.lastSuccess.WithLabelValues(source).Set(float64(at.Unix()))
+	}
+	h.failures.WithLabelValues(source).Set(float64(sh.ConsecutiveFailures))
+	h.failing.WithLabelValues(source).Set(b2f(sh.Failing))
+	return h.store.putHealth(sh)
+}
+
+// Get returns the health of one source.
+func (h *Health) Get(source string) (SourceHealth, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sh, ok := h.m[source]
+	return sh, ok
+}
+
+// All returns every source's health, by name.
+func (h *Health) All() []SourceHealth {
+	h.mu.Lock()
+	out := make([]SourceHealth, 0, len(h.m))
+	for _, sh := range h.m {
+		out = append(out, sh)
+	}
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Source < out[j].Source })
+	return out
+}
+
+func (h *Health) serveHTTP(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"sources": h.All()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client hung up; nothing useful to do
+}
+
+// forget drops a deleted source's health and metrics.
+func (h *Health) forget(source string) {
+	h.mu.Lock()
+	delete(h.m, source)
+	h.mu.Unlock()
+	for _, g := range []*prometheus.GaugeVec{h.postsPerRun, h.lastSuccess, h.failures, h.failing} {
+		g.DeleteLabelValues(source)
+	}
+}
