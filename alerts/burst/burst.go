@@ -27,6 +27,10 @@ type State struct {
 	scale  float32 // robust scale of one-bucket residuals (EWMA of |r|)
 	fast   float32 // short EWMA of residuals, for sustained rises
 	fscale float32 // robust scale of fast (EWMA of |fast|)
+	xf     float32 // fastTau EWMA of counts
+	mf     float32 // fastTau EWMA of expected counts
+	cx     float32 // scaleTau EWMA of counts, clipped
+	cm     float32 // scaleTau EWMA of the log baseline as a count
 
 	daily  [dailySlots]float32  // time-of-day profile, log domain, interpolated
 	weekly [weeklySlots]float32 // day-of-week profile, log domain, interpolated
@@ -56,6 +60,9 @@ type config struct {
 	warmup     float64 // seconds of data before any alert
 	threshold  float64 // one-bucket z at which score = 0.5 and an event starts
 	fastThresh float64 // the same for the sustained-rise z
+	minRise    float64 // log units: the sustained rise must be at least this large
+	alpha      float64 // Poisson tail probability a burst must also reach
+	minRate    float64 // mentions per second: floor of the expected count
 	endZ       float64 // an event ends once z stays below this ...
 	quiet      float64 // ... for this many seconds
 	refractory float64 // seconds after an alert before another may fire
@@ -75,6 +82,9 @@ func defaultConfig() config {
 		warmup:     day,
 		threshold:  7,
 		fastThresh: 3,
+		minRise:    math.Ln2 - math.Log(4.0/3), // ln 1.5
+		alpha:      1e-6,
+		minRate:    1.0 / 3600,
 		endZ:       2,
 		quiet:      3 * 3600,
 		refractory: day,
@@ -146,6 +156,16 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 	r := y - pred
 	z := r / scale
 
+	// The expected count. exp(level)-1 is a geometric-type mean, which
+	// sits below the arithmetic mean of sparse counts; the long-run ratio
+	// of counts to it corrects that.
+	mu0 := math.Max(0, math.Expm1(pred))
+	rho := 1.0
+	if s.cm > 0 {
+		rho = math.Max(0.5, math.Min(4, float64(s.cx)/float64(s.cm)))
+	}
+	mu := math.Max(mu0*rho, cfg.minRate*math.Max(dt, 1))
+
 	// Learning, with residuals clipped so that a burst barely moves the
 	// baseline it is measured against.
 	rc := math.Max(-cfg.clip*scale, math.Min(cfg.clip*scale, r))
@@ -171,6 +191,10 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 		fs := math.Max(float64(s.fscale), cfg.minScale/4)
 		fc := math.Max(-cfg.clip*fs, math.Min(cfg.clip*fs, float64(s.fast)))
 		s.fscale = float32(float64(s.fscale) + gs*(math.Abs(fc)*1.2533-float64(s.fscale)))
+		s.xf = float32(float64(s.xf) + gf*(value-float64(s.xf)))
+		s.mf = float32(float64(s.mf) + gf*(mu-float64(s.mf)))
+		s.cx = float32(float64(s.cx) + gs*(math.Min(value, 3*mu+3)-float64(s.cx)))
+		s.cm = float32(float64(s.cm) + gs*(mu0-float64(s.cm)))
 		s.last = t
 	}
 	if s.n < math.MaxUint32 {
@@ -182,6 +206,22 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 	// never exact), so the textbook sqrt(g/(2-g)) shrinkage would be too
 	// optimistic. It is rescaled so both statistics share one threshold.
 	zf := float64(s.fast) / math.Max(float64(s.fscale), cfg.minScale/4) * cfg.threshold / cfg.fastThresh
+	if float64(s.fast) < cfg.minRise {
+		zf = math.Min(zf, cfg.endZ)
+	}
+	// Both statistics measure size against the series' own variability;
+	// a burst must also be unlikely as Poisson counts, or a term with a
+	// handful of mentions a day would alert on every coincidence.
+	if z >= cfg.endZ && !poissonRare(value, mu, cfg.alpha) {
+		z = cfg.endZ
+	}
+	if zf >= cfg.endZ && dt > 0 {
+		gf := gain(dt, cfg.fastTau)
+		n := (2 - gf) / gf // buckets whose Poisson sum has the EWMA's variance
+		if !poissonRare(n*float64(s.xf), n*float64(s.mf), cfg.alpha) {
+			zf = cfg.endZ
+		}
+	}
 	zz := math.Max(z, zf)
 	score := 0.0
 	if zz > 0 {
@@ -212,4 +252,33 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 		res.Alert = true
 	}
 	return res
+}
+
+// poissonRare reports whether P(X >= x) <= alpha for X ~ Poisson(mu), with
+// x allowed to be fractional (the regularised lower incomplete gamma
+// P(x, mu) is that tail for integer x and interpolates between).
+func poissonRare(x, mu, alpha float64) bool {
+	if x <= 0 {
+		return false
+	}
+	if mu <= 0 {
+		return true
+	}
+	// Within three standard deviations the tail is far above any alpha
+	// worth using; skipping saves the series below.
+	if x-mu < 3*math.Sqrt(mu) {
+		return false
+	}
+	// Series for P(a, m) with a = x > m: e^-m m^a / Gamma(a+1) * sum_k m^k / ((a+1)...(a+k)).
+	lg, _ := math.Lgamma(x + 1)
+	logHead := -mu + x*math.Log(mu) - lg
+	sum, term := 1.0, 1.0
+	for k := 1; k < 5000; k++ {
+		term *= mu / (x + float64(k))
+		sum += term
+		if term < sum*1e-12 {
+			break
+		}
+	}
+	return logHead+math.Log(sum) <= math.Log(alpha)
 }
