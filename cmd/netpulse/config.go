@@ -47,6 +47,7 @@ type Config struct {
 	IDEncKey        string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
 	SessionTTL      time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
 	AccessRetention time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
+	HotelRetention  time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
 	PostRetention   time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
 	UserAgent       string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
 }

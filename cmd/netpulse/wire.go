@@ -5,5 +5,8 @@ import "context"
 // wire connects the subsystems to the bus, the store and the HTTP mux, and
 // adds their loops to the run group. Each subsystem gets one wireX method.
 func (a *app) wire(ctx context.Context) error {
+	if err := a.wireIntake(ctx); err != nil {
+		return err
+	}
 	return nil
 }

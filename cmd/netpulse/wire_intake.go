@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/netpulse/netpulse/collectors/intake"
+	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/pipeline/bus"
+	precords "github.com/netpulse/netpulse/pipeline/records"
+	srecords "github.com/netpulse/netpulse/search/records"
+)
+
+// wireIntake connects venue intake (HTTP → raw.access), the records writer
+// (raw.access → ClickHouse), the venue sync and legal holds, record search
+// with its audit log, and the demo venues, users and record stream.
+func (a *app) wireIntake(ctx context.Context) error {
+	keys, err := identity.LoadKeys(a.cfg.Data, a.cfg.IDHashKey, a.cfg.IDEncKey)
+	if err != nil {
+		return fmt.Errorf("intake keys: %w", err)
+	}
+	prot, err := identity.NewProtector(keys)
+	if err != nil {
+		return err
+	}
+	hotel := a.cfg.HotelRetention
+	if hotel == 0 {
+		hotel = a.cfg.AccessRetention
+	}
+	if hotel < 60*24*time.Hour {
+		return fmt.Errorf("retention-access-hotel: %v is under the legal minimum of 60 days", hotel)
+	}
+	retention := func(kind string) time.Duration {
+		if kind == "hotel" {
+			return hotel
+		}
+		return a.cfg.AccessRetention
+	}
+	log := a.log.With("part", "intake")
+	svc, err := intake.New(intake.Options{
+		Producer: a.bus,
+		DB:       a.db,
+		VenueKind: func(ctx context.Context, code string) (string, error) {
+			v, err := a.access.Venue(ctx, code)
+			if err != nil {
+				return "", err
+			}
+			if v.Revoked {
+				return "", errors.New("venue key revoked")
+			}
+			return v.Kind, nil
+		},
+		Protect:    prot,
+		ReceiptKey: keys.Receipt,
+		LedgerPath: filepath.Join(a.cfg.Data, "intake", "ledger.db"),
+		Retention:  retention,
+		Log:        log,
+		Reg:        a.reg,
+	})
+	if err != nil {
+		return err
+	}
+	svc.Routes(a.mux, a.access)
+	svcCtx, svcCancel := context.WithCancel(ctx)
+	a.group.Add(func() error { defer svc.Close(); return svc.Run(svcCtx) }, func(error) { svcCancel() })
+
+	writer := precords.New(precords.Options{Bus: a.bus, DB: a.db, BatchRows: a.cfg.BatchRows,
+		BatchDelay: a.cfg.BatchDelay, Log: a.log.With("part", "records"), Reg: a.reg})
+	wctx, wcancel := context.WithCancel(ctx)
+	a.group.Add(func() error { return writer.Run(wctx) }, func(error) { wcancel() })
+	a.watchLag("records", bus.TopicAccess)
+	venues := func(ctx context.Context) ([]precords.Venue, error) {
+		vs, err := a.access.Venues(ctx)
+		out := make([]precords.Venue, len(vs))
+		for i, v := range vs {
+			out[i] = precords.Venue{Code: v.Code, Kind: v.Kind, Name: v.Name, District: v.District, Unit: v.Unit,
+				LegalHold: v.LegalHold, Revoked: v.Revoked}
+		}
+		return out, err
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	a.group.Add(func() error { return writer.RunVenueSync(sctx, time.Minute, venues) }, func(error) { scancel() })
+
+	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: srecords.NewAudit(a.db, keys.Audit), Log: a.log.With("part", "records-search")}
+	api.Routes(a.mux, a.access)
+
+	a.mux.Handle("GET /api/v1/intake/deliveries", access.Require(a.access, access.RoleAdmin, access.RoleLeader, access.RoleDuty, access.RoleAnalyst)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ds, err := precords.Deliveries(r.Context(), a.db, time.Now())
+			if err != nil {
+				log.Error("deliveries", "err", err)
+				http.Error(w, `{"error":"accounting unavailable"}`, http.StatusInternalServerError)
+				return
+			}
+			writeJSONResponse(w, map[string]any{"venues": ds})
+		})))
+	a.mux.Handle("PUT /api/v1/venues/{code}/legal-hold", access.Require(a.access, access.RoleAdmin)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hold := r.URL.Query().Get("hold") != "false"
+			if err := a.access.SetLegalHold(r.Context(), r.PathValue("code"), hold); err != nil {
+				http.Error(w, `{"error":"no such venue"}`, http.StatusNotFound)
+				return
+			}
+			vs, err := venues(r.Context())
+			if err == nil {
+				err = writer.SyncVenues(r.Context(), vs)
+			}
+			if err != nil {
+				log.Error("apply legal hold", "err", err)
+				http.Error(w, `{"error":"hold recorded; applying it to stored records failed, the next sync retries"}`, http.StatusAccepted)
+				return
+			}
+			writeJSONResponse(w, map[string]any{"venue": r.PathValue("code"), "legal_hold": hold})
+		})))
+
+	if a.cfg.Demo {
+		demoVs, err := seedIntakeDemo(ctx, a.access, func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) })
+		if err != nil {
+			return fmt.Errorf("intake demo: %w", err)
+		}
+		dctx, dcancel := context.WithCancel(ctx)
+		a.group.Add(func() error { streamDemoRecords(dctx, svc, demoVs, log); return nil }, func(error) { dcancel() })
+	}
+	return nil
+}
+
+func writeJSONResponse(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// intakeDemoVenue is a fictional venue of the demo district.
+type intakeDemoVenue struct {
+	code, kind, name string
+	places           int
+}
+
+// demoDistrict is fictional-but-plausible: the demo is about one district
+// of a large city, the way a station's cyber unit sees it.
+const demoDistrict = "江岸区"
+
+func intakeDemoVenues() []intakeDemoVenue {
+	cafeNames := []string{"星河网咖", "极速电竞馆", "蓝鲸网吧", "风云网络会所", "江滩网咖", "青柠电竞", "光谷之星网吧", "百步亭网咖",
+		"二七电竞馆", "黄浦网络会所", "竹叶山网吧", "后湖电竞", "堤角网咖", "惠济网络会所", "三阳网吧", "大智网咖",
+		"台北路电竞馆", "永清网吧", "塔子湖网咖", "新村网络会所"}
+	hotelNames := []string{"江岸快捷酒店", "汉口江景宾馆", "百步亭商务酒店", "二七路旅馆", "黄浦大街酒店", "后湖假日宾馆",
+		"大智路精品酒店", "堤角客栈", "永清街商务宾馆", "塔子湖酒店", "三阳路旅社", "江滩青年旅舍", "竹叶山宾馆", "新村快捷酒店"}
+	var out []intakeDemoVenue
+	for i, n := range cafeNames {
+		out = append(out, intakeDemoVenue{code: fmt.Sprintf("JA-C%02d", i+1), kind: "cafe", name: n + "(演示)", places: 40 + i*5})
+	}
+	for i, n := range hotelNames {
+		out = append(out, intakeDemoVenue{code: fmt.Sprintf("JA-H%02d", i+1), kind: "hotel", name: n + "(演示)", places: 30 + i*3})
+	}
+	return out
+}
+
+// intakeDemoUsers are documented in README under "Demo logins".
+var intakeDemoUsers = []struct {
+	name  string
+	role  access.Role
+	venue bool
+}{
+	{"admin", access.RoleAdmin, false},
+	{"analyst", access.RoleAnalyst, false},
+	{"duty", access.RoleDuty, false},
+	{"leader", access.RoleLeader, false},
+	{"auditor", access.RoleAuditor, false},
+	{"operator", access.RoleOperator, true},
+}
+
+// seedIntakeDemo registers the demo venues and users (skipping those that
+// exist) and returns a venue→kind map of the venues the stream may use.
+func seedIntakeDemo(ctx context.Context, reg *access.Registry, logf func(string, ...any)) (map[string]intakeDemoVenue, error) {
+	out := map[string]intakeDemoVenue{}
+	for _, v := range intakeDemoVenues() {
+		_, err := reg.AddVenue(ctx, access.Venue{Code: v.code, Kind: v.kind, Name: v.name, District: demoDistrict, Unit: "江岸分局网安大队"})
+		if err != nil && !errors.Is(err, access.ErrExists) {
+			return nil, err
+		}
+		out[v.code] = v
+	}
+	for _, u := range intakeDemoUsers {
+		spec := access.UserSpec{Name: u.name, Role: u.role, Unit: "江岸分局网安大队", Password: u.name + "-demo-pass"}
+		if u.venue {
+			spec.Venue = "JA-C01"
+		}
+		if _, err := reg.AddUser(ctx, spec); err != nil && !errors.Is(err, access.ErrExists) {
+			return nil, err
+		} else if err == nil {
+			logf("demo login created: %s / %s (role %s)", spec.Name, spec.Password, spec.Role)
+		}
+	}
+	logf("demo: %d venues in %s; logins admin, analyst, duty, leader, auditor, operator with password <name>-demo-pass", len(out), demoDistrict)
+	return out, nil
+}
+
+var demoSurnames = []rune("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈")
+var demoGiven = []string{"伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "涛", "明", "超", "秀英", "华", "强", "平", "刚", "桂英", "浩然", "子涵", "雨轩", "欣怡", "宇航"}
+
+// streamDemoRecords sends plausible sessions through the real intake path
+// (validation, bus, pipeline) until ctx ends: arrivals now, and the end of
+// earlier sessions as closing updates. Identity numbers are synthetic under
+// the unassigned area code 420199, so none belongs to a real person.
+func streamDemoRecords(ctx context.Context, svc *intake.Service, venues map[string]intakeDemoVenue, log *slog.Logger) {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
+	codes := make([]string, 0, len(venues))
+	for c := range venues {
+		codes = append(codes, c)
+	}
+	type open struct {
+		venue string
+		row   intake.Input
+		until time.Time
+	}
+	var sessions []open
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		batches := map[string][]intake.Input{}
+		for i := 0; i < 1+rng.IntN(4); i++ {
+			code := codes[rng.IntN(len(codes))]
+			v := venues[code]
+			person := rng.IntN(5000)
+			in := intake.Input{Kind: v.kind, IDType: identity.TypeResident, IDNumber: identity.Synthetic("420199", person),
+				Name:      string(demoSurnames[person%len(demoSurnames)]) + demoGiven[(person/7)%len(demoGiven)],
+				StartedAt: now.Add(-time.Duration(rng.IntN(60)) * time.Second).Format(time.RFC3339)}
+			if v.kind == "cafe" {
+				in.Place = fmt.Sprintf("A%03d", 1+rng.IntN(v.places))
+				in.IP = fmt.Sprintf("10.%d.%d.%d", 20+len(code)%5, rng.IntN(4), 2+rng.IntN(250))
+				in.MAC = fmt.Sprintf("52:54:00:%02x:%02x:%02x", rng.IntN(256), rng.IntN(256), rng.IntN(256))
+			} else {
+				in.Place = fmt.Sprintf("%d%02d", 2+rng.IntN(8), 1+rng.IntN(20))
+				in.PartySize = fmt.Sprint(1 + rng.IntN(3))
+			}
+			batches[code] = append(batches[code], in)
+			if len(sessions) < 2000 {
+				sessions = append(sessions, open{venue: code, row: in, until: now.Add(time.Duration(30+rng.IntN(600)) * time.Second)})
+			}
+		}
+		kept := sessions[:0]
+		for _, s := range sessions {
+			if now.After(s.until) {
+				s.row.EndedAt = s.until.Format(time.RFC3339)
+				batches[s.venue] = append(batches[s.venue], s.row)
+			} else {
+				kept = append(kept, s)
+			}
+		}
+		sessions = kept
+		for code, rows := range batches {
+			var b strings.Builder
+			b.WriteString("[")
+			for i, r := range rows {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				j, _ := json.Marshal(r)
+				b.Write(j)
+			}
+			b.WriteString("]")
+			if _, _, err := svc.Submit(ctx, code, "", "application/json", []byte(b.String())); err != nil && ctx.Err() == nil {
+				log.Warn("demo records not accepted; will send new ones", "venue", code, "err", err)
+			}
+		}
+	}
+}
