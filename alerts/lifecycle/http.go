@@ -1,0 +1,221 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/netpulse/netpulse/dashboards/access"
+)
+
+// Mount adds the alert API to mux. read guards the GET routes, write the
+// changes (serve passes access.Require with the right roles).
+//
+//	GET  /api/v1/alerts?state=&rule=&severity=&unit=&assignee=&kind=&limit=  → {"alerts":[Alert…]}
+//	GET  /api/v1/alerts/{id}                      → Alert
+//	GET  /api/v1/alerts/{id}/history              → {"events":[{"type","at","actor","detail"}…]}
+//	POST /api/v1/alerts/{id}/ack                  → Alert
+//	POST /api/v1/alerts/{id}/assign   {"assignee":"li"}            → Alert
+//	POST /api/v1/alerts/{id}/note     {"text":"…"}                 → Alert
+//	POST /api/v1/alerts/{id}/resolve  {"reason":"…"}               → Alert
+//	POST /api/v1/alerts/{id}/feedback {"value":"useful|noise"}     → Alert
+//	POST /api/v1/alerts/{id}/silence  {"duration":"2h","comment":"…"} → Silence
+//	GET  /api/v1/alerts/silences                  → {"silences":[Silence…]}
+//	POST /api/v1/alerts/silences      {"matchers":{…},"expires_at":"…"|"duration":"2h","comment":"…"} → Silence
+//	DELETE /api/v1/alerts/silences/{sid}          → 204
+//	GET  /api/v1/alerts/precision?days=30         → {"rules":[{"rule","alerts","useful","noise","precision"}…]}
+//
+// Errors are {"error":"…"} with 400 (bad input), 404 (unknown id) or 409
+// (e.g. acknowledging a resolved alert).
+func (m *Manager) Mount(mux *http.ServeMux, read, write func(http.Handler) http.Handler) {
+	mux.Handle("GET /api/v1/alerts", read(http.HandlerFunc(m.handleList)))
+	mux.Handle("GET /api/v1/alerts/silences", read(http.HandlerFunc(m.handleSilences)))
+	mux.Handle("GET /api/v1/alerts/precision", read(http.HandlerFunc(m.handlePrecision)))
+	mux.Handle("GET /api/v1/alerts/{id}", read(http.HandlerFunc(m.handleGet)))
+	mux.Handle("GET /api/v1/alerts/{id}/history", read(http.HandlerFunc(m.handleHistory)))
+	mux.Handle("POST /api/v1/alerts/silences", write(http.HandlerFunc(m.handleAddSilence)))
+	mux.Handle("DELETE /api/v1/alerts/silences/{sid}", write(http.HandlerFunc(m.handleDeleteSilence)))
+	mux.Handle("POST /api/v1/alerts/{id}/{action}", write(http.HandlerFunc(m.handleAction)))
+}
+
+func actor(r *http.Request) string {
+	if p, ok := access.FromContext(r.Context()); ok {
+		return p.Name
+	}
+	return "anonymous"
+}
+
+// WriteJSON writes v with status code.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// WriteError maps err to a status code.
+func WriteError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, ErrInvalid):
+		code = http.StatusBadRequest
+	}
+	WriteJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func (m *Manager) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 200
+	}
+	list := m.List(Filter{State: q.Get("state"), Rule: q.Get("rule"), Severity: q.Get("severity"), Unit: q.Get("unit"),
+		Assignee: q.Get("assignee"), Kind: q.Get("kind"), Limit: limit})
+	WriteJSON(w, http.StatusOK, map[string]any{"alerts": list})
+}
+
+func (m *Manager) handleGet(w http.ResponseWriter, r *http.Request) {
+	a, ok := m.Get(r.PathValue("id"))
+	if !ok {
+		WriteError(w, ErrNotFound)
+		return
+	}
+	WriteJSON(w, http.StatusOK, a)
+}
+
+func (m *Manager) handleHistory(w http.ResponseWriter, r *http.Request) {
+	evs, err := m.History(r.Context(), r.PathValue("id"))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	type ev struct {
+		Type   string    `json:"type"`
+		At     time.Time `json:"at"`
+		Actor  string    `json:"actor"`
+		Detail string    `json:"detail"`
+	}
+	out := make([]ev, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, ev{e.Type, e.At, e.Actor, e.Alert.Notes[0].Text})
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"events": out})
+}
+
+type actionBody struct {
+	Assignee string `json:"assignee"`
+	Text     string `json:"text"`
+	Reason   string `json:"reason"`
+	Value    string `json:"value"`
+	Duration string `json:"duration"`
+	Comment  string `json:"comment"`
+}
+
+func (m *Manager) handleAction(w http.ResponseWriter, r *http.Request) {
+	var b actionBody
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&b); err != nil {
+			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+			return
+		}
+	}
+	id, who := r.PathValue("id"), actor(r)
+	var (
+		a   Alert
+		err error
+	)
+	switch r.PathValue("action") {
+	case "ack":
+		a, err = m.Ack(r.Context(), id, who)
+	case "assign":
+		if b.Assignee == "" {
+			b.Assignee = who
+		}
+		a, err = m.Assign(r.Context(), id, who, b.Assignee)
+	case "note":
+		a, err = m.AddNote(r.Context(), id, who, b.Text)
+	case "resolve":
+		a, err = m.Resolve(r.Context(), id, who, b.Reason)
+	case "feedback":
+		a, err = m.Feedback(r.Context(), id, who, b.Value)
+	case "silence":
+		d, perr := time.ParseDuration(b.Duration)
+		if perr != nil || d <= 0 {
+			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "duration: want a positive Go duration such as 2h"})
+			return
+		}
+		s, err := m.SilenceAlert(r.Context(), id, who, b.Comment, d)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, s)
+		return
+	default:
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "unknown action " + r.PathValue("action")})
+		return
+	}
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, a)
+}
+
+func (m *Manager) handleSilences(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, map[string]any{"silences": m.Silences()})
+}
+
+func (m *Manager) handleAddSilence(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Silence
+		Duration string `json:"duration"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&b); err != nil {
+		WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+		return
+	}
+	if b.Duration != "" {
+		d, err := time.ParseDuration(b.Duration)
+		if err != nil {
+			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "duration: " + err.Error()})
+			return
+		}
+		b.ExpiresAt = time.Now().Add(d)
+	}
+	b.CreatedBy = actor(r)
+	s, err := m.AddSilence(r.Context(), b.Silence)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, s)
+}
+
+func (m *Manager) handleDeleteSilence(w http.ResponseWriter, r *http.Request) {
+	if err := m.DeleteSilence(r.Context(), r.PathValue("sid"), actor(r)); err != nil {
+		WriteError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (m *Manager) handlePrecision(w http.ResponseWriter, r *http.Request) {
+	days, _ := strconv.Atoi(r.URL.Query().Get("days"))
+	if days <= 0 {
+		days = 30
+	}
+	p, err := m.PrecisionByRule(r.Context(), time.Now().AddDate(0, 0, -days))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"rules": p})
+}

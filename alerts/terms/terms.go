@@ -1,0 +1,377 @@
+// Package terms counts mentions of terms in public posts per time bucket,
+// counting each near-duplicate cluster once, and keeps the counts in
+// ClickHouse for the burst detector (alerts/trends) and the rules.
+//
+// The counter reads raw.posts in its own consumer group, so term counting
+// neither waits for nor slows down the search index. It stores one row per
+// (post, distinct term) in netpulse.term_mentions; materialized views turn
+// those into per-bucket distinct-cluster counts (term_counts) and a
+// first-seen date per term (term_first_seen). Because every count is a
+// distinct count of clusters, a replay after a crash changes nothing.
+package terms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/posts"
+	"github.com/netpulse/netpulse/pipeline/store"
+)
+
+// DefaultBucket is the production bucket size.
+const DefaultBucket = 5 * time.Minute
+
+// Tokenizer cuts a post's text into terms. The counter lowercases, filters
+// and de-duplicates what it returns.
+type Tokenizer interface {
+	Terms(text string) []string
+}
+
+// Doc is a post with the tokens another stage already cut from it; Tokens
+// nil means "cut them here".
+type Doc struct {
+	Post   posts.Post
+	Tokens []string
+}
+
+// Options configure a Counter.
+type Options struct {
+	Bus       bus.Bus // nil when only Add is used
+	DB        *store.DB
+	Tokenizer Tokenizer
+	// Bucket is the counting bucket; DefaultBucket if zero.
+	Bucket time.Duration
+	// Group is the consumer group on raw.posts; "alerts.terms" if empty.
+	Group    string
+	BatchMax int // messages per fetch; 2000 if zero
+	Log      *slog.Logger
+	Reg      prometheus.Registerer
+	Now      func() time.Time
+}
+
+// Counter turns posts into term mention rows.
+type Counter struct {
+	o        Options
+	posts    prometheus.Counter
+	mentions prometheus.Counter
+	bad      prometheus.Counter
+	future   prometheus.Counter
+
+	mu       sync.Mutex
+	progress time.Time // newest published_at stored so far
+}
+
+// New checks options and registers metrics.
+func New(o Options) (*Counter, error) {
+	if o.DB == nil || o.Tokenizer == nil {
+		return nil, errors.New("terms: DB and Tokenizer are required")
+	}
+	if o.Bucket <= 0 {
+		o.Bucket = DefaultBucket
+	}
+	if o.Bucket%time.Second != 0 {
+		return nil, fmt.Errorf("terms: bucket %v is not a whole number of seconds", o.Bucket)
+	}
+	if o.Group == "" {
+		o.Group = "alerts.terms"
+	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = 2000
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	c := &Counter{o: o,
+		posts:    prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_terms_posts_total", Help: "Posts counted into term buckets."}),
+		mentions: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_terms_mentions_total", Help: "Distinct (post, term) mentions stored."}),
+		bad:      prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_terms_bad_posts_total", Help: "raw.posts messages the counter could not decode (the posts stage dead-letters them)."}),
+		future:   prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_terms_future_posts_total", Help: "Posts dated in the future, counted at their arrival time instead."}),
+	}
+	if o.Reg != nil {
+		for _, m := range []prometheus.Collector{c.posts, c.mentions, c.bad, c.future} {
+			if err := o.Reg.Register(m); err != nil {
+				return nil, fmt.Errorf("terms: register metrics: %w", err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// Bucket is the counting bucket size.
+func (c *Counter) Bucket() time.Duration { return c.o.Bucket }
+
+// Group is the consumer group the counter reads raw.posts in.
+func (c *Counter) Group() string { return c.o.Group }
+
+// Run consumes raw.posts until ctx ends. Offsets are committed only after
+// the batch's rows are in ClickHouse.
+func (c *Counter) Run(ctx context.Context) error {
+	if c.o.Bus == nil {
+		return errors.New("terms: Run needs a bus")
+	}
+	cons, err := c.o.Bus.Subscribe(ctx, c.o.Group, bus.TopicPosts)
+	if err != nil {
+		return fmt.Errorf("terms: subscribe %s: %w", bus.TopicPosts, err)
+	}
+	defer cons.Close()
+	for {
+		msgs, err := cons.Fetch(ctx, c.o.BatchMax)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.o.Log.Warn("terms: fetch", "err", err)
+			if !sleep(ctx, time.Second) {
+				return nil
+			}
+			continue
+		}
+		docs := make([]Doc, 0, len(msgs))
+		for _, m := range msgs {
+			p, err := posts.Decode(m.Value)
+			if err != nil {
+				c.bad.Inc()
+				continue
+			}
+			docs = append(docs, Doc{Post: p})
+		}
+		for {
+			if err = c.Add(ctx, docs); err == nil {
+				break
+			}
+			c.o.Log.Warn("terms: store batch, will retry", "err", err, "posts", len(docs))
+			if !sleep(ctx, 2*time.Second) {
+				return nil
+			}
+		}
+		if err := cons.Commit(ctx, msgs...); err != nil && ctx.Err() == nil {
+			c.o.Log.Warn("terms: commit", "err", err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+type mentionRow struct {
+	BucketSeconds uint32    `json:"bucket_seconds"`
+	Bucket        time.Time `json:"bucket"`
+	Term          string    `json:"term"`
+	Cluster       uint64    `json:"cluster"`
+	PostID        string    `json:"post_id"`
+}
+
+type postRow struct {
+	ID          string    `json:"id"`
+	Source      string    `json:"source"`
+	URL         string    `json:"url"`
+	Title       string    `json:"title"`
+	Body        string    `json:"body"`
+	PublishedAt time.Time `json:"published_at"`
+	SeenAt      time.Time `json:"seen_at"`
+	Cluster     uint64    `json:"cluster"`
+}
+
+// maxStoredBody bounds the body kept for rules and samples.
+const maxStoredBody = 2000
+
+// Add is the counting hook: it stores the mentions of docs. It is what Run
+// calls per batch, and what a stage that already tokenised the posts may
+// call instead.
+func (c *Counter) Add(ctx context.Context, docs []Doc) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	now := c.o.Now().UTC()
+	secs := uint32(c.o.Bucket / time.Second)
+	var rows []mentionRow
+	prows := make([]postRow, 0, len(docs))
+	var newest time.Time
+	for _, d := range docs {
+		p := d.Post
+		at := p.PublishedAt.UTC()
+		// A post dated ahead of the clock (bad feed clocks, time zones
+		// misread as UTC) would land in a bucket not yet due and burst
+		// there; count it when it arrived.
+		if at.After(now.Add(c.o.Bucket)) {
+			c.future.Inc()
+			at = now
+		}
+		if at.After(newest) {
+			newest = at
+		}
+		b := at.Truncate(c.o.Bucket)
+		toks := d.Tokens
+		if toks == nil {
+			toks = c.o.Tokenizer.Terms(p.Title + "\n" + p.Body)
+		}
+		cl := ClusterKey(p)
+		for _, t := range Normalize(toks) {
+			rows = append(rows, mentionRow{BucketSeconds: secs, Bucket: b, Term: t, Cluster: cl, PostID: p.ID})
+		}
+		body := p.Body
+		if len(body) > maxStoredBody {
+			body = truncateUTF8(body, maxStoredBody)
+		}
+		prows = append(prows, postRow{ID: p.ID, Source: p.Source, URL: p.URL, Title: p.Title, Body: body,
+			PublishedAt: at, SeenAt: now, Cluster: cl})
+	}
+	// Posts first: a mention without its post only loses a sample, while
+	// the reverse would count a term whose sample cannot be shown.
+	if err := c.o.DB.Insert(ctx, "netpulse.alert_posts", prows); err != nil {
+		return fmt.Errorf("terms: store posts: %w", err)
+	}
+	if err := c.o.DB.Insert(ctx, "netpulse.term_mentions", rows); err != nil {
+		return fmt.Errorf("terms: store mentions: %w", err)
+	}
+	c.posts.Add(float64(len(docs)))
+	c.mentions.Add(float64(len(rows)))
+	c.mu.Lock()
+	if newest.After(c.progress) {
+		c.progress = newest
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// ClusterKey is what a post counts as: its near-duplicate cluster, or the
+// post itself when it is not clustered.
+func ClusterKey(p posts.Post) uint64 {
+	if p.ClusterID != 0 {
+		return p.ClusterID
+	}
+	h := fnv.New64a()
+	h.Write([]byte(p.ID))
+	return h.Sum64() | 1<<63 // keep apart from SimHash cluster ids in practice
+}
+
+func truncateUTF8(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// MaxTermRunes bounds a term's length; longer tokens are URLs or noise.
+const MaxTermRunes = 24
+
+// Normalize lowercases tokens, drops what cannot be a topic word (single
+// characters, numbers, punctuation, over-long tokens) and returns each term
+// once, sorted.
+func Normalize(toks []string) []string {
+	seen := make(map[string]struct{}, len(toks))
+	out := make([]string, 0, len(toks))
+	for _, t := range toks {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if !keep(t) {
+			continue
+		}
+		if _, ok := seen[t]; ok {
+			continue
+		}
+		seen[t] = struct{}{}
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func keep(t string) bool {
+	n := utf8.RuneCountInString(t)
+	if n < 2 || n > MaxTermRunes {
+		return false
+	}
+	letters, han := 0, 0
+	for _, r := range t {
+		switch {
+		case unicode.Is(unicode.Han, r):
+			han++
+		case unicode.IsLetter(r):
+			letters++
+		case unicode.IsDigit(r), r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	if han == 0 && letters < 3 {
+		return false
+	}
+	_, stop := stopTerms[t]
+	return !stop
+}
+
+// stopTerms are frequent function words that no burst is about; the jieba
+// stop list covers the segmenter's output, this covers bigrams.
+var stopTerms = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, w := range strings.Fields(`我们 你们 他们 她们 它们 一个 没有 什么 这个 那个 这些 那些 可以 自己 已经 因为 所以
+但是 如果 现在 今天 就是 还是 不是 也是 的是 了一 是一 有一 这样 那样 怎么 这是 那是 大家 进行 表示 目前 the and for
+with that this from are was were have has not you your our but http https www com`) {
+		m[w] = struct{}{}
+	}
+	return m
+}()
+
+// Bigrams is the tokenizer used when no segmenter is wired: every pair of
+// adjacent Han characters, plus runs of letters and digits as words. Most
+// Chinese words that bursts are about have two characters, and bigrams of
+// longer ones co-occur and are grouped into one topic.
+type Bigrams struct{}
+
+// Terms implements Tokenizer.
+func (Bigrams) Terms(text string) []string {
+	var out []string
+	var run []rune
+	var word strings.Builder
+	flushRun := func() {
+		for i := 0; i+1 < len(run); i++ {
+			out = append(out, string(run[i:i+2]))
+		}
+		run = run[:0]
+	}
+	flushWord := func() {
+		if word.Len() > 0 {
+			out = append(out, word.String())
+			word.Reset()
+		}
+	}
+	for _, r := range text {
+		switch {
+		case unicode.Is(unicode.Han, r):
+			flushWord()
+			run = append(run, r)
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			flushRun()
+			word.WriteRune(r)
+		default:
+			flushRun()
+			flushWord()
+		}
+	}
+	flushRun()
+	flushWord()
+	return out
+}
