@@ -160,4 +160,3 @@ func (e *Engine) handleTerm(w http.ResponseWriter, r *http.Request) {
 	}
 	lifecycle.WriteJSON(w, http.StatusOK, h)
 }
-

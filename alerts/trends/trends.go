@@ -518,7 +518,9 @@ func (e *Engine) group(ctx context.Context, b time.Time, hots []hot) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	sort.Slice(fresh, func(i, j int) bool { return fresh[i].count > fresh[j].count || (fresh[i].count == fresh[j].count && fresh[i].term < fresh[j].term) })
+	sort.Slice(fresh, func(i, j int) bool {
+		return fresh[i].count > fresh[j].count || (fresh[i].count == fresh[j].count && fresh[i].term < fresh[j].term)
+	})
 
 	// Attach to active topics first: a term of an ongoing event that
 	// crosses the threshold a bucket late is not a new event.
