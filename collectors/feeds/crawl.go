@@ -456,7 +456,7 @@ func (r *runState) add(key, link, title, body, author string, published time.Tim
 		return
 	}
 	r.c.dedupMu.Lock()
-	e, added := r.c.index.Assign(p.ID, simhash.Fingerprint(r.c.tok.Cut(title+"\n"+body)))
+	e, added := r.c.index.Assign(p.ID, simhash.Fingerprint(r.c.tok.Cut(dedupText(title, body))))
 	r.c.dedupMu.Unlock()
 	p.ClusterID = e.Cluster
 	if added {

@@ -114,6 +114,11 @@ type env struct {
 
 func newEnv(t testing.TB, dir string, cfg Config) *env {
 	t.Helper()
+	return newEnvTok(t, dir, cfg, testTok)
+}
+
+func newEnvTok(t testing.TB, dir string, cfg Config, tok simhash.Tokenizer) *env {
+	t.Helper()
 	st, err := OpenStore(filepath.Join(dir, "feeds"))
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +141,6 @@ func newEnv(t testing.TB, dir string, cfg Config) *env {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	var tok simhash.Tokenizer = simhash.Bigrams{}
 	c, err := NewCrawler(cfg, st, h, j, tok, reg)
 	if err != nil {
 		t.Fatal(err)

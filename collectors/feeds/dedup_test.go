@@ -1,0 +1,57 @@
+package feeds
+
+import (
+	"strings"
+	"testing"
+)
+
+// clustersByPath maps fixture paths to the cluster of the post there.
+func clustersByPath(t *testing.T, e *env) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, p := range e.published(t) {
+		out[p.URL[strings.Index(p.URL[8:], "/")+8:]] = p.ClusterID
+	}
+	return out
+}
+
+// TestNearDuplicatesCollapse crawls the news site, restarts, then crawls
+// the forum, where thread 101 reposts news/1 with a "转自" line and a
+// comment: both must share one cluster, across the restart, while the
+// other stories keep clusters of their own.
+func TestNearDuplicatesCollapse(t *testing.T) {
+	s := newSite(t)
+	dir := t.TempDir()
+	first := newEnv(t, dir, Config{})
+	crawl(t, first, newsSource(s.URL))
+	first.close()
+
+	e := newEnv(t, dir, Config{})
+	crawl(t, e, forumSource(s.URL))
+	c := clustersByPath(t, e)
+
+	if c["/news/1.html"] != c["/forum/thread-101-1-1.html"] {
+		t.Errorf("repost has cluster %x, original %x", c["/forum/thread-101-1-1.html"], c["/news/1.html"])
+	}
+	distinct := map[uint64]string{}
+	for _, p := range []string{"/news/1.html", "/news/2.html", "/news/3.html", "/forum/thread-102-1-1.html", "/forum/thread-103-1-1.html"} {
+		if other, dup := distinct[c[p]]; dup {
+			t.Errorf("%s and %s are different stories but share cluster %x", p, other, c[p])
+		}
+		distinct[c[p]] = p
+	}
+}
+
+// TestDedupTextDropsRepostBoilerplate checks the normalisation before
+// fingerprinting.
+func TestDedupTextDropsRepostBoilerplate(t *testing.T) {
+	tests := []struct{ title, body, want string }{
+		{"【转】警方提醒", "转自市公安局反诈中心：\n正文一段。", "警方提醒\n正文一段。"},
+		{"转发：[转]火灾通报", "正文。\n来源：平安某市\n责任编辑：王五", "火灾通报\n正文。"},
+		{"原创标题", "来源不明的说法很多，这一句是正文，它提到了来源但不是署名行，而且它很长很长很长很长很长。", "原创标题\n来源不明的说法很多，这一句是正文，它提到了来源但不是署名行，而且它很长很长很长很长很长。"},
+	}
+	for _, tt := range tests {
+		if got := dedupText(tt.title, tt.body); got != tt.want {
+			t.Errorf("dedupText(%q, %q) = %q, want %q", tt.title, tt.body, got, tt.want)
+		}
+	}
+}
