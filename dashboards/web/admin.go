@@ -1,0 +1,149 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/netpulse/netpulse/dashboards/access"
+)
+
+// decodeList reads an API answer that is either a JSON array or an object
+// holding the array under key.
+func decodeList(raw []byte, key string) ([]map[string]any, error) {
+	raw = bytes.TrimSpace(raw)
+	var out []map[string]any
+	if len(raw) > 0 && raw[0] == '[' {
+		err := json.Unmarshal(raw, &out)
+		return out, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	if v, ok := m[key]; ok {
+		err := json.Unmarshal(v, &out)
+		return out, err
+	}
+	return nil, nil
+}
+
+// flatten lifts nested objects (a source's "health") to dotted keys so
+// that one table shows them.
+func flatten(rows []map[string]any) []map[string]any {
+	out := make([]map[string]any, len(rows))
+	for i, row := range rows {
+		f := map[string]any{}
+		for k, v := range row {
+			if m, ok := v.(map[string]any); ok {
+				for k2, v2 := range m {
+					if _, nested := v2.(map[string]any); !nested {
+						f[k+"."+k2] = v2
+					}
+				}
+				continue
+			}
+			f[k] = v
+		}
+		out[i] = f
+	}
+	return out
+}
+
+var sourceColumns = []string{"name", "kind", "url", "enabled", "interval", "health.last_success_at",
+	"health.failing", "health.consecutive_failures", "health.posts_total", "health.last_error"}
+
+type adminData struct {
+	Venues     []access.Venue
+	Sources    []map[string]any
+	SourceCols []string
+	Error      string
+	SrcError   string
+	NewKey     string
+	NewKeyFor  string
+	FormError  string
+}
+
+func (s *Server) adminData(r *http.Request) adminData {
+	var d adminData
+	var err error
+	if d.Venues, err = s.access.Venues(r.Context()); err != nil {
+		s.log.Error("list venues", "err", err)
+		d.Error = "error.unavailable"
+	}
+	var raw []byte
+	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/sources", nil, nil, nil, &raw); err != nil {
+		d.SrcError = apiErrorKey(err)
+	} else if rows, err := decodeList(raw, "sources"); err != nil {
+		d.SrcError = "error.unavailable"
+	} else {
+		d.Sources = flatten(rows)
+		d.SourceCols = columnsOf(d.Sources, sourceColumns)
+		d.SourceCols = keepOnly(d.SourceCols, sourceColumns)
+	}
+	return d
+}
+
+func keepOnly(cols, allowed []string) []string {
+	var out []string
+	for _, c := range cols {
+		for _, a := range allowed {
+			if c == a {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
+	s.Render(w, r, http.StatusOK, "admin", "nav.admin", s.adminData(r))
+}
+
+func (s *Server) adminAddVenue(w http.ResponseWriter, r *http.Request) {
+	v := access.Venue{Code: strings.TrimSpace(r.FormValue("code")), Kind: r.FormValue("kind"),
+		Name: strings.TrimSpace(r.FormValue("name")), District: strings.TrimSpace(r.FormValue("district")),
+		Unit: strings.TrimSpace(r.FormValue("unit"))}
+	key, err := s.access.AddVenue(r.Context(), v)
+	d := s.adminData(r)
+	switch {
+	case errors.Is(err, access.ErrExists):
+		d.FormError = "admin.venue_exists"
+	case err != nil:
+		d.FormError = "admin.venue_invalid"
+	default:
+		d.NewKey, d.NewKeyFor = key, v.Code
+		d.Venues, _ = s.access.Venues(r.Context())
+	}
+	s.Fragment(w, r, "admin", "venues", d)
+}
+
+func (s *Server) adminRotateKey(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	key, err := s.access.RotateVenueKey(r.Context(), code)
+	d := s.adminData(r)
+	if err != nil {
+		d.FormError = "error.not_found"
+	} else {
+		d.NewKey, d.NewKeyFor = key, code
+	}
+	s.Fragment(w, r, "admin", "venues", d)
+}
+
+func (s *Server) adminAddSource(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{"name": strings.TrimSpace(r.FormValue("name")), "kind": r.FormValue("kind"),
+		"url": strings.TrimSpace(r.FormValue("url")), "interval": r.FormValue("interval"), "enabled": true}
+	b, _ := json.Marshal(body)
+	err := s.api.call(r.Context(), r, http.MethodPost, "/api/v1/sources", nil,
+		http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(b), nil)
+	d := s.adminData(r)
+	if err != nil {
+		d.SrcError = apiErrorKey(err)
+		if ae, ok := err.(*apiError); ok && ae.Status == http.StatusBadRequest {
+			d.SrcError, d.FormError = "admin.source_invalid", ae.Msg
+		}
+	}
+	s.Fragment(w, r, "admin", "sources", d)
+}

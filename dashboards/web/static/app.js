@@ -1,0 +1,110 @@
+// netpulse web UI behaviour. Kept in a static file so that the Content
+// Security Policy can forbid inline scripts.
+(function () {
+  "use strict";
+
+  // Charts: every element with data-chart holds an ECharts option as JSON.
+  function initCharts(root) {
+    if (!window.echarts) return;
+    (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.chartReady) return;
+      el.dataset.chartReady = "1";
+      var opt;
+      try { opt = JSON.parse(el.dataset.chart); } catch (e) { return; }
+      if (opt.xAxis && opt.xAxis.type === "time") {
+        opt.xAxis.axisLabel = { hideOverlap: true, formatter: { day: "{MM}-{dd}", hour: "{HH}:{mm}" } };
+      }
+      opt.textStyle = { fontFamily: getComputedStyle(document.body).fontFamily };
+      opt.color = ["#1d4ed8", "#0f766e", "#b45309", "#7c3aed"];
+      var chart = echarts.init(el, null, { renderer: "canvas" });
+      chart.setOption(opt);
+      el._chart = chart;
+    });
+  }
+  window.addEventListener("resize", function () {
+    document.querySelectorAll("[data-chart]").forEach(function (el) { if (el._chart) el._chart.resize(); });
+  });
+
+  // Search page tabs.
+  function initTabs() {
+    document.querySelectorAll(".tab[data-tab]").forEach(function (tab) {
+      tab.addEventListener("click", function () {
+        document.querySelectorAll(".tab[data-tab]").forEach(function (t) {
+          var on = t === tab;
+          t.classList.toggle("active", on);
+          t.setAttribute("aria-selected", on ? "true" : "false");
+          var panel = document.getElementById("tab-" + t.dataset.tab);
+          if (panel) panel.classList.toggle("hidden", !on);
+        });
+      });
+    });
+  }
+
+  // Facet links narrow the post search.
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest && ev.target.closest("a.facet");
+    if (!a) return;
+    ev.preventDefault();
+    var form = document.getElementById("post-form");
+    if (!form) return;
+    if (a.dataset.facetSource !== undefined) form.elements.source.value = a.dataset.facetSource;
+    if (a.dataset.facetDay !== undefined) {
+      form.elements.from.value = a.dataset.facetDay;
+      form.elements.to.value = a.dataset.facetDay;
+    }
+    htmx.trigger(form, "submit");
+  });
+
+  // Alert board: server-sent events tell when to refresh; new alerts are
+  // announced by a banner, the tab title and (if allowed) a short tone.
+  var baseTitle = document.title;
+  function beep() {
+    var box = document.getElementById("sound-on");
+    if (box && !box.checked) return;
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return;
+      var ctx = new Ctx();
+      if (ctx.state !== "running") { ctx.close(); return; }
+      var o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = 880; g.gain.value = 0.08;
+      o.connect(g); g.connect(ctx.destination);
+      o.start(); o.stop(ctx.currentTime + 0.25);
+      o.onended = function () { ctx.close(); };
+    } catch (e) { /* sound is a courtesy; the banner is the notice */ }
+  }
+  function announce() {
+    var b = document.getElementById("new-alert-banner");
+    if (b) {
+      b.classList.remove("hidden");
+      setTimeout(function () { b.classList.add("hidden"); }, 8000);
+    }
+    document.title = "● " + baseTitle;
+    setTimeout(function () { document.title = baseTitle; }, 8000);
+    beep();
+  }
+  function initBoard() {
+    var board = document.getElementById("board");
+    if (!board || !board.dataset.events || !window.EventSource) return;
+    var dot = document.getElementById("live-dot");
+    var inner = document.getElementById("board-inner");
+    var fp = inner ? inner.dataset.fingerprint : "";
+    var es = new EventSource(board.dataset.events + "?fp=" + encodeURIComponent(fp || ""));
+    es.onopen = function () { if (dot) dot.classList.add("on"); };
+    es.onerror = function () { if (dot) dot.classList.remove("on"); };
+    es.addEventListener("changed", function (ev) {
+      var d = {};
+      try { d = JSON.parse(ev.data); } catch (e) { /* keep defaults */ }
+      htmx.trigger(document.body, "board-changed");
+      if (d.new) announce();
+    });
+    window.addEventListener("pagehide", function () { es.close(); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initCharts(document);
+    initTabs();
+    initBoard();
+  });
+  document.addEventListener("htmx:afterSettle", function (ev) { initCharts(ev.target); });
+})();
