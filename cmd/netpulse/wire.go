@@ -8,5 +8,8 @@ func (a *app) wire(ctx context.Context) error {
 	if err := a.wireIntake(ctx); err != nil {
 		return err
 	}
+	if err := a.wireWeb(ctx); err != nil {
+		return err
+	}
 	return nil
 }
