@@ -110,12 +110,12 @@ func gain(dt, tau float64) float64 {
 // slotPos returns the two neighbouring slots and the weight of the second
 // for a periodic profile of n slots over period seconds, with slot i
 // centred at (i+0.5)*period/n.
-func slotPos(t int64, period float64, n int) (int, int, float64) {
-	m := math.Mod(float64(t), period)
+func slotPos(t, period int64, n int) (int, int, float64) {
+	m := t % period
 	if m < 0 {
 		m += period
 	}
-	ph := m/period*float64(n) - 0.5
+	ph := float64(m)/float64(period)*float64(n) - 0.5
 	if ph < 0 {
 		ph += float64(n)
 	}
@@ -135,8 +135,8 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 	y := math.Log1p(value)
 	// Both profiles are keyed on UTC time since the epoch; any fixed origin
 	// works because the profiles are learnt, not assumed.
-	di, dj, dw := slotPos(t, day, dailySlots)
-	wi, wj, ww := slotPos(t, week, weeklySlots)
+	di, dj, dw := slotPos(t, 86400, dailySlots)
+	wi, wj, ww := slotPos(t, 7*86400, weeklySlots)
 	season := float64(s.daily[di])*(1-dw) + float64(s.daily[dj])*dw +
 		float64(s.weekly[wi])*(1-ww) + float64(s.weekly[wj])*ww
 

@@ -81,10 +81,10 @@ func ReadSeries(r io.Reader) ([]Point, error) {
 		if errors.Is(err, io.EOF) {
 			return pts, nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			return nil, fmt.Errorf("series: %w", err)
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
