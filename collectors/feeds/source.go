@@ -224,7 +224,7 @@ func (s Source) Validate() error {
 	if s.Kind == KindHTML && s.Selectors.List == "" {
 		bad("selectors.list", "required for html sources: it finds the article links on list pages")
 	}
-	if s.Kind != KindHTML && s.Selectors != (Selectors{}) {
+	if (s.Kind == KindRSS || s.Kind == KindAtom) && s.Selectors != (Selectors{}) {
 		bad("selectors", "only html sources use selectors")
 	}
 	if len(p) == 0 {
