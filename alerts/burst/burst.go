@@ -10,6 +10,8 @@ type Result struct {
 	Score float64
 	// Alert is true on the first bucket of a new burst event only.
 	Alert bool
+
+	z, zf, mu float64 // the statistics behind Score, for tests
 }
 
 // State is the whole per-series memory of the detector. It is a fixed-size
@@ -227,7 +229,7 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 	if zz > 0 {
 		score = zz * zz / (zz*zz + cfg.threshold*cfg.threshold)
 	}
-	res := Result{Score: score}
+	res := Result{Score: score, z: z, zf: zf, mu: mu}
 	if age < cfg.warmup {
 		return res
 	}

@@ -237,3 +237,53 @@ func TestNoiseIsQuiet(t *testing.T) {
 		}
 	}
 }
+
+// TestBucketSizes runs the same day-shaped traffic at other bucket sizes
+// and with an outage: the detector takes its time scale from the
+// timestamps, so a normal day stays quiet and a burst still alerts once.
+func TestBucketSizes(t *testing.T) {
+	tests := []struct {
+		name   string
+		step   int64
+		gapAt  int // bucket index where a 6-hour outage starts; -1 for none
+		burst  bool
+		alerts int
+	}{
+		{"1 minute quiet", 60, -1, false, 0},
+		{"1 hour quiet", 3600, -1, false, 0},
+		{"5 minutes with outage", 300, 9 * 288, false, 0},
+		{"1 minute burst", 60, -1, true, 1},
+		{"1 hour burst", 3600, -1, true, 1},
+		{"5 minutes outage then burst", 300, 9 * 288, true, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, uint64(tc.step)))
+			f := daily(20, 6) // mentions per 5 minutes
+			end := t0 + 14*86400
+			burstFrom, burstTo := end-2*86400, end-2*86400+3*3600
+			var s State
+			ts := t0
+			var got []int64
+			for i := 0; ts < end; i++ {
+				if i == tc.gapAt {
+					ts += 6 * 3600
+				}
+				m := f(ts) * float64(tc.step) / 300
+				if tc.burst && ts >= burstFrom && ts < burstTo {
+					m *= 10
+				}
+				if s.Update(ts, poisson(rng, m)).Alert {
+					got = append(got, ts)
+				}
+				ts += tc.step
+			}
+			if len(got) != tc.alerts {
+				t.Fatalf("alerts at %v, want %d", got, tc.alerts)
+			}
+			if tc.alerts == 1 && (got[0] < burstFrom || got[0] > burstFrom+3600) {
+				t.Errorf("alert %ds after the burst began, want within the hour", got[0]-burstFrom)
+			}
+		})
+	}
+}
