@@ -23,6 +23,7 @@ commands:
   admin venue add  register a venue: --data DIR --code CODE --kind cafe|hotel --name NAME --district D --unit U
   admin venue list list venues
   admin venue rotate-key|revoke-key --code CODE
+  agent            ship venue export files: --watch DIR --server URL --key K
   trends eval      run the burst detector over a series: --in SERIES.csv --out ALERTS.csv
   bench            measure every stage against its ceiling: [--scale tiny|small|full] [--json FILE]
   config           print every setting, its environment variable and default
@@ -54,6 +55,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return serve(ctx, cfg, stdout, stderr)
 	case "admin":
 		return runAdmin(ctx, args[1:], stdout, stderr)
+	case "agent":
+		return runAgent(ctx, args[1:], stdout, stderr)
 	case "trends":
 		return runTrends(ctx, args[1:], stdout, stderr)
 	case "bench":

@@ -5,23 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/netpulse/netpulse/collectors/intake"
 	"github.com/netpulse/netpulse/collectors/intake/identity"
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/collectors/intake/intaketest"
 	"github.com/netpulse/netpulse/deploy"
-	"github.com/netpulse/netpulse/pipeline/bus/journal"
-	precords "github.com/netpulse/netpulse/pipeline/records"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
 )
@@ -50,151 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// env is one netpulse intake as serve wires it: a real journal, the access
-// registry, the intake service behind its HTTP routes, and the records
-// writer moving raw.access into chDB.
-type env struct {
-	t       testing.TB
-	dir     string
-	bus     *journal.Journal
-	reg     *access.Registry
-	svc     *intake.Service
-	srv     *httptest.Server
-	keys    map[string]string // venue code -> API key
-	protect *identity.Protector
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-}
-
-func newEnv(t testing.TB, venues map[string]string, tweak func(*intake.Options)) *env {
-	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), keys: map[string]string{}}
-	var err error
-	if e.bus, err = journal.Open(journal.Options{Dir: filepath.Join(e.dir, "journal"), Logger: slog.New(slog.DiscardHandler)}); err != nil {
-		t.Fatal(err)
-	}
-	if e.reg, err = access.Open(e.dir, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for code, kind := range venues {
-		key, err := e.reg.AddVenue(ctx, access.Venue{Code: code, Kind: kind, Name: code, District: "测试区", Unit: "测试大队"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.keys[code] = key
-	}
-	keys, err := identity.LoadKeys(e.dir, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.protect, err = identity.NewProtector(keys); err != nil {
-		t.Fatal(err)
-	}
-	o := intake.Options{
-		Producer: e.bus, DB: db, Protect: e.protect, ReceiptKey: keys.Receipt,
-		LedgerPath: filepath.Join(e.dir, "intake", "ledger.db"), Rate: -1,
-		VenueKind: func(ctx context.Context, code string) (string, error) {
-			v, err := e.reg.Venue(ctx, code)
-			return v.Kind, err
-		},
-	}
-	if tweak != nil {
-		tweak(&o)
-	}
-	if e.svc, err = intake.New(o); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	e.svc.Routes(mux, e.reg)
-	e.srv = httptest.NewServer(mux)
-	wctx, cancel := context.WithCancel(ctx)
-	e.cancel = cancel
-	w := precords.New(precords.Options{Bus: e.bus, DB: db, BatchDelay: 20 * time.Millisecond})
-	e.wg.Add(1)
-	go func() { defer e.wg.Done(); w.Run(wctx) }()
-	t.Cleanup(e.close)
-	return e
-}
-
-func (e *env) close() {
-	e.srv.Close()
-	e.cancel()
-	e.wg.Wait()
-	e.svc.Close()
-	e.bus.Close()
-}
-
-type reply struct {
-	code   int
-	header http.Header
-	ans    intake.Answer
-	raw    string
-}
-
-func (e *env) post(venue, path, contentType, idemKey string, body []byte) reply {
-	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e.keys[venue])
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if idemKey != "" {
-		req.Header.Set("Idempotency-Key", idemKey)
-	}
-	return e.do(req)
-}
-
-func (e *env) get(venue, path string) reply {
-	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+e.keys[venue])
-	return e.do(req)
-}
-
-func (e *env) do(req *http.Request) reply {
-	e.t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	r := reply{code: resp.StatusCode, header: resp.Header, raw: string(b)}
-	if resp.StatusCode == http.StatusOK {
-		_ = json.Unmarshal(b, &r.ans)
-	}
-	return r
-}
-
-// waitStored waits until venue has n distinct records in ClickHouse.
-func waitStored(t testing.TB, venue string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var got uint64
-	for time.Now().Before(deadline) {
-		var c []struct {
-			N uint64 `json:"n"`
-		}
-		if err := db.Select(context.Background(), &c, `SELECT count() AS n FROM netpulse.access_records FINAL WHERE venue = ?`, venue); err != nil {
-			t.Fatal(err)
-		}
-		if got = c[0].N; got >= uint64(n) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if got != uint64(n) {
-		t.Fatalf("venue %s: %d records stored, want %d", venue, got, n)
-	}
-}
-
 const header = "kind,place,id_type,id_number,name,started_at,ended_at,ip,mac,party_size\n"
 
 func ts(t time.Time) string { return t.Format(time.RFC3339) }
 
 func TestMixedBatchPerRowErrors(t *testing.T) {
-	e := newEnv(t, map[string]string{"MIX-C1": "cafe"}, nil)
+	e := intaketest.New(t, db, map[string]string{"MIX-C1": "cafe"}, nil)
 	now := time.Now()
 	id := func(n int) string { return identity.Synthetic("420199", n) }
 	start := now.Add(-time.Hour)
@@ -243,15 +97,15 @@ func TestMixedBatchPerRowErrors(t *testing.T) {
 	for _, tt := range tests {
 		body.WriteString(tt.line + "\n")
 	}
-	r := e.post("MIX-C1", "/api/v1/intake/access-records", "text/csv", "", []byte(body.String()))
-	if r.code != http.StatusOK {
-		t.Fatalf("status %d: %s", r.code, r.raw)
+	r := e.Post("MIX-C1", "/api/v1/intake/access-records", "text/csv", "", []byte(body.String()))
+	if r.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", r.Code, r.Raw)
 	}
-	if r.ans.Accepted != len(good) {
-		t.Errorf("accepted %d, want %d; rejected %+v", r.ans.Accepted, len(good), r.ans.Rejected)
+	if r.Ans.Accepted != len(good) {
+		t.Errorf("accepted %d, want %d; rejected %+v", r.Ans.Accepted, len(good), r.Ans.Rejected)
 	}
 	byRow := map[int][]intake.RowError{}
-	for _, re := range r.ans.Rejected {
+	for _, re := range r.Ans.Rejected {
 		byRow[re.Row] = append(byRow[re.Row], re)
 	}
 	for i, tt := range tests {
@@ -273,7 +127,7 @@ func TestMixedBatchPerRowErrors(t *testing.T) {
 		t.Errorf("%d rows rejected, want %d", len(byRow), len(tests))
 	}
 
-	waitStored(t, "MIX-C1", len(good))
+	intaketest.WaitStored(t, db, "MIX-C1", len(good))
 	var stored []struct {
 		Place     string    `json:"place"`
 		IDMasked  string    `json:"id_masked"`
@@ -296,7 +150,7 @@ func TestMixedBatchPerRowErrors(t *testing.T) {
 	if want := identity.Mask(identity.TypeResident, id(2)); stored[1].IDMasked != want {
 		t.Errorf("masked %q, want %q", stored[1].IDMasked, want)
 	}
-	if plain, err := e.protect.Decrypt(stored[1].IDEnc); err != nil || string(plain) != id(2) {
+	if plain, err := e.Protect.Decrypt(stored[1].IDEnc); err != nil || string(plain) != id(2) {
 		t.Errorf("stored ciphertext opens to %q, %v", plain, err)
 	}
 	for _, s := range stored {
@@ -305,13 +159,13 @@ func TestMixedBatchPerRowErrors(t *testing.T) {
 		}
 	}
 
-	q := e.get("MIX-C1", "/api/v1/intake/quarantine")
+	q := e.Get("MIX-C1", "/api/v1/intake/quarantine")
 	var ql struct {
 		Total int                     `json:"total"`
 		Rows  []intake.QuarantinedRow `json:"rows"`
 	}
-	if err := json.Unmarshal([]byte(q.raw), &ql); err != nil || q.code != 200 {
-		t.Fatalf("quarantine list %d %s", q.code, q.raw)
+	if err := json.Unmarshal([]byte(q.Raw), &ql); err != nil || q.Code != 200 {
+		t.Fatalf("quarantine list %d %s", q.Code, q.Raw)
 	}
 	if ql.Total != len(tests) {
 		t.Errorf("quarantine holds %d rows, want %d", ql.Total, len(tests))
@@ -319,7 +173,7 @@ func TestMixedBatchPerRowErrors(t *testing.T) {
 }
 
 func TestIdempotentResubmission(t *testing.T) {
-	e := newEnv(t, map[string]string{"IDEM-H1": "hotel"}, nil)
+	e := intaketest.New(t, db, map[string]string{"IDEM-H1": "hotel"}, nil)
 	start := time.Now().Add(-2 * time.Hour)
 	var b strings.Builder
 	b.WriteString("[")
@@ -332,55 +186,55 @@ func TestIdempotentResubmission(t *testing.T) {
 	}
 	b.WriteString("]")
 	body := []byte(b.String())
-	first := e.post("IDEM-H1", "/api/v1/intake/access-records", "application/json", "batch-0001", body)
-	again := e.post("IDEM-H1", "/api/v1/intake/access-records", "application/json", "batch-0001", body)
-	if first.code != 200 || again.code != 200 {
-		t.Fatalf("status %d / %d: %s %s", first.code, again.code, first.raw, again.raw)
+	first := e.Post("IDEM-H1", "/api/v1/intake/access-records", "application/json", "batch-0001", body)
+	again := e.Post("IDEM-H1", "/api/v1/intake/access-records", "application/json", "batch-0001", body)
+	if first.Code != 200 || again.Code != 200 {
+		t.Fatalf("status %d / %d: %s %s", first.Code, again.Code, first.Raw, again.Raw)
 	}
-	if first.raw != again.raw || again.header.Get("Idempotent-Replayed") != "true" {
-		t.Errorf("replay differs:\n%s\n%s", first.raw, again.raw)
+	if first.Raw != again.Raw || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replay differs:\n%s\n%s", first.Raw, again.Raw)
 	}
-	conflict := e.post("IDEM-H1", "/api/v1/intake/access-records", "application/json", "batch-0001", append(body[:len(body)-1:len(body)-1], ' ', ']'))
-	if conflict.code != http.StatusUnprocessableEntity {
-		t.Errorf("same key, other body: status %d, want 422", conflict.code)
+	conflict := e.Post("IDEM-H1", "/api/v1/intake/access-records", "application/json", "batch-0001", append(body[:len(body)-1:len(body)-1], ' ', ']'))
+	if conflict.Code != http.StatusUnprocessableEntity {
+		t.Errorf("same key, other body: status %d, want 422", conflict.Code)
 	}
 	// The same records again without a key: a new batch, but no duplicates.
-	third := e.post("IDEM-H1", "/api/v1/intake/access-records", "application/json", "", body)
-	if third.ans.Accepted != 20 || third.ans.BatchID == first.ans.BatchID {
-		t.Errorf("resend without key: %+v", third.ans)
+	third := e.Post("IDEM-H1", "/api/v1/intake/access-records", "application/json", "", body)
+	if third.Ans.Accepted != 20 || third.Ans.BatchID == first.Ans.BatchID {
+		t.Errorf("resend without key: %+v", third.Ans)
 	}
-	waitStored(t, "IDEM-H1", 20)
+	intaketest.WaitStored(t, db, "IDEM-H1", 20)
 
 	// Receipts: fetchable, verifiable, and a changed count breaks them.
-	rc := e.get("IDEM-H1", "/api/v1/intake/receipts/"+first.ans.BatchID)
+	rc := e.Get("IDEM-H1", "/api/v1/intake/receipts/"+first.Ans.BatchID)
 	var receipt intake.Receipt
-	if err := json.Unmarshal([]byte(rc.raw), &receipt); err != nil || rc.code != 200 {
-		t.Fatalf("receipt %d %s", rc.code, rc.raw)
+	if err := json.Unmarshal([]byte(rc.Raw), &receipt); err != nil || rc.Code != 200 {
+		t.Fatalf("receipt %d %s", rc.Code, rc.Raw)
 	}
-	if !e.svc.VerifyReceipt(receipt) || receipt.Accepted != 20 {
+	if !e.Svc.VerifyReceipt(receipt) || receipt.Accepted != 20 {
 		t.Errorf("receipt does not verify: %+v", receipt)
 	}
 	receipt.Accepted = 21
 	rb, _ := json.Marshal(receipt)
-	v := e.post("IDEM-H1", "/api/v1/intake/receipts/verify", "application/json", "", rb)
-	if !strings.Contains(v.raw, `"valid":false`) {
-		t.Errorf("tampered receipt: %s", v.raw)
+	v := e.Post("IDEM-H1", "/api/v1/intake/receipts/verify", "application/json", "", rb)
+	if !strings.Contains(v.Raw, `"valid":false`) {
+		t.Errorf("tampered receipt: %s", v.Raw)
 	}
 }
 
 func TestSessionEndKeepsStart(t *testing.T) {
-	e := newEnv(t, map[string]string{"SESS-C1": "cafe"}, nil)
+	e := intaketest.New(t, db, map[string]string{"SESS-C1": "cafe"}, nil)
 	start := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
 	end := start.Add(20 * time.Minute)
 	n := identity.Synthetic("420199", 777)
 	open := fmt.Sprintf(`{"kind":"cafe","place":"A9","id_type":"resident_id","id_number":"%s","name":"赵六","started_at":"%s"}`, n, ts(start))
 	closed := fmt.Sprintf(`{"kind":"cafe","place":"A9","id_type":"resident_id","id_number":"%s","name":"赵六","started_at":"%s","ended_at":"%s"}`, n, ts(start), ts(end))
 	for _, body := range []string{open, closed, open} { // a late resend of the open record must not reopen it
-		if r := e.post("SESS-C1", "/api/v1/intake/access-records", "application/x-ndjson", "", []byte(body)); r.ans.Accepted != 1 {
-			t.Fatalf("post: %d %s", r.code, r.raw)
+		if r := e.Post("SESS-C1", "/api/v1/intake/access-records", "application/x-ndjson", "", []byte(body)); r.Ans.Accepted != 1 {
+			t.Fatalf("post: %d %s", r.Code, r.Raw)
 		}
 	}
-	waitStored(t, "SESS-C1", 1)
+	intaketest.WaitStored(t, db, "SESS-C1", 1)
 	time.Sleep(300 * time.Millisecond) // let the last resend land too
 	var rows []struct {
 		StartedAt time.Time `json:"started_at"`
@@ -395,7 +249,7 @@ func TestSessionEndKeepsStart(t *testing.T) {
 }
 
 func TestRateLimitAnd503AndBodyLimit(t *testing.T) {
-	e := newEnv(t, map[string]string{"RL-C1": "cafe"}, func(o *intake.Options) {
+	e := intaketest.New(t, db, map[string]string{"RL-C1": "cafe"}, func(o *intake.Options) {
 		o.Rate, o.Burst, o.MaxBody = 0.01, 2, 4096
 	})
 	body := []byte(fmt.Sprintf(`{"kind":"cafe","place":"A1","id_type":"resident_id","id_number":"%s","name":"钱七","started_at":"%s"}`,
@@ -413,63 +267,63 @@ func TestRateLimitAnd503AndBodyLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.post("RL-C1", "/api/v1/intake/access-records", "", "", tt.body)
-			if r.code != tt.wantCode {
-				t.Fatalf("status %d, want %d: %s", r.code, tt.wantCode, r.raw)
+			r := e.Post("RL-C1", "/api/v1/intake/access-records", "", "", tt.body)
+			if r.Code != tt.wantCode {
+				t.Fatalf("status %d, want %d: %s", r.Code, tt.wantCode, r.Raw)
 			}
-			if got := r.header.Get("Retry-After") != ""; got != tt.wantRetry {
-				t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
+			if got := r.Header.Get("Retry-After") != ""; got != tt.wantRetry {
+				t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
 			}
 		})
 	}
 
-	e2 := newEnv(t, map[string]string{"BUS-C1": "cafe"}, nil)
-	e2.bus.Close() // the bus can no longer take writes
-	r := e2.post("BUS-C1", "/api/v1/intake/access-records", "", "bus-down-1", body)
-	if r.code != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-		t.Fatalf("bus down: status %d Retry-After %q: %s", r.code, r.header.Get("Retry-After"), r.raw)
+	e2 := intaketest.New(t, db, map[string]string{"BUS-C1": "cafe"}, nil)
+	e2.Bus.Close() // the bus can no longer take writes
+	r := e2.Post("BUS-C1", "/api/v1/intake/access-records", "", "bus-down-1", body)
+	if r.Code != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("bus down: status %d Retry-After %q: %s", r.Code, r.Header.Get("Retry-After"), r.Raw)
 	}
 	// Nothing was acknowledged, so the same key must not replay a success.
-	r = e2.post("BUS-C1", "/api/v1/intake/access-records", "", "bus-down-1", body)
-	if r.code != http.StatusServiceUnavailable {
-		t.Errorf("retry with the same key while down: %d", r.code)
+	r = e2.Post("BUS-C1", "/api/v1/intake/access-records", "", "bus-down-1", body)
+	if r.Code != http.StatusServiceUnavailable {
+		t.Errorf("retry with the same key while down: %d", r.Code)
 	}
 }
 
 func TestQuarantineFixAndResubmit(t *testing.T) {
-	e := newEnv(t, map[string]string{"QF-C1": "cafe"}, nil)
+	e := intaketest.New(t, db, map[string]string{"QF-C1": "cafe"}, nil)
 	start := time.Now().Add(-time.Hour)
 	n := identity.Synthetic("420199", 4242)
 	body := fmt.Sprintf(header+"cafe,A1,resident_id,%s,孙八,%s,,,,\ncafe,A2,resident_id,%s,,%s,,,,\n", n, "yesterday", n, ts(start))
-	r := e.post("QF-C1", "/api/v1/intake/access-records", "text/csv", "", []byte(body))
-	if r.ans.Accepted != 0 || len(r.ans.Rejected) != 2 {
-		t.Fatalf("answer %+v", r.ans)
+	r := e.Post("QF-C1", "/api/v1/intake/access-records", "text/csv", "", []byte(body))
+	if r.Ans.Accepted != 0 || len(r.Ans.Rejected) != 2 {
+		t.Fatalf("answer %+v", r.Ans)
 	}
 	fixes := []intake.Fix{
-		{BatchID: r.ans.BatchID, Row: 1, Record: intake.Input{Kind: "cafe", Place: "A1", IDType: "resident_id", IDNumber: n, Name: "孙八", StartedAt: ts(start)}},
-		{BatchID: r.ans.BatchID, Row: 2, Record: intake.Input{Kind: "cafe", Place: "A2", IDType: "resident_id", IDNumber: n, StartedAt: ts(start)}},
+		{BatchID: r.Ans.BatchID, Row: 1, Record: intake.Input{Kind: "cafe", Place: "A1", IDType: "resident_id", IDNumber: n, Name: "孙八", StartedAt: ts(start)}},
+		{BatchID: r.Ans.BatchID, Row: 2, Record: intake.Input{Kind: "cafe", Place: "A2", IDType: "resident_id", IDNumber: n, StartedAt: ts(start)}},
 	}
 	fb, _ := json.Marshal(map[string]any{"items": fixes})
-	rs := e.post("QF-C1", "/api/v1/intake/quarantine/resubmit", "application/json", "", fb)
-	if rs.code != 200 || rs.ans.Accepted != 1 || len(rs.ans.Rejected) != 1 || rs.ans.Rejected[0].Row != 2 {
-		t.Fatalf("resubmit %d %s", rs.code, rs.raw)
+	rs := e.Post("QF-C1", "/api/v1/intake/quarantine/resubmit", "application/json", "", fb)
+	if rs.Code != 200 || rs.Ans.Accepted != 1 || len(rs.Ans.Rejected) != 1 || rs.Ans.Rejected[0].Row != 2 {
+		t.Fatalf("resubmit %d %s", rs.Code, rs.Raw)
 	}
-	waitStored(t, "QF-C1", 1)
+	intaketest.WaitStored(t, db, "QF-C1", 1)
 	var ql struct {
 		Total int                     `json:"total"`
 		Rows  []intake.QuarantinedRow `json:"rows"`
 	}
-	q := e.get("QF-C1", "/api/v1/intake/quarantine")
-	if err := json.Unmarshal([]byte(q.raw), &ql); err != nil {
+	q := e.Get("QF-C1", "/api/v1/intake/quarantine")
+	if err := json.Unmarshal([]byte(q.Raw), &ql); err != nil {
 		t.Fatal(err)
 	}
 	if ql.Total != 1 || ql.Rows[0].Row != 2 || ql.Rows[0].Record.Place != "A2" || ql.Rows[0].Errors[0].Field != "name" {
-		t.Errorf("open quarantine after fix: %s", q.raw)
+		t.Errorf("open quarantine after fix: %s", q.Raw)
 	}
 	// Another venue sees none of it.
-	other := newEnv(t, map[string]string{"QF-C2": "cafe"}, nil)
-	q2 := other.get("QF-C2", "/api/v1/intake/quarantine")
-	if !strings.Contains(q2.raw, `"total":0`) {
-		t.Errorf("other venue sees %s", q2.raw)
+	other := intaketest.New(t, db, map[string]string{"QF-C2": "cafe"}, nil)
+	q2 := other.Get("QF-C2", "/api/v1/intake/quarantine")
+	if !strings.Contains(q2.Raw, `"total":0`) {
+		t.Errorf("other venue sees %s", q2.Raw)
 	}
 }
