@@ -1,0 +1,183 @@
+package rules_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/alerts/lifecycle"
+	"github.com/netpulse/netpulse/alerts/rules"
+	"github.com/netpulse/netpulse/deploy"
+	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/pipeline/store/chdb"
+)
+
+var db *store.DB
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rules-chdb-")
+	if err != nil {
+		panic(err)
+	}
+	b, err := chdb.Open(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	db = store.New(b, nil)
+	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	db.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type record struct {
+	RecordID   string    `json:"record_id"`
+	Venue      string    `json:"venue"`
+	Kind       string    `json:"kind"`
+	StartedAt  time.Time `json:"started_at"`
+	ReceivedAt time.Time `json:"received_at"`
+	Version    uint64    `json:"version"`
+	RetainUnt  time.Time `json:"retain_until"`
+}
+
+// deliver stores records for venue every gap from from to to, as the
+// records writer would.
+func deliver(t *testing.T, venue string, from, to time.Time, gap time.Duration) {
+	t.Helper()
+	var rs []record
+	for at := from; !at.After(to); at = at.Add(gap) {
+		rs = append(rs, record{RecordID: fmt.Sprintf("%s-%d", venue, at.UnixNano()), Venue: venue, Kind: "cafe",
+			StartedAt: at.Add(-time.Minute), ReceivedAt: at, Version: uint64(at.UnixMilli()), RetainUnt: at.Add(90 * 24 * time.Hour)})
+	}
+	if err := db.Insert(context.Background(), "netpulse.access_records", rs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clock is the test's "now", moved by hand so that flatline windows of
+// minutes pass in an instant.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// TestFlatlineFiresAndClears: a venue that delivers every two minutes goes
+// silent; the rule fires once the silence exceeds three usual gaps (and the
+// floor), and resolves itself when the venue delivers again. A venue that
+// keeps delivering, and one that never delivers at this hour, stay quiet.
+func TestFlatlineFiresAndClears(t *testing.T) {
+	ctx := context.Background()
+	unit := fmt.Sprintf("u%d", time.Now().UnixNano())
+	clk := &clock{t: time.Now().UTC().Truncate(time.Minute)}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "venues.yaml"), []byte(fmt.Sprintf(`rules:
+  - name: venue-silent-%[1]s
+    type: flatline
+    of: venue
+    factor: 3
+    min_silence: 10m
+    severity: warning
+    unit: %[1]s
+`, unit)), 0o600)
+	m, err := lifecycle.Open(ctx, lifecycle.Options{DB: db, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := rules.New(ctx, rules.Options{DB: db, Raiser: m, Dir: dir, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, busy, night := unit+"-Q", unit+"-B", unit+"-N"
+	start := clk.t.Add(-3 * 24 * time.Hour)
+	deliver(t, quiet, start, clk.t.Add(-5*time.Minute), 2*time.Minute)
+	deliver(t, busy, start, clk.t, 2*time.Minute)
+	// night delivers only twelve hours away from now's hour of day.
+	for d := 1; d <= 3; d++ {
+		at := clk.t.Add(-time.Duration(d)*24*time.Hour + 12*time.Hour)
+		deliver(t, night, at, at.Add(30*time.Minute), 2*time.Minute)
+	}
+	open := func() []lifecycle.Alert {
+		return m.List(lifecycle.Filter{Unit: unit, State: lifecycle.StateOpen})
+	}
+	steps := []struct {
+		advance time.Duration
+		want    []string // keys of open alerts
+	}{
+		{0, nil},               // silent 5 min: below the 10 min floor
+		{4 * time.Minute, nil}, // 9 min
+		{3 * time.Minute, []string{"venue:" + quiet}}, // 12 min > max(10m, 3×2m)
+		{5 * time.Minute, []string{"venue:" + quiet}}, // still silent: the same alert, not a second
+	}
+	for i, s := range steps {
+		clk.t = clk.t.Add(s.advance)
+		deliver(t, busy, clk.t.Add(-s.advance), clk.t, 2*time.Minute)
+		if err := e.Tick(ctx); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		var keys []string
+		for _, a := range open() {
+			keys = append(keys, a.Key)
+		}
+		if strings.Join(keys, ",") != strings.Join(s.want, ",") {
+			t.Fatalf("step %d (+%v): open alerts %v, want %v", i, s.advance, keys, s.want)
+		}
+	}
+	if all := m.List(lifecycle.Filter{Unit: unit}); len(all) != 1 || all[0].Occurrences < 2 {
+		t.Fatalf("want one alert seen twice, got %+v", all)
+	}
+	// The venue delivers again: the alert resolves itself.
+	clk.t = clk.t.Add(time.Minute)
+	deliver(t, quiet, clk.t, clk.t, time.Minute)
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all := m.List(lifecycle.Filter{Unit: unit})
+	if len(all) != 1 || all[0].State != lifecycle.StateResolved || all[0].ResolveReason != "auto: deliveries resumed" {
+		t.Fatalf("after resuming: %+v", all)
+	}
+}
+
+// TestInvalidRuleFileRefused: a rule file with an error is left out and the
+// error names its line; the valid file next to it still loads.
+func TestInvalidRuleFileRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, f := range []string{"valid.yaml", "invalid.yaml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
+	m, err := lifecycle.Open(ctx, lifecycle.Options{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := rules.New(ctx, rules.Options{DB: db, Raiser: m, Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "invalid.yaml: line 9: rule \"broken\": window") {
+		t.Fatalf("want the invalid file refused at line 9, got %v", err)
+	}
+	if e == nil {
+		t.Fatal("no engine for the valid rules")
+	}
+	var names []string
+	for _, r := range e.Rules() {
+		names = append(names, r.Name)
+	}
+	if len(names) != 6 || strings.Contains(strings.Join(names, ","), "broken") || strings.Contains(strings.Join(names, ","), "fine") {
+		t.Fatalf("loaded rules %v, want the six of valid.yaml only", names)
+	}
+	// The same file through the API is refused with the same line.
+	b, _ := os.ReadFile("testdata/invalid.yaml")
+	if _, err := e.Put(ctx, b, "li", false); err == nil || !strings.Contains(err.Error(), "line 9") {
+		t.Fatalf("API accepted an invalid file: %v", err)
+	}
+}

@@ -1,0 +1,77 @@
+package rules
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/netpulse/netpulse/alerts/lifecycle"
+	"github.com/netpulse/netpulse/dashboards/access"
+)
+
+// Mount adds the rules API to mux.
+//
+//	GET    /api/v1/rules              → {"rules":[Rule…]}  (Rule: name, type, severity, unit, realert and
+//	                                     every in nanoseconds, dedup_key, type fields, source "file:…"|"api", line, yaml)
+//	POST   /api/v1/rules              body: a YAML rule file → 201 {"rules":[Rule…]}
+//	POST   /api/v1/rules/validate     body: a YAML rule file → 200 {"rules":[Rule…]} without storing
+//	DELETE /api/v1/rules/{name}       → 204
+//
+// Invalid YAML answers 400 {"error":"…","errors":[{"line":12,"rule":"x","field":"window","message":"…"}]}.
+// Threshold rules (SQL) may be posted only by admins.
+func (e *Engine) Mount(mux *http.ServeMux, read, write func(http.Handler) http.Handler) {
+	mux.Handle("GET /api/v1/rules", read(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lifecycle.WriteJSON(w, http.StatusOK, map[string]any{"rules": e.Rules()})
+	})))
+	mux.Handle("POST /api/v1/rules", write(http.HandlerFunc(e.handlePut)))
+	mux.Handle("POST /api/v1/rules/validate", write(http.HandlerFunc(e.handleValidate)))
+	mux.Handle("DELETE /api/v1/rules/{name}", write(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who := ""
+		if p, ok := access.FromContext(r.Context()); ok {
+			who = p.Name
+		}
+		if err := e.Delete(r.Context(), r.PathValue("name"), who); err != nil {
+			lifecycle.WriteError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})))
+}
+
+func writeValidation(w http.ResponseWriter, err error) {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "errors": ve.Errors})
+		return
+	}
+	lifecycle.WriteError(w, err)
+}
+
+func (e *Engine) handleValidate(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRuleFile))
+	if err != nil {
+		lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	rs, err := Parse(body, "api")
+	if err != nil {
+		writeValidation(w, err)
+		return
+	}
+	lifecycle.WriteJSON(w, http.StatusOK, map[string]any{"rules": rs})
+}
+
+func (e *Engine) handlePut(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRuleFile))
+	if err != nil {
+		lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	p, _ := access.FromContext(r.Context())
+	rs, err := e.Put(r.Context(), body, p.Name, p.Role == access.RoleAdmin)
+	if err != nil {
+		writeValidation(w, err)
+		return
+	}
+	lifecycle.WriteJSON(w, http.StatusCreated, map[string]any{"rules": rs})
+}
