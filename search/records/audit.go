@@ -110,13 +110,16 @@ func (a *Audit) Verify(ctx context.Context) (Verification, error) {
 				reason = fmt.Sprintf("entry %d appears more than once", e.Seq)
 			case e.Seq > want:
 				reason = fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1)
+				if e.Seq-1 == want {
+					reason = fmt.Sprintf("entry %d is missing", want)
+				}
 			case e.PrevHash != prev:
 				reason = "prev_hash does not match the previous entry"
 			case !hmac.Equal([]byte(e.Hash), []byte(a.chainHash(prev, e))):
 				reason = "entry was altered: its hash does not match its content"
 			}
 			if reason != "" {
-				v.BrokenAt, v.Reason = e.Seq, reason
+				v.BrokenAt, v.Reason = min(e.Seq, want), reason
 				return v, nil
 			}
 			prev, want = e.Hash, want+1

@@ -1,0 +1,343 @@
+package records_test
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/collectors/intake/intaketest"
+	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/deploy"
+	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/pipeline/store/chdb"
+	"github.com/netpulse/netpulse/search/records"
+)
+
+var db *store.DB
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "records-chdb-")
+	if err != nil {
+		panic(err)
+	}
+	b, err := chdb.Open(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	db = store.New(b, nil)
+	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	db.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fixture is an intake with two venues in two districts, some records sent
+// through the real path, and the search API with analyst and auditor users.
+type fixture struct {
+	e                *intaketest.Env
+	srv              *httptest.Server
+	analyst, auditor string
+	audit            *records.Audit
+	start            time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	// Each fixture has its own keys, so earlier fixtures' rows would not match.
+	for _, table := range []string{"audit_log", "access_records", "venues"} {
+		if err := db.Exec(context.Background(), `TRUNCATE TABLE netpulse.`+table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := intaketest.New(t, db, map[string]string{"S-C1": "cafe", "S-H1": "hotel"}, nil)
+	ctx := context.Background()
+	if err := e.Reg.SetLegalHold(ctx, "S-H1", false); err != nil {
+		t.Fatal(err)
+	}
+	// A second district for the hotel, through the venues table the
+	// pipeline's sync fills.
+	if err := db.Exec(ctx, `INSERT INTO netpulse.venues (code, kind, name, district, unit, legal_hold, revoked, synced_at) VALUES
+		('S-C1', 'cafe', '测试网咖', '江岸区', 'u', 0, 0, now64(3)), ('S-H1', 'hotel', '测试酒店', '江汉区', 'u', 0, 0, now64(3))`); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{e: e, start: time.Now().Add(-3 * time.Hour).Truncate(time.Second)}
+	var err error
+	if f.analyst, err = e.Reg.AddUser(ctx, access.UserSpec{Name: "ana", Role: access.RoleAnalyst}); err != nil {
+		t.Fatal(err)
+	}
+	if f.auditor, err = e.Reg.AddUser(ctx, access.UserSpec{Name: "aud", Role: access.RoleAuditor}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := identity.LoadKeys(e.Dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.audit = records.NewAudit(db, keys.Audit)
+	api := &records.API{Search: records.NewSearcher(db, e.Protect), Audit: f.audit}
+	mux := http.NewServeMux()
+	api.Routes(mux, e.Reg)
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+
+	var cafe, hotel strings.Builder
+	cafe.WriteString("kind,place,id_type,id_number,name,started_at\n")
+	for i := 0; i < 12; i++ {
+		fmt.Fprintf(&cafe, "cafe,A%02d,resident_id,%s,张%d,%s\n", i, identity.Synthetic("420199", i), i, f.start.Add(time.Duration(i)*time.Minute).Format(time.RFC3339))
+	}
+	cafe.WriteString(`cafe,A99,passport,E7654321,"=HYPERLINK(""http://x"")",`)
+	cafe.WriteString(f.start.Format(time.RFC3339) + "\n")
+	hotel.WriteString("kind,place,id_type,id_number,name,started_at\n")
+	fmt.Fprintf(&hotel, "hotel,301,resident_id,%s,张0,%s\n", identity.Synthetic("420199", 0), f.start.Add(time.Hour).Format(time.RFC3339))
+	if r := e.Post("S-C1", "/api/v1/intake/access-records", "text/csv", "", []byte(cafe.String())); r.Ans.Accepted != 13 {
+		t.Fatalf("cafe batch: %s", r.Raw)
+	}
+	if r := e.Post("S-H1", "/api/v1/intake/access-records", "text/csv", "", []byte(hotel.String())); r.Ans.Accepted != 1 {
+		t.Fatalf("hotel batch: %s", r.Raw)
+	}
+	intaketest.WaitStored(t, db, "S-C1", 13)
+	intaketest.WaitStored(t, db, "S-H1", 1)
+	return f
+}
+
+func (f *fixture) get(t *testing.T, token, caseRef, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if caseRef != "" {
+		req.Header.Set("X-Case-Ref", caseRef)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type searchAnswer struct {
+	Total   int              `json:"total"`
+	Records []records.Result `json:"records"`
+}
+
+func TestSearchFilters(t *testing.T) {
+	f := newFixture(t)
+	num0 := identity.Synthetic("420199", 0)
+	tests := []struct {
+		name      string
+		query     url.Values
+		wantTotal int
+		wantPage  int
+	}{
+		{"exact id number across venues", url.Values{"id_number": {num0}}, 2, 2},
+		{"id number lower-case x normalised", url.Values{"id_number": {strings.ToLower(identity.Synthetic("420199", 3))}}, 1, 1},
+		{"id number and venue", url.Values{"id_number": {num0}, "venue": {"S-H1"}}, 1, 1},
+		{"name substring", url.Values{"name": {"张1"}}, 3, 3}, // 张1, 张10, 张11
+		{"venue with paging", url.Values{"venue": {"S-C1"}, "page_size": {"5"}, "page": {"3"}}, 13, 3},
+		{"district", url.Values{"district": {"江汉区"}}, 1, 1},
+		{"time range", url.Values{"venue": {"S-C1"}, "from": {f.start.Add(5 * time.Minute).Format(time.RFC3339)}, "to": {f.start.Add(8 * time.Minute).Format(time.RFC3339)}}, 3, 3},
+		{"unknown number", url.Values{"id_number": {identity.Synthetic("420199", 999)}}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := f.get(t, f.analyst, "CASE-2026-001", "/api/v1/records?"+tt.query.Encode())
+			if code != 200 {
+				t.Fatalf("status %d: %s", code, body)
+			}
+			var a searchAnswer
+			if err := json.Unmarshal([]byte(body), &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Total != tt.wantTotal || len(a.Records) != tt.wantPage {
+				t.Fatalf("total %d page %d, want %d and %d: %s", a.Total, len(a.Records), tt.wantTotal, tt.wantPage, body)
+			}
+			for _, r := range a.Records {
+				if r.IDType == identity.TypeResident && (!strings.Contains(r.IDNumber, "********") || strings.Contains(body, num0)) {
+					t.Errorf("number not masked: %s", r.IDNumber)
+				}
+			}
+		})
+	}
+	if code, _ := f.get(t, f.analyst, "CASE-2026-001", "/api/v1/records"); code != http.StatusBadRequest {
+		t.Errorf("search without any filter: %d, want 400", code)
+	}
+	if code, _ := f.get(t, f.auditor, "CASE-2026-001", "/api/v1/records?venue=S-C1"); code != http.StatusForbidden {
+		t.Errorf("auditor searching records: %d, want 403", code)
+	}
+}
+
+func TestRevealNeedsCaseRefAndIsAudited(t *testing.T) {
+	f := newFixture(t)
+	num := identity.Synthetic("420199", 4)
+	_, body := f.get(t, f.analyst, "CASE-7", "/api/v1/records?id_number="+num)
+	var a searchAnswer
+	if err := json.Unmarshal([]byte(body), &a); err != nil || len(a.Records) != 1 {
+		t.Fatalf("search: %s", body)
+	}
+	id := a.Records[0].RecordID
+
+	code, body := f.get(t, f.analyst, "", "/api/v1/records/"+id+"/reveal")
+	if code != http.StatusForbidden || strings.Contains(body, num) {
+		t.Fatalf("reveal without case ref: %d %s", code, body)
+	}
+	if code, _ := f.get(t, f.analyst, "", "/api/v1/records?venue=S-C1"); code != http.StatusForbidden {
+		t.Errorf("search without case ref: %d", code)
+	}
+	code, body = f.get(t, f.analyst, "CASE-7", "/api/v1/records/"+id+"/reveal")
+	if code != 200 || !strings.Contains(body, `"id_number":"`+num+`"`) {
+		t.Fatalf("reveal with case ref: %d %s", code, body)
+	}
+
+	code, body = f.get(t, f.auditor, "", "/api/v1/audit")
+	var log struct {
+		Total   int             `json:"total"`
+		Entries []records.Entry `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(body), &log); err != nil || code != 200 {
+		t.Fatalf("audit list %d %s", code, body)
+	}
+	want := []struct{ action, caseRef, outcome string }{ // newest first
+		{"reveal", "CASE-7", "ok"},
+		{"search", "", "refused"},
+		{"reveal", "", "refused"},
+		{"search", "CASE-7", "ok"},
+	}
+	if len(log.Entries) != len(want) {
+		t.Fatalf("audit has %d entries, want %d: %s", len(log.Entries), len(want), body)
+	}
+	for i, w := range want {
+		got := log.Entries[i]
+		if got.Action != w.action || got.CaseRef != w.caseRef || got.Outcome != w.outcome || got.Actor != "user:ana" {
+			t.Errorf("entry %d = %+v, want %+v", i, got, w)
+		}
+	}
+	if strings.Contains(body, num) {
+		t.Error("audit log holds a clear identity number")
+	}
+	if log.Entries[3].Rows != 1 || !strings.Contains(log.Entries[3].Filter, "420199********") {
+		t.Errorf("search entry does not record rows and masked filter: %+v", log.Entries[3])
+	}
+	if code, body := f.get(t, f.analyst, "", "/api/v1/audit"); code != http.StatusForbidden {
+		t.Errorf("analyst reading audit: %d %s", code, body)
+	}
+}
+
+func TestAuditChainDetectsTampering(t *testing.T) {
+	ctx := context.Background()
+	if err := db.Exec(ctx, `TRUNCATE TABLE netpulse.audit_log`); err != nil {
+		t.Fatal(err)
+	}
+	a := records.NewAudit(db, []byte("0123456789abcdef0123456789abcdef"))
+	for i := 0; i < 5; i++ {
+		if _, err := a.Append(ctx, records.Entry{Actor: "user:ana", Role: "analyst", Action: "search", CaseRef: "C-1", Filter: `{"venue":"X"}`, Rows: uint64(i), Outcome: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := a.Verify(ctx); err != nil || !v.OK || v.Entries != 5 {
+		t.Fatalf("intact chain: %+v %v", v, err)
+	}
+	tests := []struct {
+		name      string
+		tamper    string
+		undo      string
+		wantBreak uint64
+		reason    string
+	}{
+		{"edited row", `ALTER TABLE netpulse.audit_log UPDATE rows = 999 WHERE seq = 3 SETTINGS mutations_sync = 1`,
+			`ALTER TABLE netpulse.audit_log UPDATE rows = 2 WHERE seq = 3 SETTINGS mutations_sync = 1`, 3, "altered"},
+		{"edited case reference", `ALTER TABLE netpulse.audit_log UPDATE case_ref = 'C-2' WHERE seq = 1 SETTINGS mutations_sync = 1`,
+			`ALTER TABLE netpulse.audit_log UPDATE case_ref = 'C-1' WHERE seq = 1 SETTINGS mutations_sync = 1`, 1, "altered"},
+		{"inserted tampered copy", `INSERT INTO netpulse.audit_log SELECT seq, at, actor, role, action, case_ref, filter, 0, outcome, prev_hash, hash FROM netpulse.audit_log WHERE seq = 4`,
+			`ALTER TABLE netpulse.audit_log DELETE WHERE seq = 4 AND rows = 0 SETTINGS mutations_sync = 1`, 4, ""}, // "altered" or "more than once", by which copy sorts first
+		{"removed row", `ALTER TABLE netpulse.audit_log DELETE WHERE seq = 2 SETTINGS mutations_sync = 1`, "", 2, "missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := db.Exec(ctx, tt.tamper); err != nil {
+				t.Fatal(err)
+			}
+			v, err := a.Verify(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.OK || v.BrokenAt != tt.wantBreak || (tt.reason != "" && !strings.Contains(v.Reason, tt.reason)) {
+				t.Errorf("verify = %+v, want broken at %d (%s)", v, tt.wantBreak, tt.reason)
+			}
+			if tt.undo != "" {
+				if err := db.Exec(ctx, tt.undo); err != nil {
+					t.Fatal(err)
+				}
+				if v, _ := a.Verify(ctx); !v.OK {
+					t.Fatalf("undo did not restore the chain: %+v", v)
+				}
+			}
+		})
+	}
+	// A fresh process (new Audit) continues the chain after the last entry.
+	if err := db.Exec(ctx, `TRUNCATE TABLE netpulse.audit_log`); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		b := records.NewAudit(db, []byte("0123456789abcdef0123456789abcdef"))
+		if _, err := b.Append(ctx, records.Entry{Actor: "user:ana", Action: "search", Outcome: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := records.NewAudit(db, []byte("0123456789abcdef0123456789abcdef")).Verify(ctx); !v.OK || v.Entries != 2 {
+		t.Errorf("chain across restarts: %+v", v)
+	}
+	if v, _ := records.NewAudit(db, []byte("another key, another chain......")).Verify(ctx); v.OK {
+		t.Error("chain verified under a different key")
+	}
+}
+
+func TestCSVExportDefusesFormulas(t *testing.T) {
+	f := newFixture(t)
+	code, body := f.get(t, f.analyst, "CASE-9", "/api/v1/records?venue=S-C1&format=csv")
+	if code != 200 {
+		t.Fatalf("export: %d %s", code, body)
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 14 {
+		t.Fatalf("export has %d lines, want header + 13", len(rows))
+	}
+	found := false
+	for _, r := range rows[1:] {
+		if strings.Contains(r[8], "HYPERLINK") {
+			found = true
+			if !strings.HasPrefix(r[8], "'=") {
+				t.Errorf("formula cell exported as %q", r[8])
+			}
+		}
+		if strings.HasPrefix(r[7], "4201") && !strings.Contains(r[7], "*") {
+			t.Errorf("export holds a clear number %q", r[7])
+		}
+	}
+	if !found {
+		t.Error("formula row missing from export")
+	}
+	tests := map[string]string{"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@SUM": "'@SUM", "\tx": "'\tx", "张三": "张三", "": ""}
+	for in, want := range tests {
+		if got := records.SafeCell(in); got != want {
+			t.Errorf("SafeCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
