@@ -1,0 +1,209 @@
+package lifecycle_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/alerts/lifecycle"
+	"github.com/netpulse/netpulse/deploy"
+	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/pipeline/store/chdb"
+)
+
+var db *store.DB
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lifecycle-chdb-")
+	if err != nil {
+		panic(err)
+	}
+	b, err := chdb.Open(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	db = store.New(b, nil)
+	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	db.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func open(t *testing.T, clk *clock) *lifecycle.Manager {
+	t.Helper()
+	m, err := lifecycle.Open(context.Background(), lifecycle.Options{DB: db, Now: clk.now,
+		AckSLA: map[string]time.Duration{lifecycle.SeverityCritical: 5 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func unit() string { return fmt.Sprintf("u%d", time.Now().UnixNano()) }
+
+// TestAckResolveAndHistory walks an alert through its states and checks
+// the stored history and that a restart sees the same alert.
+func TestAckResolveAndHistory(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now().UTC()}
+	m := open(t, clk)
+	u := unit()
+	events, cancel := m.Subscribe(16)
+	defer cancel()
+	a, created, err := m.Raise(ctx, lifecycle.Signal{Rule: "r1", Kind: "keyword", Key: "k", Severity: "critical", Unit: u, Title: "t"})
+	if err != nil || !created || a.State != lifecycle.StateOpen {
+		t.Fatalf("raise: %+v %v %v", a, created, err)
+	}
+	// A repeat folds into the open alert.
+	if b, created, err := m.Raise(ctx, lifecycle.Signal{Rule: "r1", Key: "k", Unit: u}); err != nil || created || b.ID != a.ID || b.Occurrences != 2 {
+		t.Fatalf("repeat: %+v %v %v", b, created, err)
+	}
+	steps := []struct {
+		name  string
+		do    func() (lifecycle.Alert, error)
+		state string
+		fail  bool
+	}{
+		{"resolve needs a reason", func() (lifecycle.Alert, error) { return m.Resolve(ctx, a.ID, "li", "") }, "", true},
+		{"ack", func() (lifecycle.Alert, error) { return m.Ack(ctx, a.ID, "li") }, lifecycle.StateAcked, false},
+		{"ack twice", func() (lifecycle.Alert, error) { return m.Ack(ctx, a.ID, "wang") }, "", true},
+		{"assign", func() (lifecycle.Alert, error) { return m.Assign(ctx, a.ID, "li", "wang") }, lifecycle.StateAcked, false},
+		{"note", func() (lifecycle.Alert, error) { return m.AddNote(ctx, a.ID, "wang", "called the venue") }, lifecycle.StateAcked, false},
+		{"resolve", func() (lifecycle.Alert, error) { return m.Resolve(ctx, a.ID, "wang", "false alarm: drill") }, lifecycle.StateResolved, false},
+		{"feedback", func() (lifecycle.Alert, error) { return m.Feedback(ctx, a.ID, "wang", "noise") }, lifecycle.StateResolved, false},
+		{"bad feedback", func() (lifecycle.Alert, error) { return m.Feedback(ctx, a.ID, "wang", "meh") }, "", true},
+	}
+	for _, s := range steps {
+		got, err := s.do()
+		if s.fail != (err != nil) {
+			t.Fatalf("%s: err = %v", s.name, err)
+		}
+		if !s.fail && got.State != s.state {
+			t.Fatalf("%s: state %s, want %s", s.name, got.State, s.state)
+		}
+	}
+	got, _ := m.Get(a.ID)
+	if got.AckedBy != "li" || got.AckedAt == nil || got.Assignee != "wang" || got.ResolvedBy != "wang" ||
+		got.ResolveReason != "false alarm: drill" || len(got.Notes) != 1 || got.Feedback != "noise" {
+		t.Fatalf("alert after lifecycle: %+v", got)
+	}
+	hist, err := m.History(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, h := range hist {
+		types = append(types, h.Type)
+	}
+	want := []string{"opened", "updated", "acknowledged", "assigned", "note", "resolved", "feedback"}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("history %v, want %v", types, want)
+	}
+	if n := len(events); n != len(want) {
+		t.Fatalf("subscriber got %d events, want %d", n, len(want))
+	}
+	// A restart reads the same state back from ClickHouse.
+	again, ok := open(t, clk).Get(a.ID)
+	if !ok || again.State != lifecycle.StateResolved || len(again.Notes) != 1 || again.Assignee != "wang" {
+		t.Fatalf("after restart: %+v", again)
+	}
+	p, err := m.PrecisionByRule(ctx, clk.t.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range p {
+		if r.Rule == "r1" && r.Noise >= 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("precision %+v lacks r1's noise verdict", p)
+	}
+}
+
+func TestSilenceInhibitionAndEscalation(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now().UTC()}
+	m := open(t, clk)
+	u := unit()
+	// A silence holds back alerts it matches, until it expires.
+	s, err := m.AddSilence(ctx, lifecycle.Silence{Matchers: map[string]string{"rule": "venue-silent", "key": "venue:" + u + "*"},
+		Comment: "maintenance", CreatedBy: "li", ExpiresAt: clk.t.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, _, err := m.Raise(ctx, lifecycle.Signal{Rule: "venue-silent", Key: "venue:" + u + "-A", Severity: "critical", Unit: u})
+	if err != nil || quiet.SilencedBy != s.ID {
+		t.Fatalf("silenced alert: %+v %v", quiet, err)
+	}
+	loud, _, err := m.Raise(ctx, lifecycle.Signal{Rule: "other", Key: "x" + u, Severity: "critical", Unit: u})
+	if err != nil || loud.SilencedBy != "" {
+		t.Fatalf("unmatched alert silenced: %+v %v", loud, err)
+	}
+	// Silencing one alert from the board.
+	if _, err := m.SilenceAlert(ctx, loud.ID, "li", "known", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := m.Get(loud.ID); a.SilencedBy == "" {
+		t.Fatal("SilenceAlert did not silence the alert")
+	}
+	if _, err := m.AddSilence(ctx, lifecycle.Silence{Matchers: map[string]string{"planet": "x"}, ExpiresAt: clk.t.Add(time.Hour)}); err == nil {
+		t.Fatal("silence on an unknown field accepted")
+	}
+
+	// Inhibition: a topic suppresses the term alerts it covers, before and after.
+	before, _, _ := m.Raise(ctx, lifecycle.Signal{Rule: "fresh", Kind: "new_term", Key: "term:火灾" + u, Term: "火灾" + u, Unit: u, Severity: "critical"})
+	topic, _, err := m.Raise(ctx, lifecycle.Signal{ID: "trend-" + u, Rule: "trends", Kind: "topic", Key: "topic:" + u, Terms: []string{"火灾" + u, "浓烟" + u}, Unit: u, Severity: "critical"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _, _ := m.Raise(ctx, lifecycle.Signal{Rule: "fresh", Kind: "new_term", Key: "term:浓烟" + u, Term: "浓烟" + u, Unit: u, Severity: "critical"})
+	if b, _ := m.Get(before.ID); b.SuppressedBy != topic.ID {
+		t.Errorf("earlier term alert not suppressed: %+v", b)
+	}
+	if after.SuppressedBy != topic.ID {
+		t.Errorf("later term alert not suppressed: %+v", after)
+	}
+	// Re-raising the topic with the same id is a no-op.
+	if _, created, _ := m.Raise(ctx, lifecycle.Signal{ID: "trend-" + u, Rule: "trends", Key: "topic:" + u, Terms: []string{"火灾" + u}, Unit: u}); created {
+		t.Error("re-raise of a topic created a new alert")
+	}
+
+	// Escalation: only the open, unsilenced, unsuppressed critical topic
+	// escalates once its five minutes pass.
+	clk.t = clk.t.Add(4 * time.Minute)
+	if err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := m.Get(topic.ID); a.Escalated {
+		t.Fatal("escalated before the SLA ran out")
+	}
+	clk.t = clk.t.Add(2 * time.Minute)
+	if err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range m.List(lifecycle.Filter{Unit: u}) {
+		if want := a.ID == topic.ID; a.Escalated != want {
+			t.Errorf("alert %s (%s) escalated=%v, want %v", a.ID, a.Rule, a.Escalated, want)
+		}
+	}
+	// The silence expires: a new matching alert is loud again.
+	clk.t = clk.t.Add(2 * time.Hour)
+	m.Tick(ctx)
+	late, _, _ := m.Raise(ctx, lifecycle.Signal{Rule: "venue-silent", Key: "venue:" + u + "-B", Unit: u})
+	if late.SilencedBy != "" {
+		t.Errorf("expired silence still applied: %+v", late)
+	}
+}
