@@ -95,30 +95,67 @@ func NewTokenizer(seg *Segmenter, mode Mode) *Tokenizer {
 }
 
 // Tokenize implements analysis.Tokenizer.
+//
+// jieba sees the whole input in one cgo call, with every non-Han run
+// blanked to spaces of the same length: offsets stay byte-exact, jieba's
+// pre-filter splits at the blanks exactly as if each Han run were cut on its
+// own, and the per-call overhead is paid once per field instead of once per
+// run (a 500-byte post has several).
 func (t *Tokenizer) Tokenize(input []byte) analysis.TokenStream {
-	out := make(analysis.TokenStream, 0, len(input)/4+1)
-	pos := 0
+	type run struct {
+		start, end int
+		han        bool
+	}
+	var runs []run
+	anyHan := false
 	for start := 0; start < len(input); {
 		end, han := span(input, start)
-		if han {
-			out, pos = t.han(out, input, start, end, pos)
-		} else {
-			for _, tk := range t.uni.Tokenize(input[start:end]) {
-				pos++
-				tk.Start += start
-				tk.End += start
-				tk.Position = pos
-				out = append(out, tk)
+		runs = append(runs, run{start, end, han})
+		anyHan = anyHan || han
+		start = end
+	}
+	var words []Word
+	if anyHan {
+		masked := make([]byte, len(input))
+		for _, r := range runs {
+			if r.han {
+				copy(masked[r.start:r.end], input[r.start:r.end])
+			} else {
+				for i := r.start; i < r.end; i++ {
+					masked[i] = ' '
+				}
 			}
 		}
-		start = end
+		words = t.seg.Cut(string(masked), t.mode)
+	}
+	out := make(analysis.TokenStream, 0, len(words)+4)
+	pos, w := 0, 0
+	for _, r := range runs {
+		if r.han {
+			first := w
+			for w < len(words) && words[w].Start < r.end {
+				w++
+			}
+			out, pos = t.han(out, input, words[first:w], pos)
+			continue
+		}
+		for _, tk := range t.uni.Tokenize(input[r.start:r.end]) {
+			pos++
+			tk.Start += r.start
+			tk.End += r.start
+			tk.Position = pos
+			out = append(out, tk)
+		}
+		// Skip the blanks jieba returned for this run.
+		for w < len(words) && words[w].Start < r.end {
+			w++
+		}
 	}
 	return out
 }
 
-// han cuts input[start:end] with jieba and appends its tokens.
-func (t *Tokenizer) han(out analysis.TokenStream, input []byte, start, end, pos int) (analysis.TokenStream, int) {
-	words := t.seg.Cut(string(input[start:end]), t.mode)
+// han appends the tokens of one Han run, cut into words (absolute offsets).
+func (t *Tokenizer) han(out analysis.TokenStream, input []byte, words []Word, pos int) (analysis.TokenStream, int) {
 	// Walk backwards to find, for each word, the position group it belongs to:
 	// a word inside the range of the next "outer" word is one of its parts.
 	outer := make([]bool, len(words))
@@ -155,9 +192,9 @@ func (t *Tokenizer) han(out analysis.TokenStream, input []byte, start, end, pos 
 			continue
 		}
 		tokens = append(tokens, analysis.Token{
-			Term:     input[start+w.Start : start+w.End],
-			Start:    start + w.Start,
-			End:      start + w.End,
+			Term:     input[w.Start:w.End],
+			Start:    w.Start,
+			End:      w.End,
 			Position: positions[i],
 			Type:     analysis.Ideographic,
 		})
