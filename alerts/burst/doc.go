@@ -68,9 +68,23 @@
 // hour for "sustained"; 1.5x; 1e-6) and then checked, not searched, on the
 // nab-tweets corpus: the NAB evaluation test pins that score.
 //
+// # Quality
+//
+// On the seven nab-tweets series (NAB standard profile, scored by
+// nab_score.py) this configuration scores 80.0: AAPL 85.2, AMZN 64.5,
+// CRM 87.1, CVS 76.6, FB 84.5, KO 83.4, PFE 82.8; 22 of 23 windows caught,
+// 67 alerts in all. Halving or doubling one constant at a time mostly
+// moves the total between 75 and 80; the steep directions are a longer
+// refractory (two days: 61, as a false alarm then hides the next real
+// event), a longer fast average or a higher fast threshold (both lose the
+// sustained bursts of the sparse series), and a quiet period of six hours
+// (an event in a sparse series never ends). Most remaining false alarms
+// are real, unlabelled spikes.
+//
 // # State
 //
-// State is a fixed-size value with no pointers (200 bytes in memory, 194
+// The zero State is ready to use; a State is not safe for concurrent use
+// (the owner of a term's state updates it). State is a fixed-size value with no pointers (200 bytes in memory, 194
 // serialised), so 200,000 tracked terms cost about 40 MB and one bucket
 // for all of them takes tens of milliseconds on one core. MarshalBinary /
 // UnmarshalBinary round-trip it bit for bit: the learnt values are kept as
