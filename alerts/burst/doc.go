@@ -74,7 +74,7 @@
 // nab_score.py) this configuration scores 80.0: AAPL 85.2, AMZN 64.5,
 // CRM 87.1, CVS 76.6, FB 84.5, KO 83.4, PFE 82.8; 22 of 23 windows caught,
 // 67 alerts in all. Halving or doubling one constant at a time mostly
-// moves the total between 75 and 80; the steep directions are a longer
+// moves the total between 70 and 80; the steep directions are a longer
 // refractory (two days: 61, as a false alarm then hides the next real
 // event), a longer fast average or a higher fast threshold (both lose the
 // sustained bursts of the sparse series), and a quiet period of six hours
