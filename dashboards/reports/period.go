@@ -24,7 +24,7 @@ type Period struct {
 // ParsePeriod reads "2026-W48" (ISO week) or "2026-11" (month).
 func ParsePeriod(s string) (Period, error) {
 	y, rest, ok := strings.Cut(s, "-")
-	if !ok || len(y) != 4 {
+	if !ok || len(y) != 4 || !digits(y) || !digits(strings.TrimPrefix(rest, "W")) {
 		return Period{}, fmt.Errorf("period %q: want YYYY-Www or YYYY-MM", s)
 	}
 	year, err := strconv.Atoi(y)
@@ -43,6 +43,15 @@ func ParsePeriod(s string) (Period, error) {
 		return Period{}, fmt.Errorf("period %q: month must be 01 to 12", s)
 	}
 	return Month(year, time.Month(m)), nil
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Week returns ISO week w of year.
