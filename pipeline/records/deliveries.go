@@ -53,7 +53,7 @@ SELECT if(v.code = '', a.venue, v.code) AS venue, v.name AS name, v.district AS 
        a.last_delivery AS last_delivery, a.last_hour AS last_hour, a.usual_per_hour AS usual_per_hour,
        a.late_24h AS late_24h, a.arrived_24h AS arrived_24h,
        if(isFinite(a.p95_delay_s), a.p95_delay_s, 0) AS p95_delay_s,
-       a.usual_per_hour >= 1 AND a.last_hour = 0 AS silent
+       CAST(a.usual_per_hour >= 1 AND a.last_hour = 0, 'Bool') AS silent
 FROM (SELECT * FROM netpulse.venues FINAL) AS v
 FULL OUTER JOIN agg AS a ON a.venue = v.code
 ORDER BY venue

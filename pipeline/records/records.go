@@ -291,6 +291,11 @@ func (w *Writer) applyHolds(ctx context.Context) error {
 			` SETTINGS mutations_sync = 1`); err != nil {
 			return fmt.Errorf("release legal hold: %w", err)
 		}
+		// Parts remember when their rows expire, computed while the rows
+		// were held; recompute so released rows past retention go now.
+		if err := w.o.DB.Exec(ctx, `ALTER TABLE netpulse.access_records MATERIALIZE TTL SETTINGS mutations_sync = 1`); err != nil {
+			return fmt.Errorf("release legal hold: materialize TTL: %w", err)
+		}
 	}
 	return nil
 }
