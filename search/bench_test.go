@@ -131,6 +131,7 @@ func BenchmarkSearch(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			var lat []time.Duration
 			i := 0
+			cpu0 := cpuTime()
 			for b.Loop() {
 				start := time.Now()
 				if _, err := sr.Search(context.Background(), k.reqs[i%len(k.reqs)]); err != nil {
@@ -139,6 +140,7 @@ func BenchmarkSearch(b *testing.B) {
 				lat = append(lat, time.Since(start))
 				i++
 			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(len(lat)), "cpu-ms/op")
 			sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")

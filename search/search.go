@@ -149,59 +149,103 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 	}
 	q := BuildQuery(clauses, s.idx.QueryAnalyzer(), req.From, req.To)
 
-	// Collapsing folds clusters after ranking, so look at a wider window
-	// than the page to still fill it.
-	from, size := (req.Page-1)*req.Size, req.Size
-	if req.Collapse {
-		from, size = 0, min(req.Page*req.Size*3+20, MaxWindow)
-	}
-	sr := bleve.NewSearchRequestOptions(q, size, from, false)
-	sr.Fields = []string{shards.FieldTitle, shards.FieldSource, shards.FieldAuthor, shards.FieldURL,
-		shards.FieldPublished, shards.FieldCluster}
+	sortOrder := []string{"-_score", "-" + shards.FieldPublished}
 	if req.SortTime {
-		sr.SortBy([]string{"-" + shards.FieldPublished, "_id"})
-	} else {
-		sr.SortBy([]string{"-_score", "-" + shards.FieldPublished})
+		sortOrder = []string{"-" + shards.FieldPublished, "_id"}
 	}
-	sr.Highlight = bleve.NewHighlightWithStyle("html")
-	sr.Highlight.AddField(shards.FieldTitle)
-	sr.Highlight.AddField(shards.FieldBody)
-	if req.Facets {
-		sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, 20))
-		sr.AddFacet("day", bleve.NewFacetRequest(shards.FieldDay, 400))
-	}
+	fields := []string{shards.FieldTitle, shards.FieldSource, shards.FieldAuthor, shards.FieldURL,
+		shards.FieldPublished, shards.FieldCluster}
 
 	snap := s.idx.Snapshot(req.From, req.To)
 	defer snap.Release()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	res, err := snap.Alias.SearchInContext(ctx, sr)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
+	run := func(sr *bleve.SearchRequest) (*bleve.SearchResult, error) {
+		res, err := snap.Alias.SearchInContext(ctx, sr)
+		if ctx.Err() == context.DeadlineExceeded {
 			return nil, fmt.Errorf("%w (limit %s)", ErrTimeout, s.timeout)
 		}
-		return nil, fmt.Errorf("search posts: %w", err)
+		if err != nil {
+			return nil, fmt.Errorf("search posts: %w", err)
+		}
+		return res, nil
 	}
-	if ctx.Err() == context.DeadlineExceeded {
-		return nil, fmt.Errorf("%w (limit %s)", ErrTimeout, s.timeout)
+
+	// Without collapsing, one request does it all. With it, clusters are
+	// folded after ranking: a first request ranks a window wider than the
+	// page and loads only cluster ids; a second one loads fields and
+	// highlights just the page's posts.
+	from, size := (req.Page-1)*req.Size, req.Size
+	if req.Collapse {
+		from, size = 0, min(req.Page*req.Size*3+20, MaxWindow)
 	}
-	out := &Result{Total: res.Total, Page: req.Page, Hits: []Hit{}}
-	hits := make([]Hit, 0, len(res.Hits))
-	for _, h := range res.Hits {
-		hits = append(hits, toHit(h))
+	sr := bleve.NewSearchRequestOptions(q, size, from, false)
+	sr.SortBy(sortOrder)
+	if req.Facets {
+		sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, 20))
+		sr.AddFacet("day", bleve.NewFacetRequest(shards.FieldDay, 400))
 	}
 	if req.Collapse {
-		hits = collapse(hits)
-		lo := min((req.Page-1)*req.Size, len(hits))
-		hi := min(lo+req.Size, len(hits))
-		hits = hits[lo:hi]
+		sr.Fields = []string{shards.FieldCluster}
+	} else {
+		sr.Fields = fields
+		highlight(sr)
 	}
-	out.Hits = append(out.Hits, hits...)
+	res, err := run(sr)
+	if err != nil {
+		return nil, err
+	}
+	out := &Result{Total: res.Total, Page: req.Page, Hits: []Hit{}}
 	if req.Facets {
 		out.Facets = &Facets{Source: buckets(res.Facets["source"]), Day: buckets(res.Facets["day"])}
 		sort.Slice(out.Facets.Day, func(i, j int) bool { return out.Facets.Day[i].Term < out.Facets.Day[j].Term })
 	}
+	if !req.Collapse {
+		for _, h := range res.Hits {
+			out.Hits = append(out.Hits, toHit(h))
+		}
+		return out, nil
+	}
+	ranked := make([]Hit, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		ranked = append(ranked, toHit(h))
+	}
+	ranked = collapse(ranked)
+	lo := min((req.Page-1)*req.Size, len(ranked))
+	page := ranked[lo:min(lo+req.Size, len(ranked))]
+	if len(page) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(page))
+	for i, h := range page {
+		ids[i] = h.ID
+	}
+	sr2 := bleve.NewSearchRequestOptions(query.NewConjunctionQuery([]query.Query{q, query.NewDocIDQuery(ids)}), len(ids), 0, false)
+	sr2.Fields = fields
+	highlight(sr2)
+	res2, err := run(sr2)
+	if err != nil {
+		return nil, err
+	}
+	full := map[string]Hit{}
+	for _, h := range res2.Hits {
+		full[h.ID] = toHit(h)
+	}
+	for _, h := range page {
+		f, ok := full[h.ID]
+		if !ok {
+			continue // replaced between the two requests
+		}
+		f.Score, f.Duplicates = h.Score, h.Duplicates
+		out.Hits = append(out.Hits, f)
+	}
 	return out, nil
+}
+
+func highlight(sr *bleve.SearchRequest) {
+	sr.Highlight = bleve.NewHighlightWithStyle("html")
+	sr.Highlight.AddField(shards.FieldTitle)
+	sr.Highlight.AddField(shards.FieldBody)
 }
 
 func buckets(f *blevesearch.FacetResult) []Bucket {
