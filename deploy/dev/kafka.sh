@@ -94,6 +94,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
+# The group coordinator otherwise lingers to batch offset commits, which
+# makes each synchronous commit of a lone consumer take ~10ms.
+group.coordinator.append.linger.ms=0
 # netpulse creates its topics explicitly with the partition count it wants.
 auto.create.topics.enable=false
 # Few threads: the machine is small and shared.

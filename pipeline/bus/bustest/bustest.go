@@ -64,7 +64,7 @@ func Run(t *testing.T, h Harness) {
 
 // Name returns a topic or group name unique to this test run, made only of
 // characters both buses accept.
-func Name(t *testing.T, kind string) string {
+func Name(t testing.TB, kind string) string {
 	base := unsafeChars.ReplaceAllString(strings.ToLower(t.Name()), "-")
 	if len(base) > 80 {
 		base = base[len(base)-80:]
