@@ -42,6 +42,7 @@ type samplePost struct {
 
 type trendsData struct {
 	Volume   map[string]any
+	VolEmpty bool
 	Bursting []burstingTerm
 	Top      map[string]any
 	TopEmpty bool
@@ -61,6 +62,7 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("trends volume", "err", err)
 		d.Error = "error.unavailable"
 	}
+	d.VolEmpty = len(vol) == 0
 	d.Volume = lineChart(cat.text("trends.volume_series"), vol, nil)
 	err = s.db.Select(ctx, &d.Bursting, `SELECT term, max(score) AS score, toUInt32(sum(count)) AS count,
 			toUInt32(sum(alert)) AS alerts, max(bucket) AS last

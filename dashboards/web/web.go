@@ -76,6 +76,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	anyone := s.Guard(access.UserRoles...)
 
 	mux.Handle("GET /static/", s.secure1(http.HandlerFunc(s.serveStatic)))
+	mux.Handle("GET /favicon.ico", s.secure1(http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently)))
 	mux.Handle("GET /login", s.secure1(http.HandlerFunc(s.loginPage)))
 	mux.Handle("POST /login", s.secure1(http.HandlerFunc(s.login)))
 	mux.Handle("POST /logout", anyone(http.HandlerFunc(s.logout)))
@@ -123,7 +124,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	si, _ := sessionFrom(r)
 	items := s.navFor(si.P.Role)
 	if len(items) == 0 {
-		s.Error(w, r, http.StatusForbidden, "error.forbidden")
+		// A role whose pages are not mounted yet (reports) gets a page
+		// saying so rather than an error.
+		s.Render(w, r, http.StatusOK, "error", "home.nothing", map[string]any{"Status": "", "Key": "home.nothing"})
 		return
 	}
 	http.Redirect(w, r, items[0].Path, http.StatusSeeOther)

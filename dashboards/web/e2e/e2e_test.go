@@ -1,0 +1,593 @@
+// Package e2e drives Debian's headless Chromium against a real
+// `netpulse serve --demo` built from this repository: every role logs in
+// and opens each of its pages, and the main flows (Chinese search,
+// acknowledging an alert, uploading a CSV, downloading a report PDF) are
+// carried out the way an officer would. Screenshots of the pages go to
+// $NETPULSE_SCREENSHOTS (default: a temporary folder, logged).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's Chromium, installed by deploy/dev/install-deps.sh.
+const chromiumPath = "/usr/bin/chromium"
+
+var (
+	baseURL     string
+	screenshots string
+	browserCtx  context.Context
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: Chromium not found at %s (%v); install it with deploy/dev/install-deps.sh chromium\n", chromiumPath, err)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "netpulse-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	screenshots = os.Getenv("NETPULSE_SCREENSHOTS")
+	if screenshots == "" {
+		screenshots, _ = os.MkdirTemp("", "netpulse-screenshots-")
+	}
+	if err := os.MkdirAll(screenshots, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "e2e: screenshots in %s\n", screenshots)
+
+	stop, err := startServer(tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer stop()
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("lang", "zh-CN"),
+		chromedp.UserDataDir(filepath.Join(tmp, "chromium-profile")),
+		chromedp.WindowSize(1440, 960),
+	)
+	defer cancelAlloc()
+	var cancelBrowser context.CancelFunc
+	browserCtx, cancelBrowser = chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	if err := chromedp.Do(browserCtx); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: start Chromium %s: %v\n", chromiumPath, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// startServer builds netpulse into dir, runs `serve --demo` on a free port
+// and waits for /healthz.
+func startServer(dir string) (func(), error) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	bin := filepath.Join(dir, "netpulse")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/netpulse")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build netpulse: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logf, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--demo", "--data", filepath.Join(dir, "data"), "--listen", addr, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start netpulse: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	}
+	baseURL = "http://" + addr
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			b, _ := os.ReadFile(logf.Name())
+			return nil, fmt.Errorf("netpulse serve exited early (%v):\n%s", err, tail(b))
+		default:
+		}
+		resp, err := http.Get(baseURL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return stop, nil
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	stop()
+	b, _ := os.ReadFile(logf.Name())
+	return nil, fmt.Errorf("netpulse not healthy within 2 minutes:\n%s", tail(b))
+}
+
+func tail(b []byte) string {
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// console collects console errors and uncaught exceptions of one tab.
+type console struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (c *console) add(s string) {
+	c.mu.Lock()
+	c.errs = append(c.errs, s)
+	c.mu.Unlock()
+}
+
+func (c *console) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.errs
+	c.errs = nil
+	return out
+}
+
+// newTab opens a tab in a fresh browser context (its own cookies), with
+// console listeners.
+func newTab(t *testing.T) (context.Context, *console) {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	ctx, cancel2 := context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(cancel2)
+	c := &console{}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				c.add(fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
+			}
+		}
+	}()
+	return ctx, c
+}
+
+func login(t *testing.T, ctx context.Context, role string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(baseURL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=name]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=name]`), role),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), role+"-demo-pass"),
+		chromedp.Submit(chromedp.CSS(`input[name=password]`)),
+		chromedp.WaitVisible(chromedp.CSS(`nav.mainnav`)),
+	)
+	if err != nil {
+		t.Fatalf("log in as %s: %v", role, err)
+	}
+}
+
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	p := filepath.Join(screenshots, name+".png")
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Errorf("write screenshot: %v", err)
+	}
+}
+
+// settle waits for htmx requests begun by the page to finish.
+func settle(ctx context.Context) error {
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === "complete" && !document.querySelector(".htmx-request")`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		return err
+	}
+	return chromedp.Do(ctx, chromedp.Sleep(400*time.Millisecond))
+}
+
+var rolePages = []struct {
+	role  string
+	pages []string
+}{
+	{"analyst", []string{"/search", "/trends"}},
+	{"duty", []string{"/trends", "/alerts"}},
+	{"operator", []string{"/operator"}},
+	{"admin", []string{"/admin"}},
+	{"auditor", []string{"/audit"}},
+	{"leader", nil}, // reports, when the reports subsystem mounts them
+}
+
+// TestEveryRoleLoadsItsPages logs in as each role, checks the nav offers
+// exactly the role's pages, opens each with no console error, and checks
+// that another role's page answers 403.
+func TestEveryRoleLoadsItsPages(t *testing.T) {
+	for _, rp := range rolePages {
+		t.Run(rp.role, func(t *testing.T) {
+			ctx, con := newTab(t)
+			login(t, ctx, rp.role)
+			probeConsole(t, ctx, con)
+			links, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("nav.mainnav a")].map(a => a.getAttribute("href"))`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := rp.pages
+			if rp.role == "leader" && len(links) > 0 {
+				want = links // the reports subsystem decides its entry point
+			}
+			if strings.Join(links, ",") != strings.Join(want, ",") {
+				t.Errorf("nav for %s = %v, want %v", rp.role, links, want)
+			}
+			for _, p := range links {
+				var title string
+				err := chromedp.Do(ctx, chromedp.Navigate(baseURL+p), chromedp.WaitVisible(chromedp.CSS(`main`)))
+				if err == nil {
+					err = settle(ctx)
+				}
+				if err == nil {
+					title, err = chromedp.Run(ctx, chromedp.Title())
+				}
+				if err != nil {
+					t.Fatalf("open %s: %v", p, err)
+				}
+				if !strings.Contains(title, "网络态势监测平台") {
+					t.Errorf("%s: title %q is not the Chinese product title", p, title)
+				}
+				shot(t, ctx, rp.role+"-"+strings.Trim(strings.ReplaceAll(p, "/", "-"), "-"))
+				for _, e := range con.take() {
+					t.Errorf("%s as %s: %s", p, rp.role, e)
+				}
+			}
+			// Someone else's page is refused.
+			other := "/audit"
+			if rp.role == "auditor" {
+				other = "/search"
+			}
+			if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+other)); err != nil {
+				t.Fatalf("open %s as %s: %v", other, rp.role, err)
+			}
+			code, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.err-code`)))
+			if err != nil {
+				t.Fatalf("open %s as %s: %v", other, rp.role, err)
+			}
+			if strings.TrimSpace(code) != "403" {
+				t.Errorf("%s as %s shows %q, want 403", other, rp.role, code)
+			}
+			con.take() // the 403 itself is logged by the browser as a failed load
+		})
+	}
+}
+
+// probeConsole makes sure the console listener hears errors, so that a
+// quiet console means a clean page and not a deaf test.
+func probeConsole(t *testing.T, ctx context.Context, con *console) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`console.error("e2e-probe")`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		for _, e := range con.take() {
+			if strings.Contains(e, "e2e-probe") {
+				return
+			}
+			t.Errorf("before probe: %s", e)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the console listener did not hear console.error")
+}
+
+// httpSession logs role in over plain HTTP, for API look-ups a test needs
+// to choose its inputs.
+func httpSession(t *testing.T, role string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := c.Get(baseURL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	u, _ := url.Parse(baseURL + "/login")
+	var csrf string
+	for _, ck := range jar.Cookies(u) {
+		if ck.Name == "np_login_csrf" {
+			csrf = ck.Value
+		}
+	}
+	resp, err = c.PostForm(baseURL+"/login", url.Values{"name": {role}, "password": {role + "-demo-pass"}, "csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return c
+}
+
+// apiMounted tells whether a JSON API answers at all (not 404).
+func apiMounted(t *testing.T, c *http.Client, path string) bool {
+	resp, err := c.Get(baseURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusNotFound
+}
+
+// TestChineseSearchHighlights searches a Chinese word found in the demo
+// posts and expects <mark> highlights in the results.
+func TestChineseSearchHighlights(t *testing.T) {
+	c := httpSession(t, "analyst")
+	if !apiMounted(t, c, "/api/v1/search/posts?q=test") {
+		t.Skip("post search API (/api/v1/search/posts) is not wired into serve yet")
+	}
+	// Wait for demo posts, and pick a word they contain.
+	candidates := []string{"诈骗", "警方", "火灾", "通报", "交通", "市民", "天气", "网络", "发布", "学校"}
+	var word string
+	deadline := time.Now().Add(90 * time.Second)
+	for word == "" && time.Now().Before(deadline) {
+		for _, w := range candidates {
+			resp, err := c.Get(baseURL + "/api/v1/search/posts?q=" + url.QueryEscape(w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte("<mark>")) {
+				word = w
+				break
+			}
+		}
+		if word == "" {
+			time.Sleep(3 * time.Second)
+		}
+	}
+	if word == "" {
+		t.Fatalf("no demo post matched any of %v within 90 s", candidates)
+	}
+	ctx, con := newTab(t)
+	login(t, ctx, "analyst")
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(baseURL+"/search"),
+		chromedp.WaitVisible(chromedp.CSS(`#q`)),
+		chromedp.SendKeys(chromedp.CSS(`#q`), word),
+		chromedp.Click(chromedp.CSS(`#post-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#post-results mark`)),
+	)
+	var marks []string
+	if err == nil {
+		marks, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#post-results mark")].map(m => m.textContent)`))
+	}
+	if err != nil {
+		t.Fatalf("search %q: %v", word, err)
+	}
+	found := false
+	for _, m := range marks {
+		if strings.Contains(m, word) || strings.Contains(word, m) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("highlights %v do not show %q", marks, word)
+	}
+	settle(ctx)
+	shot(t, ctx, "analyst-search-results")
+	for _, e := range con.take() {
+		t.Errorf("search page: %s", e)
+	}
+}
+
+// TestAcknowledgeAlertMoves acknowledges an open alert on the board and
+// sees it move to the acknowledged column.
+func TestAcknowledgeAlertMoves(t *testing.T) {
+	c := httpSession(t, "duty")
+	if !apiMounted(t, c, "/api/v1/alerts") {
+		t.Skip("alerts API (/api/v1/alerts) is not wired into serve yet")
+	}
+	ctx, con := newTab(t)
+	login(t, ctx, "duty")
+	var id string
+	deadline := time.Now().Add(120 * time.Second)
+	for id == "" && time.Now().Before(deadline) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/alerts"), chromedp.WaitVisible(chromedp.CSS(`#board`))); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		id, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const b = document.querySelector("#col-open .alert-card .act-ack"); return b ? b.closest(".alert-card").dataset.alertId : ""; })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == "" {
+			time.Sleep(3 * time.Second)
+		}
+	}
+	if id == "" {
+		t.Fatal("no open alert appeared on the board within 2 minutes of demo start")
+	}
+	shot(t, ctx, "duty-alerts-before-ack")
+	sel := fmt.Sprintf(`#col-open .alert-card[data-alert-id=%q] .act-ack`, id)
+	moved := fmt.Sprintf(`#col-acked .alert-card[data-alert-id=%q]`, id)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(moved))); err != nil {
+		t.Fatalf("acknowledge alert %s: %v", id, err)
+	}
+	settle(ctx)
+	shot(t, ctx, "duty-alerts-after-ack")
+	for _, e := range con.take() {
+		t.Errorf("alert board: %s", e)
+	}
+}
+
+// residentID makes a valid GB 11643 number under the unassigned area code
+// 420199 (no real person has it).
+func residentID(seq int) string {
+	body := fmt.Sprintf("420199%s%03d", "19900101", seq%1000)
+	weights := []int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+	sum := 0
+	for i, ch := range body {
+		sum += int(ch-'0') * weights[i]
+	}
+	return body + string("10X98765432"[sum%11])
+}
+
+// TestUploadCSVShowsRowError uploads a file with one bad identity number
+// as the operator and expects that row's error on screen.
+func TestUploadCSVShowsRowError(t *testing.T) {
+	ctx, con := newTab(t)
+	login(t, ctx, "operator")
+	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	good := residentID(7)
+	bad := good[:17] + string("0123456789X"[(strings.IndexByte("0123456789X", good[17])+1)%11])
+	csv := "kind,place,id_type,id_number,name,started_at,ended_at\n" +
+		"cafe,A001,resident_id," + good + ",张伟," + now + ",\n" +
+		"cafe,A002,resident_id," + bad + ",李娜," + now + ",\n"
+	file := filepath.Join(t.TempDir(), "records.csv")
+	if err := os.WriteFile(file, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(baseURL+"/operator"),
+		chromedp.WaitVisible(chromedp.CSS(`#upload-form input[type=file]`)),
+		chromedp.SetUploadFiles(chromedp.CSS(`#upload-form input[type=file]`), []string{file}),
+		chromedp.Click(chromedp.CSS(`#upload-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#upload-summary`)),
+	)
+	var rows []string
+	if err == nil {
+		rows, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#row-errors .row-error")].map(tr => tr.innerText)`))
+	}
+	if err != nil {
+		msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#upload-result`)))
+		t.Fatalf("upload: %v (result area: %q)", err, msg)
+	}
+	if len(rows) != 1 || !strings.HasPrefix(strings.TrimSpace(rows[0]), "2") || !strings.Contains(rows[0], "id_number") {
+		t.Errorf("row errors = %q, want one error on row 2, field id_number", rows)
+	}
+	settle(ctx)
+	shot(t, ctx, "operator-upload-result")
+	for _, e := range con.take() {
+		t.Errorf("operator page: %s", e)
+	}
+}
+
+// TestReportPDF opens the leader's report and downloads its PDF, which
+// must have pages and Chinese text.
+func TestReportPDF(t *testing.T) {
+	ctx, con := newTab(t)
+	login(t, ctx, "leader")
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("nav.mainnav a")].map(a => a.href)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(links) == 0 {
+		t.Skip("the reports subsystem has not mounted /reports/ yet")
+	}
+	var pdfURL string
+	err = chromedp.Do(ctx, chromedp.Navigate(links[0]), chromedp.WaitVisible(chromedp.CSS(`main`)))
+	if err == nil {
+		err = settle(ctx)
+	}
+	if err == nil {
+		pdfURL, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const a = [...document.querySelectorAll("a[href]")].find(a => /pdf/i.test(a.getAttribute("href"))); return a ? a.href : ""; })()`))
+	}
+	if err != nil {
+		t.Fatalf("open report: %v", err)
+	}
+	shot(t, ctx, "leader-report")
+	for _, e := range con.take() {
+		t.Errorf("report page: %s", e)
+	}
+	if pdfURL == "" {
+		t.Fatal("the report page has no PDF link")
+	}
+	// Download with the browser's own session cookie.
+	cks, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{baseURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, pdfURL, nil)
+	for _, ck := range cks.Cookies {
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(pdf, []byte("%PDF")) {
+		t.Fatalf("PDF download: status %d, starts %q", resp.StatusCode, pdf[:min(len(pdf), 16)])
+	}
+	p := filepath.Join(screenshots, "leader-report.pdf")
+	os.WriteFile(p, pdf, 0o644)
+	text, err := exec.Command("pdftotext", "-enc", "UTF-8", p, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	han := 0
+	for _, r := range string(text) {
+		if r >= 0x4E00 && r <= 0x9FFF {
+			han++
+		}
+	}
+	pages := bytes.Count(text, []byte("\f"))
+	if pages < 1 || han < 10 {
+		t.Errorf("PDF has %d pages and %d Chinese characters; want pages and Chinese text", pages, han)
+	}
+}
