@@ -84,7 +84,7 @@ func New(t testing.TB, db *store.DB, venues map[string]string, tweak func(*intak
 	e.Srv = httptest.NewServer(mux)
 	wctx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
-	w := precords.New(precords.Options{Bus: e.Bus, DB: db, BatchDelay: 20 * time.Millisecond})
+	w := precords.New(precords.Options{Bus: e.Bus, DB: db, BatchRows: 20000, BatchDelay: 20 * time.Millisecond})
 	e.wg.Add(1)
 	go func() { defer e.wg.Done(); w.Run(wctx) }()
 	t.Cleanup(e.Close)
