@@ -18,6 +18,18 @@ var (
 
 const maxAttributionRunes = 40
 
+// minBodyRunes is the body length from which the title is left out of the
+// fingerprint: reposters rewrite headlines ("转发：…千万小心") far more
+// than they rewrite the text, so for a real article the title adds noise,
+// while for a short post it is much of the story.
+const minBodyRunes = 80
+
+// maxRemarkRunes is the length up to which a first or last line of a long
+// body counts as a reposter's remark ("大家转给家里老人看看！", "转发扩散！")
+// and is left out. The rule applies to every post alike, so an original
+// that ends in a short line loses it too and still matches its copies.
+const maxRemarkRunes = 20
+
 // dedupText is the text SimHash sees for a post.
 func dedupText(title, body string) string {
 	for {
@@ -35,5 +47,27 @@ func dedupText(title, body string) string {
 		}
 		kept = append(kept, l)
 	}
-	return title + "\n" + strings.Join(kept, "\n")
+	total := 0
+	for _, l := range kept {
+		total += utf8.RuneCountInString(l)
+	}
+	for len(kept) > 1 {
+		n := utf8.RuneCountInString(kept[0])
+		if n >= maxRemarkRunes || total-n < minBodyRunes {
+			break
+		}
+		kept, total = kept[1:], total-n
+	}
+	for len(kept) > 1 {
+		n := utf8.RuneCountInString(kept[len(kept)-1])
+		if n >= maxRemarkRunes || total-n < minBodyRunes {
+			break
+		}
+		kept, total = kept[:len(kept)-1], total-n
+	}
+	text := strings.Join(kept, "\n")
+	if total >= minBodyRunes {
+		return text
+	}
+	return title + "\n" + text
 }

@@ -49,6 +49,14 @@ func TestDedupTextDropsRepostBoilerplate(t *testing.T) {
 		{"转发：[转]火灾通报", "正文。\n来源：平安某市\n责任编辑：王五", "火灾通报\n正文。"},
 		{"原创标题", "来源不明的说法很多，这一句是正文，它提到了来源但不是署名行，而且它很长很长很长很长很长。", "原创标题\n来源不明的说法很多，这一句是正文，它提到了来源但不是署名行，而且它很长很长很长很长很长。"},
 	}
+	long := strings.Repeat("骗子自称电商客服，以快递丢件理赔为名诱导受害人下载会议软件并开启屏幕共享。", 3)
+	tests = append(tests,
+		// A long body stands alone: the rewritten headline and the short
+		// remark lines at either end are left out.
+		struct{ title, body, want string }{"转发：千万小心", "太可怕了！\n" + long + "\n转发扩散！", long},
+		// A short line inside the text stays.
+		struct{ title, body, want string }{"标题", long + "\n转发扩散！\n" + long, long + "\n转发扩散！\n" + long},
+	)
 	for _, tt := range tests {
 		if got := dedupText(tt.title, tt.body); got != tt.want {
 			t.Errorf("dedupText(%q, %q) = %q, want %q", tt.title, tt.body, got, tt.want)

@@ -19,7 +19,7 @@ import (
 func validSource() Source {
 	return Source{Name: "gov-news", Kind: KindHTML, URL: "https://news.example.cn/list.html", Enabled: true,
 		Interval: Duration(10 * time.Minute), Jitter: Duration(time.Minute), Charset: "gbk",
-		Selectors: Selectors{List: ".list a", Next: "a.next", Title: "h1", Body: ".content", Time: ".date"},
+		Selectors:  Selectors{List: ".list a", Next: "a.next", Title: "h1", Body: ".content", Time: ".date"},
 		TimeLayout: "2006-01-02 15:04"}.WithDefaults()
 }
 

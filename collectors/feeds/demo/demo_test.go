@@ -1,0 +1,181 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netpulse/netpulse/collectors/feeds"
+	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
+	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/bus/journal"
+	"github.com/netpulse/netpulse/pipeline/posts"
+	"github.com/netpulse/netpulse/search/jieba"
+)
+
+var seg *jieba.Segmenter
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "demo-jieba-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	paths, err := jiebadict.Install(filepath.Join(dir, "dict"))
+	if err == nil {
+		seg, err = jieba.New(paths)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	seg.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// clock is a settable time source shared by the demo site and the crawler.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// TestDemoCrawl crawls the demo sites with the real crawler, journal and
+// jieba: before the burst, then after it. The burst must add many posts
+// but few clusters, and every source must stay healthy.
+func TestDemoCrawl(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 28, 16, 0, 0, 0, cst)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	site, err := Start(ctx, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+
+	dir := t.TempDir()
+	st, err := feeds.OpenStore(filepath.Join(dir, "feeds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	j, err := journal.Open(journal.Options{Dir: filepath.Join(dir, "bus"), Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	reg := prometheus.NewRegistry()
+	h, err := feeds.NewHealth(st, reg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := feeds.NewCrawler(feeds.Config{Now: clk.Now}, st, h, j, feeds.JiebaTokenizer(seg), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutSources(site.Sources()...); err != nil {
+		t.Fatalf("demo sources do not validate: %v", err)
+	}
+	crawlAll := func() int {
+		n := 0
+		for _, src := range site.Sources() {
+			run, err := c.Crawl(ctx, src)
+			if err != nil {
+				t.Fatalf("crawl %s: %v", src.Name, err)
+			}
+			n += run.Posts
+		}
+		return n
+	}
+	before := crawlAll()
+	if before < 10 {
+		t.Errorf("only %d posts before the burst", before)
+	}
+	clk.Advance(3 * time.Minute)
+	mid := crawlAll()
+	clk.Advance(30 * time.Minute)
+	after := crawlAll()
+	if mid == 0 || after < 30 {
+		t.Errorf("new items over time: %d then %d posts", mid, after)
+	}
+	if n := crawlAll(); n != 0 {
+		t.Errorf("a crawl with nothing new published %d posts", n)
+	}
+
+	ps := readAll(t, j)
+	if len(ps) != before+mid+after {
+		t.Fatalf("raw.posts has %d posts, runs reported %d", len(ps), before+mid+after)
+	}
+	clusters := map[uint64][]posts.Post{}
+	topics := map[string]int{}
+	for _, p := range ps {
+		clusters[p.ClusterID] = append(clusters[p.ClusterID], p)
+		for _, w := range []string{"电信诈骗", "诈骗", "火灾", "起火", "交通事故", "追尾", "洪水", "防汛"} {
+			if strings.Contains(p.Title+p.Body, w) {
+				topics[w]++
+			}
+		}
+	}
+	biggest := 0
+	for _, members := range clusters {
+		biggest = max(biggest, len(members))
+	}
+	// 24 reposts of the warning plus the warning itself.
+	if biggest < 20 {
+		t.Errorf("largest cluster has %d posts; the reposted warning should collapse", biggest)
+	}
+	if len(clusters) > len(ps)-20 || len(clusters) < 25 {
+		t.Errorf("%d posts in %d clusters", len(ps), len(clusters))
+	}
+	for _, w := range []string{"诈骗", "火灾", "追尾", "防汛"} {
+		if topics[w] == 0 {
+			t.Errorf("no post mentions %s", w)
+		}
+	}
+	for _, sh := range h.All() {
+		if sh.LastSuccessAt.IsZero() || sh.ConsecutiveFailures != 0 {
+			t.Errorf("demo source unhealthy: %+v", sh)
+		}
+	}
+	t.Logf("%d posts, %d clusters, largest %d", len(ps), len(clusters), biggest)
+}
+
+func readAll(t *testing.T, j *journal.Journal) []posts.Post {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := j.Subscribe(ctx, "demo-test", bus.TopicPosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	lag, err := j.Lag(ctx, "demo-test", bus.TopicPosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []posts.Post
+	for int64(len(out)) < lag {
+		msgs, err := cons.Fetch(ctx, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			p, err := posts.Decode(m.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
