@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/netpulse/netpulse/dashboards/access"
 )
@@ -55,8 +56,20 @@ func flatten(rows []map[string]any) []map[string]any {
 var sourceColumns = []string{"name", "kind", "url", "enabled", "interval", "health.last_success_at",
 	"health.failing", "health.consecutive_failures", "health.posts_total", "health.last_error"}
 
+// venueDelivery is a venue's delivery accounting from the intake API.
+type venueDelivery struct {
+	Venue        string    `json:"venue"`
+	LastDelivery time.Time `json:"last_delivery"`
+	LastHour     uint64    `json:"last_hour"`
+	Arrived24h   uint64    `json:"arrived_24h"`
+	Late24h      uint64    `json:"late_24h"`
+	P95DelayS    float64   `json:"p95_delay_s"`
+	Silent       bool      `json:"silent"`
+}
+
 type adminData struct {
 	Venues     []access.Venue
+	Delivery   map[string]venueDelivery
 	Sources    []map[string]any
 	SourceCols []string
 	Error      string
@@ -72,6 +85,16 @@ func (s *Server) adminData(r *http.Request) adminData {
 	if d.Venues, err = s.access.Venues(r.Context()); err != nil {
 		s.log.Error("list venues", "err", err)
 		d.Error = "error.unavailable"
+	}
+	var dl struct {
+		Venues []venueDelivery `json:"venues"`
+	}
+	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/intake/deliveries", nil, nil, nil, &dl); err != nil {
+		s.log.Warn("venue deliveries", "err", err)
+	}
+	d.Delivery = map[string]venueDelivery{}
+	for _, v := range dl.Venues {
+		d.Delivery[v.Venue] = v
 	}
 	var raw []byte
 	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/sources", nil, nil, nil, &raw); err != nil {

@@ -133,8 +133,18 @@ func (s *Server) operatorUpload(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("operator upload", "err", err)
 	} else {
 		d.Result = &ans
+		w.Header().Set("HX-Trigger", "intake-changed")
 	}
 	s.Fragment(w, r, "operator", "upload-result", d)
+}
+
+// operatorLists redraws the quarantine and the delivery history.
+func (s *Server) operatorLists(w http.ResponseWriter, r *http.Request) {
+	part := "quarantine"
+	if r.URL.Query().Get("part") == "history" {
+		part = "history"
+	}
+	s.Fragment(w, r, "operator", part, s.operatorData(r))
 }
 
 func (s *Server) operatorReceipt(w http.ResponseWriter, r *http.Request) {
@@ -174,6 +184,7 @@ func (s *Server) operatorFix(w http.ResponseWriter, r *http.Request) {
 		d.ResultErr = apiErrorKey(err)
 	} else {
 		d.Result = &ans
+		w.Header().Set("HX-Trigger", "intake-changed")
 	}
 	s.Fragment(w, r, "operator", "upload-result", d)
 }

@@ -99,6 +99,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST /alerts/{id}/{action}", duty(http.HandlerFunc(s.alertAction)))
 
 	mux.Handle("GET /operator", operator(http.HandlerFunc(s.operatorPage)))
+	mux.Handle("GET /operator/lists", operator(http.HandlerFunc(s.operatorLists)))
 	mux.Handle("POST /operator/upload", operator(http.HandlerFunc(s.operatorUpload)))
 	mux.Handle("GET /operator/receipts/{batch}", operator(http.HandlerFunc(s.operatorReceipt)))
 	mux.Handle("POST /operator/quarantine/{id}", operator(http.HandlerFunc(s.operatorFix)))
