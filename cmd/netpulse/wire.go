@@ -11,5 +11,14 @@ func (a *app) wire(ctx context.Context) error {
 	if err := a.wireWeb(ctx); err != nil {
 		return err
 	}
+	if err := a.wireReports(ctx); err != nil {
+		return err
+	}
+	if err := a.wireAlerts(ctx); err != nil {
+		return err
+	}
+	if err := a.wireFeeds(ctx); err != nil {
+		return err
+	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,7 @@ type Options struct {
 
 type handler struct {
 	b     *Builder
+	cache *reportCache
 	o     Options
 	cats  map[string]catalogue
 	tmpl  *template.Template
@@ -88,7 +90,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reports: parse template: %w", err)
 	}
-	h := &handler{b: NewBuilder(o.DB, o.Config, o.Log), o: o, cats: cats, tmpl: tmpl, mux: http.NewServeMux(),
+	h := &handler{b: NewBuilder(o.DB, o.Config, o.Log), cache: newReportCache(30*time.Second, 32), o: o, cats: cats, tmpl: tmpl, mux: http.NewServeMux(),
 		build: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "netpulse_report_build_seconds",
 			Help:    "Time to compute and render a performance report, by output format.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"format"})}
@@ -145,7 +147,9 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request, periodText, fo
 	unit := r.URL.Query().Get("unit")
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
-	rep, err := h.b.Build(ctx, p, unit, h.o.Now())
+	rep, err := h.cache.get(p.String()+"\x00"+unit, h.o.Now(), func() (*Report, error) {
+		return h.b.Build(ctx, p, unit, h.o.Now())
+	})
 	if errors.Is(err, ErrUnknownUnit) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return nil, nil, false
@@ -281,4 +285,46 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())
+}
+
+// reportCache keeps reports for a short while: a leader views the page and
+// then downloads its PDF and CSV, and the three should neither cost three
+// computations nor show different numbers.
+type reportCache struct {
+	ttl time.Duration
+	max int
+
+	mu      sync.Mutex
+	entries map[string]cacheEntry
+}
+
+type cacheEntry struct {
+	r       *Report
+	expires time.Time
+}
+
+func newReportCache(ttl time.Duration, max int) *reportCache {
+	return &reportCache{ttl: ttl, max: max, entries: map[string]cacheEntry{}}
+}
+
+func (c *reportCache) get(key string, now time.Time, build func() (*Report, error)) (*Report, error) {
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok && now.Before(e.expires) {
+		c.mu.Unlock()
+		return e.r, nil
+	}
+	c.mu.Unlock()
+	r, err := build()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if !now.Before(e.expires) || len(c.entries) >= c.max {
+			delete(c.entries, k)
+		}
+	}
+	c.entries[key] = cacheEntry{r: r, expires: now.Add(c.ttl)}
+	return r, nil
 }

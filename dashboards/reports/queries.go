@@ -102,8 +102,8 @@ ORDER BY p, n DESC, field, why`
 
 // silentGaps lists every gap longer than {T} seconds between a venue's
 // consecutive deliveries, seeded with its last delivery before the previous
-// period, and closed by the end of the period when the venue is still
-// silent (open = 1).
+// period, and closed by the end of the period (or now, for the period in
+// progress) when the venue is still silent (open = 1).
 const silentGaps = `
 SELECT venue, prev_t AS gap_from, t AS gap_to, open
 FROM (
@@ -117,7 +117,7 @@ FROM (
         SELECT DISTINCT venue, received_at AS t, 0 AS open FROM ` + tblRecords + ` FINAL
         WHERE received_at >= {PS} AND received_at < {E} AND ` + unitVenues + `
         UNION ALL
-        SELECT DISTINCT venue, {E} AS t, 1 AS open FROM ` + tblRecords + `
+        SELECT DISTINCT venue, least({E}, {NOW}) AS t, 1 AS open FROM ` + tblRecords + `
         WHERE received_at < {E} AND ` + unitVenues + `
     )
 )

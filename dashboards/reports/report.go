@@ -278,7 +278,7 @@ func (b binding) expand(q string) string {
 	return strings.NewReplacer(pairs...).Replace(q)
 }
 
-func (bld *Builder) bind(p Period, unit string) binding {
+func (bld *Builder) bind(p Period, unit string, now time.Time) binding {
 	sla := lit(int64(bld.cfg.DefaultAckSLA / time.Second))
 	if len(bld.cfg.AckSLA) > 0 {
 		var sev []string
@@ -290,7 +290,7 @@ func (bld *Builder) bind(p Period, unit string) binding {
 		sla = "transform(severity, " + lit(sev) + ", " + lit(secs) + ", " + sla + ")"
 	}
 	return binding{vals: map[string]string{
-		"S": lit(p.Start), "E": lit(p.End), "PS": lit(p.Previous().Start), "U": lit(unit),
+		"S": lit(p.Start), "E": lit(p.End), "PS": lit(p.Previous().Start), "U": lit(unit), "NOW": lit(now),
 		"T":   lit(int64(bld.cfg.SilentAfter / time.Second)),
 		"SLA": sla,
 	}}
@@ -331,7 +331,7 @@ func (bld *Builder) Build(ctx context.Context, p Period, unit string, now time.T
 	if unit != "" && !contains(units, unit) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownUnit, unit)
 	}
-	b := bld.bind(p, unit)
+	b := bld.bind(p, unit, now)
 	prev := p.Previous()
 	r := &Report{Period: p.String(), Kind: p.Kind, From: p.Start, To: p.End, Previous: prev.String(),
 		Unit: unit, Generated: now.In(cst), Units: units,
