@@ -33,6 +33,7 @@ type State struct {
 	mf     float32 // fastTau EWMA of expected counts
 	cx     float32 // scaleTau EWMA of counts, clipped
 	cm     float32 // scaleTau EWMA of the log baseline as a count
+	peak   float32 // maximum count, decaying over recordTau
 
 	daily  [dailySlots]float32  // time-of-day profile, log domain, interpolated
 	weekly [weeklySlots]float32 // day-of-week profile, log domain, interpolated
@@ -52,44 +53,48 @@ const (
 // defaultConfig (one configuration for every series); the struct exists so
 // that tests can probe the same code with other values.
 type config struct {
-	levelTau   float64 // seconds: memory of the deseasonalised level
-	scaleTau   float64 // seconds: memory of the residual scales
-	dailyDays  float64 // days of memory of each time-of-day slot
-	weeklyWks  float64 // weeks of memory of each day-of-week slot
-	fastTau    float64 // seconds: memory of the sustained-rise average
-	clip       float64 // residuals are clipped at clip*scale before learning
-	minScale   float64 // floor of the residual scale, log units
-	warmup     float64 // seconds of data before any alert
-	threshold  float64 // one-bucket z at which score = 0.5 and an event starts
-	fastThresh float64 // the same for the sustained-rise z
-	minRise    float64 // log units: the sustained rise must be at least this large
-	alpha      float64 // Poisson tail probability a burst must also reach
-	minRate    float64 // mentions per second: floor of the expected count
-	endZ       float64 // an event ends once z stays below this ...
-	quiet      float64 // ... for this many seconds
-	refractory float64 // seconds after an alert before another may fire
+	levelTau     float64 // seconds: memory of the deseasonalised level
+	scaleTau     float64 // seconds: memory of the residual scales
+	dailyDays    float64 // days of memory of each time-of-day slot
+	weeklyWks    float64 // weeks of memory of each day-of-week slot
+	fastTau      float64 // seconds: memory of the sustained-rise average
+	clip         float64 // residuals are clipped at clip*scale before learning
+	minScale     float64 // floor of the residual scale, log units
+	warmup       float64 // seconds of data before any alert
+	threshold    float64 // one-bucket z at which score = 0.5 and an event starts
+	fastThresh   float64 // the same for the sustained-rise z
+	minRise      float64 // log units: the sustained rise must be at least this large
+	alpha        float64 // Poisson tail probability a burst must also reach
+	minRate      float64 // mentions per second: floor of the expected count
+	recordFactor float64 // a bucket this many times the decaying peak is a burst ...
+	recordTau    float64 // ... with the peak forgotten over this many seconds
+	endZ         float64 // an event ends once z stays below this ...
+	quiet        float64 // ... for this many seconds
+	refractory   float64 // seconds after an alert before another may fire
 }
 
 // defaultConfig is the one configuration; see the package doc for why
 // each value is what it is.
 func defaultConfig() config {
 	return config{
-		levelTau:   day,
-		scaleTau:   3 * day,
-		dailyDays:  7,
-		weeklyWks:  3,
-		fastTau:    3600,
-		clip:       3,
-		minScale:   0.05,
-		warmup:     day,
-		threshold:  7,
-		fastThresh: 3,
-		minRise:    math.Ln2 - math.Log(4.0/3), // ln 1.5
-		alpha:      1e-6,
-		minRate:    1.0 / 3600,
-		endZ:       2,
-		quiet:      3 * 3600,
-		refractory: day,
+		levelTau:     day,
+		scaleTau:     3 * day,
+		dailyDays:    7,
+		weeklyWks:    3,
+		fastTau:      3600,
+		clip:         3,
+		minScale:     0.05,
+		warmup:       day,
+		threshold:    7,
+		fastThresh:   3,
+		minRise:      math.Ln2 - math.Log(4.0/3), // ln 1.5
+		alpha:        1e-6,
+		minRate:      1.0 / 3600,
+		recordFactor: 2,
+		recordTau:    30 * day,
+		endZ:         2,
+		quiet:        3 * 3600,
+		refractory:   day,
 	}
 }
 
@@ -148,6 +153,7 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 		s.scale = float32(math.Max(cfg.minScale, 0.5))
 		s.fscale = float32(math.Max(cfg.minScale, 0.5))
 		s.n = 1
+		s.peak = float32(value)
 		return Result{}
 	}
 	dt := float64(t - s.last)
@@ -222,6 +228,18 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 		n := (2 - gf) / gf // buckets whose Poisson sum has the EWMA's variance
 		if !poissonRare(n*float64(s.xf), n*float64(s.mf), cfg.alpha) {
 			zf = cfg.endZ
+		}
+	}
+	// A new record by a wide margin is a burst whatever the scale says: in
+	// sparse series Poisson noise inflates the log scale, so a forty-fold
+	// spike can sit below the z threshold.
+	if cfg.recordFactor > 0 {
+		pk := float64(s.peak) * math.Exp(-math.Max(dt, 0)/cfg.recordTau)
+		if pk > 0 && value >= cfg.recordFactor*pk && poissonRare(value, mu, cfg.alpha) {
+			z = math.Max(z, cfg.threshold)
+		}
+		if dt > 0 {
+			s.peak = float32(math.Max(pk, value))
 		}
 	}
 	zz := math.Max(z, zf)

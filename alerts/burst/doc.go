@@ -48,6 +48,11 @@
 // is what stops a term with a handful of mentions a day from alerting on
 // coincidences: log counts of sparse series are too coarse for z alone.
 //
+// A third, simpler rule covers what both miss in sparse series, where
+// Poisson noise inflates the log scale so much that a forty-fold spike can
+// stay below z = 7: a bucket at least twice the series' peak (a maximum
+// that decays over a month) is a burst, if it is also Poisson-rare.
+//
 // Score is zz^2/(zz^2+7^2) with zz = max(z, zf*7/3): 0 at or below the
 // baseline, 0.5 at the alert threshold, approaching 1 for large bursts.
 //
@@ -84,8 +89,9 @@
 // # State
 //
 // The zero State is ready to use; a State is not safe for concurrent use
-// (the owner of a term's state updates it). State is a fixed-size value with no pointers (200 bytes in memory, 194
-// serialised), so 200,000 tracked terms cost about 40 MB and one bucket
+// (the owner of a term's state updates it). State is a fixed-size value
+// with no pointers (208 bytes in memory, 198 serialised), so 200,000
+// tracked terms cost about 40 MB and one bucket
 // for all of them takes tens of milliseconds on one core. MarshalBinary /
 // UnmarshalBinary round-trip it bit for bit: the learnt values are kept as
 // float32 in the State itself, so a restored detector continues exactly as

@@ -11,7 +11,7 @@ import (
 const stateVersion = 1
 
 // StateSize is the length of a marshalled State.
-const StateSize = 1 + 4*8 + 4 + 1 + 8*4 + (dailySlots+weeklySlots)*4
+const StateSize = 1 + 4*8 + 4 + 1 + 9*4 + (dailySlots+weeklySlots)*4
 
 // MarshalBinary encodes the state in a fixed-length little-endian record,
 // so a resumed detector continues bit for bit where the saved one stopped.
@@ -27,7 +27,7 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = binary.LittleEndian.AppendUint32(b, s.n)
 	b = append(b, s.flags)
-	for _, v := range [...]float32{s.level, s.scale, s.fast, s.fscale, s.xf, s.mf, s.cx, s.cm} {
+	for _, v := range [...]float32{s.level, s.scale, s.fast, s.fscale, s.xf, s.mf, s.cx, s.cm, s.peak} {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 	}
 	for _, v := range s.daily {
@@ -65,7 +65,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	t.flags = p[0]
 	p = p[1:]
 	t.level, t.scale, t.fast, t.fscale = f32(), f32(), f32(), f32()
-	t.xf, t.mf, t.cx, t.cm = f32(), f32(), f32(), f32()
+	t.xf, t.mf, t.cx, t.cm, t.peak = f32(), f32(), f32(), f32(), f32()
 	for i := range t.daily {
 		t.daily[i] = f32()
 	}

@@ -12,7 +12,7 @@
 //	 "severity":"warning","unit":"cyber-1","title":"Burst: 火灾 高架 浓烟",
 //	 "state":"open|acknowledged|resolved","assignee":"li",
 //	 "acked_by":"li","acked_at":"…","resolved_by":"li","resolved_at":"…","resolve_reason":"…",
-//	 "opened_at":"…","last_seen":"…","occurrences":1,"escalated":false,
+//	 "opened_at":"…","last_seen":"…","occurrences":1,"escalated":false,"sla_due":"…"|null,
 //	 "silenced_by":"<silence id or empty>","suppressed_by":"<topic alert id or empty>",
 //	 "feedback":"useful|noise|","terms":["火灾",…],"term":"",
 //	 "payload":{…kind-specific, for topics see trends.TopicPayload…},
@@ -100,6 +100,7 @@ type Alert struct {
 	LastSeen      time.Time       `json:"last_seen"`
 	Occurrences   int             `json:"occurrences"`
 	Escalated     bool            `json:"escalated"`
+	SLADue        *time.Time      `json:"sla_due"` // acknowledgement deadline while open
 	SilencedBy    string          `json:"silenced_by"`
 	SuppressedBy  string          `json:"suppressed_by"`
 	Feedback      string          `json:"feedback"`
@@ -114,6 +115,7 @@ func (a *Alert) Quiet() bool { return a.SilencedBy != "" || a.SuppressedBy != ""
 
 func (a *Alert) clone() Alert {
 	c := *a
+	c.SLADue = nil
 	c.Terms = append([]string(nil), a.Terms...)
 	c.Notes = append([]Note(nil), a.Notes...)
 	return c

@@ -230,7 +230,7 @@ func (m *Manager) commit(ctx context.Context, next *Alert, action, actor, detail
 	}
 	m.alerts[next.ID] = next
 	m.byKey[next.Rule+"\x00"+next.Key] = next.ID
-	m.publish(Event{Type: action, At: now, Actor: actor, Alert: next.clone()})
+	m.publish(Event{Type: action, At: now, Actor: actor, Alert: m.out(next)})
 	return nil
 }
 
@@ -262,6 +262,46 @@ func (m *Manager) Subscribe(buf int) (<-chan Event, func()) {
 			close(ch)
 		}
 	}
+}
+
+// DefaultAckSLA is the time to acknowledge by severity when Options do not
+// say otherwise.
+var DefaultAckSLA = map[string]time.Duration{SeverityCritical: 5 * time.Minute, SeverityWarning: 15 * time.Minute, SeverityInfo: time.Hour}
+
+func (m *Manager) sla(severity string) time.Duration {
+	if d, ok := m.o.AckSLA[severity]; ok {
+		return d
+	}
+	if d, ok := DefaultAckSLA[severity]; ok {
+		return d
+	}
+	return 15 * time.Minute
+}
+
+// Active reports whether rule and key have an unresolved alert, so that a
+// condition that keeps holding is not re-raised on every evaluation.
+func (m *Manager) Active(rule, key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.alerts[m.byKey[rule+"\x00"+key]]
+	return a != nil && a.State != StateResolved
+}
+
+// out is an alert as callers see it: a copy, with its acknowledgement
+// deadline while it is open.
+func (m *Manager) out(a *Alert) Alert {
+	c := a.clone()
+	if c.Terms == nil {
+		c.Terms = []string{}
+	}
+	if c.Notes == nil {
+		c.Notes = []Note{}
+	}
+	if c.State == StateOpen {
+		due := c.OpenedAt.Add(m.sla(c.Severity))
+		c.SLADue = &due
+	}
+	return c
 }
 
 func newID(prefix string) string {
@@ -306,9 +346,9 @@ func (m *Manager) Raise(ctx context.Context, s Signal) (Alert, bool, error) {
 				if err := m.commit(ctx, &next, "updated", "system", ""); err != nil {
 					return Alert{}, false, err
 				}
-				return next.clone(), false, nil
+				return m.out(&next), false, nil
 			}
-			return a.clone(), false, nil
+			return m.out(a), false, nil
 		}
 		if ok, err := m.storedID(ctx, s.ID); err != nil || ok {
 			return Alert{}, false, err
@@ -328,7 +368,7 @@ func (m *Manager) Raise(ctx context.Context, s Signal) (Alert, bool, error) {
 			if err := m.commit(ctx, &next, "updated", "system", ""); err != nil {
 				return Alert{}, false, err
 			}
-			return next.clone(), false, nil
+			return m.out(&next), false, nil
 		}
 	}
 	id := s.ID
@@ -358,12 +398,12 @@ func (m *Manager) Raise(ctx context.Context, s Signal) (Alert, bool, error) {
 				next := o.clone()
 				next.SuppressedBy = a.ID
 				if err := m.commit(ctx, &next, "suppressed", "system", a.ID); err != nil {
-					return a.clone(), true, err
+					return m.out(a), true, err
 				}
 			}
 		}
 	}
-	return a.clone(), true, nil
+	return m.out(a), true, nil
 }
 
 // storedID reports whether an alert with id exists in the store although
@@ -413,7 +453,7 @@ func (m *Manager) change(ctx context.Context, id, action, actor, detail string, 
 	if err := m.commit(ctx, &next, action, actor, detail); err != nil {
 		return Alert{}, err
 	}
-	return next.clone(), nil
+	return m.out(&next), nil
 }
 
 // Ack acknowledges an open alert.
@@ -501,7 +541,7 @@ func (m *Manager) Get(id string) (Alert, bool) {
 	if a == nil {
 		return Alert{}, false
 	}
-	return a.clone(), true
+	return m.out(a), true
 }
 
 // Filter selects alerts for List; empty fields match everything.
@@ -517,7 +557,7 @@ func (m *Manager) List(f Filter) []Alert {
 	for _, a := range m.alerts {
 		if (f.State == "" || f.State == a.State) && (f.Rule == "" || f.Rule == a.Rule) && (f.Severity == "" || f.Severity == a.Severity) &&
 			(f.Unit == "" || f.Unit == a.Unit) && (f.Assignee == "" || f.Assignee == a.Assignee) && (f.Kind == "" || f.Kind == a.Kind) {
-			out = append(out, a.clone())
+			out = append(out, m.out(a))
 		}
 	}
 	m.mu.Unlock()
@@ -676,10 +716,7 @@ func (m *Manager) Tick(ctx context.Context) error {
 		if a.State != StateOpen || a.Escalated || a.Quiet() {
 			continue
 		}
-		sla, ok := m.o.AckSLA[a.Severity]
-		if !ok {
-			sla = 15 * time.Minute
-		}
+		sla := m.sla(a.Severity)
 		if now.Sub(a.OpenedAt) < sla {
 			continue
 		}

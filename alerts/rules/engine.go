@@ -26,6 +26,7 @@ import (
 type Raiser interface {
 	Raise(ctx context.Context, s lifecycle.Signal) (lifecycle.Alert, bool, error)
 	ResolveKey(ctx context.Context, rule, key, reason string) (lifecycle.Alert, bool, error)
+	Active(rule, key string) bool
 }
 
 // Options configure an Engine.
@@ -422,6 +423,9 @@ func (e *Engine) countMatches(ctx context.Context, r Rule, from, to time.Time) (
 // condition raises while fire holds and resolves once it stops.
 func (e *Engine) condition(ctx context.Context, r Rule, key string, fire bool, title, clear string, payload any, now time.Time) error {
 	if fire {
+		if e.o.Raiser.Active(r.Name, key) {
+			return nil // still firing: one alert per episode, not one per evaluation
+		}
 		_, _, err := e.o.Raiser.Raise(ctx, e.signal(r, key, title, payload, now))
 		return err
 	}

@@ -49,6 +49,7 @@ type Config struct {
 	AccessRetention time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
 	HotelRetention  time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
 	PostRetention   time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
+	AlertsConfig    string        `name:"alerts-config" help:"optional YAML file for trends and alerts: bucket, min_support, rules_dir, unit, ack_sla, webhooks, smtp, digest_hour (see cmd/netpulse/wire_alerts.go)"`
 	UserAgent       string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
 }
 
