@@ -123,10 +123,11 @@ start() {
   write_props
   if [ ! -f "$dir/data/meta.properties" ]; then
     # Kafka cluster ids are 16 random bytes in URL-safe base64, unpadded.
+    # They may start with "-", hence --cluster-id=ID rather than -t ID.
     local cluster_id
     cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
     "$java" -Xmx256m -XX:TieredStopAtLevel=1 -cp "$libs/*" kafka.tools.StorageTool \
-      format -t "$cluster_id" -c "$props" >"$dir/format.out" 2>&1 || {
+      format --cluster-id="$cluster_id" --config "$props" >"$dir/format.out" 2>&1 || {
       log "storage format failed:"; cat "$dir/format.out" >&2; exit 1; }
   fi
   # Small heap and serial GC: a test broker holds little and should not
