@@ -149,7 +149,9 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 	}
 	q := BuildQuery(clauses, s.idx.QueryAnalyzer(), req.From, req.To)
 
-	sortOrder := []string{"-_score", "-" + shards.FieldPublished}
+	// Score alone: a tie-break on a field would load its doc values for
+	// every match, which costs more than the whole scoring on big days.
+	sortOrder := []string{"-_score"}
 	if req.SortTime {
 		sortOrder = []string{"-" + shards.FieldPublished, "_id"}
 	}
@@ -158,6 +160,14 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 
 	snap := s.idx.Snapshot(req.From, req.To)
 	defer snap.Release()
+	if len(snap.Days) == 0 {
+		// No day in range (or a fresh install): Bleve refuses an empty alias.
+		out := &Result{Page: req.Page, Hits: []Hit{}}
+		if req.Facets {
+			out.Facets = &Facets{Source: []Bucket{}, Day: []Bucket{}}
+		}
+		return out, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	run := func(sr *bleve.SearchRequest) (*bleve.SearchResult, error) {

@@ -64,6 +64,8 @@ func TestSearchChinese(t *testing.T) {
 		{name: "source field", req: Request{Query: "诈骗 source:weibo"}, want: []string{"a1"}},
 		{name: "author phrase", req: Request{Query: `author:"临江日报"`, SortTime: true}, want: []string{"a3", "a2"}, ordered: true},
 		{name: "time range", req: Request{Query: "诈骗", From: at(27, 0), To: at(28, 0)}, want: []string{"a5"}},
+		{name: "open-ended time range", req: Request{Query: "诈骗", From: at(25, 12)}, want: []string{"a2", "a5"}},
+		{name: "range before the first day", req: Request{Query: "诈骗", To: at(1, 0)}, want: nil},
 		{name: "place name from the domain dictionary", req: Request{Query: "临江大桥"}, want: []string{"a4"}, fragment: "<mark>临江大桥</mark>"},
 		{name: "collapse clusters, newest first", req: Request{Query: "电信诈骗", Collapse: true, SortTime: true}, want: []string{"a2"}},
 		{name: "title field", req: Request{Query: "title:火灾"}, want: []string{"a3"}},
