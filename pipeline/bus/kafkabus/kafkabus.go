@@ -11,7 +11,11 @@
 //     the same partition number in both. kafka.Hash is deliberately not used:
 //     it folds the hash differently and would disagree for some keys.
 //   - Consumers are consumer-group members that commit only when told to
-//     (no auto-commit), and never move a committed offset backwards.
+//     (no auto-commit), and never move a committed offset backwards: a
+//     consumer starts from the group's stored offsets and skips commits
+//     below them. (Two members of one group committing the same partition
+//     at once could still race; the group protocol gives each partition to
+//     one member, so that takes a rebalance in between.)
 //   - Topics are created on first use with Options.Partitions and
 //     Options.ReplicationFactor, because brokers should run with
 //     auto.create.topics.enable=false (a typo must not create a topic).
