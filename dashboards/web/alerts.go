@@ -3,8 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -35,6 +33,12 @@ type alert struct {
 	Escalated     any        `json:"escalated"`
 	Feedback      string     `json:"feedback"`
 	SLADue        *time.Time `json:"sla_due"`
+	Terms         []string   `json:"terms"`
+	Notes         []struct {
+		At   time.Time `json:"at"`
+		By   string    `json:"by"`
+		Text string    `json:"text"`
+	} `json:"notes"`
 }
 
 // ackSLA is the time to acknowledge by severity, used when the API does not
@@ -73,40 +77,27 @@ func fmtDur(d time.Duration) string {
 
 var severityRank = map[string]int{"critical": 0, "warning": 1, "info": 2}
 
-// listAlerts asks the alerts API; until that API is mounted the board reads
-// the alerts table, read-only, so duty officers still see what is firing.
-func (s *Server) listAlerts(ctx context.Context, r *http.Request) ([]alert, bool, error) {
+// listAlerts asks the alerts API for the board's alerts, most urgent
+// first: by severity, then by acknowledgement deadline.
+func (s *Server) listAlerts(ctx context.Context, r *http.Request) ([]alert, error) {
 	var raw []byte
-	err := s.api.call(ctx, r, http.MethodGet, "/api/v1/alerts", url.Values{"limit": {"200"}}, nil, nil, &raw)
+	if err := s.api.call(ctx, r, http.MethodGet, "/api/v1/alerts", url.Values{"limit": {"200"}}, nil, nil, &raw); err != nil {
+		return nil, err
+	}
 	var out []alert
-	live := true
-	switch {
-	case err == nil:
-		raw = bytes.TrimSpace(raw)
-		if len(raw) > 0 && raw[0] == '[' {
-			err = json.Unmarshal(raw, &out)
-		} else {
-			var wrap struct {
-				Alerts []alert `json:"alerts"`
-			}
-			err = json.Unmarshal(raw, &wrap)
-			out = wrap.Alerts
+	raw = bytes.TrimSpace(raw)
+	var err error
+	if len(raw) > 0 && raw[0] == '[' {
+		err = json.Unmarshal(raw, &out)
+	} else {
+		var wrap struct {
+			Alerts []alert `json:"alerts"`
 		}
-		if err != nil {
-			return nil, true, fmt.Errorf("decode alerts: %w", err)
-		}
-	case notMounted(err):
-		live = false
-		err = s.db.Select(ctx, &out, `SELECT id, rule, kind, severity, unit, title, state, assignee, acked_by, acked_at,
-				resolved_by, resolved_at, resolve_reason, opened_at, last_seen, occurrences, escalated, feedback
-			FROM netpulse.alerts FINAL
-			WHERE state != 'resolved' OR resolved_at >= now() - INTERVAL 1 DAY
-			ORDER BY opened_at DESC LIMIT 200`)
-		if err != nil {
-			return nil, false, err
-		}
-	default:
-		return nil, true, err
+		err = json.Unmarshal(raw, &wrap)
+		out = wrap.Alerts
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode alerts: %w", err)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -115,7 +106,7 @@ func (s *Server) listAlerts(ctx context.Context, r *http.Request) ([]alert, bool
 		}
 		return a.due().Before(b.due())
 	})
-	return out, live, nil
+	return out, nil
 }
 
 func rank(sev string) int {
@@ -127,18 +118,16 @@ func rank(sev string) int {
 
 type boardData struct {
 	Open, Acked, Resolved []alert
-	Live                  bool
 	Error                 string
-	Fingerprint           string
 	Flash                 string
 }
 
 func (s *Server) board(ctx context.Context, r *http.Request) boardData {
-	list, live, err := s.listAlerts(ctx, r)
-	d := boardData{Live: live}
+	list, err := s.listAlerts(ctx, r)
+	var d boardData
 	if err != nil {
 		s.log.Error("list alerts", "err", err)
-		d.Error = "error.unavailable"
+		d.Error = apiErrorKey(err)
 		return d
 	}
 	for _, a := range list {
@@ -153,16 +142,7 @@ func (s *Server) board(ctx context.Context, r *http.Request) boardData {
 			d.Open = append(d.Open, a)
 		}
 	}
-	d.Fingerprint = fingerprint(list)
 	return d
-}
-
-func fingerprint(list []alert) string {
-	h := sha256.New()
-	for _, a := range list {
-		fmt.Fprintf(h, "%s|%s|%s|%s|%s\n", a.ID, a.State, a.Assignee, a.Feedback, a.LastSeen)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
@@ -183,10 +163,12 @@ func (s *Server) alertAction(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, http.StatusNotFound, "error.not_found")
 		return
 	}
+	// Form fields to the alerts API's body (see alerts/lifecycle/http.go).
 	body := map[string]string{}
-	for _, k := range []string{"assignee", "note", "reason", "duration", "feedback"} {
-		if v := strings.TrimSpace(r.FormValue(k)); v != "" {
-			body[k] = v
+	for form, api := range map[string]string{"assignee": "assignee", "note": "text", "reason": "reason",
+		"duration": "duration", "feedback": "value", "comment": "comment"} {
+		if v := strings.TrimSpace(r.FormValue(form)); v != "" {
+			body[api] = v
 		}
 	}
 	b, _ := json.Marshal(body)
@@ -202,48 +184,3 @@ func (s *Server) alertAction(w http.ResponseWriter, r *http.Request) {
 	s.Fragment(w, r, "alerts", "board", d)
 }
 
-// alertEvents streams a "changed" event whenever the board would look
-// different, so that open boards refresh at once and announce new alerts.
-// The alerts subsystem keeps its state in ClickHouse; a cheap poll of it
-// here spares it a fan-out of its own.
-func (s *Server) alertEvents(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	ctx := r.Context()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	last := r.URL.Query().Get("fp")
-	lastOpen := -1
-	beat := time.Now()
-	fmt.Fprint(w, "retry: 3000\n\n")
-	fl.Flush()
-	for {
-		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		d := s.board(ctx, r)
-		if d.Error == "" && d.Fingerprint != last {
-			newAlert := lastOpen >= 0 && len(d.Open) > lastOpen
-			fmt.Fprintf(w, "event: changed\ndata: {\"fp\":%q,\"open\":%d,\"new\":%t}\n\n", d.Fingerprint, len(d.Open), newAlert)
-			fl.Flush()
-			last, beat = d.Fingerprint, time.Now()
-		} else if time.Since(beat) > 15*time.Second {
-			fmt.Fprint(w, ": keep-alive\n\n")
-			fl.Flush()
-			beat = time.Now()
-		}
-		if d.Error == "" {
-			lastOpen = len(d.Open)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}

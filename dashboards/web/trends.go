@@ -3,29 +3,58 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
-
-	"github.com/netpulse/netpulse/alerts/burst"
 )
 
-// The trends page reads the term tables of the alerts subsystem
-// (term_counts, term_scores, term_mentions, alert_posts) and the posts table
-// directly: no trends API exists yet. These are read-only aggregate
-// queries; when the alerts subsystem publishes a trends API, the page
-// should call it instead.
+// The trends page shows the topics and term histories of the alerts
+// subsystem's trends API (/api/v1/trends). Two panels have no API: the
+// overall post volume and the day's top terms; they are read directly from
+// the posts and term_counts tables with two small read-only aggregates.
+
+// trendsOverview is the answer of GET /api/v1/trends.
+type trendsOverview struct {
+	BucketSeconds  int64     `json:"bucket_seconds"`
+	EvaluatedUntil time.Time `json:"evaluated_until"`
+	TrackedTerms   int       `json:"tracked_terms"`
+	Topics         []struct {
+		TopicID string    `json:"topic_id"`
+		AlertID string    `json:"alert_id"`
+		Opened  time.Time `json:"opened"`
+		LastHot time.Time `json:"last_hot"`
+		Status  string    `json:"status"`
+		Terms   []struct {
+			Term  string  `json:"term"`
+			Count uint64  `json:"count"`
+			Score float64 `json:"score"`
+		} `json:"terms"`
+		Samples []samplePost `json:"samples"`
+		Series  struct {
+			Buckets []time.Time         `json:"buckets"`
+			Volume  []uint64            `json:"volume"`
+			Terms   map[string][]uint64 `json:"terms"`
+		} `json:"series"`
+	} `json:"topics"`
+}
+
+// termHistoryAnswer is the answer of GET /api/v1/trends/terms/{term}.
+type termHistoryAnswer struct {
+	Term          string     `json:"term"`
+	BucketSeconds int64      `json:"bucket_seconds"`
+	Tracked       bool       `json:"tracked"`
+	FirstSeen     *time.Time `json:"first_seen"`
+	Points        []struct {
+		Bucket time.Time `json:"bucket"`
+		Count  uint64    `json:"count"`
+		Score  float64   `json:"score"`
+		Alert  bool      `json:"alert"`
+	} `json:"points"`
+}
 
 type volumePoint struct {
 	T time.Time `json:"t"`
-	N uint32    `json:"n"`
-}
-
-type burstingTerm struct {
-	Term   string    `json:"term"`
-	Score  float32   `json:"score"`
-	Count  uint32    `json:"count"`
-	Alerts uint32    `json:"alerts"`
-	Last   time.Time `json:"last"`
+	N uint64    `json:"n"`
 }
 
 type topTerm struct {
@@ -40,10 +69,21 @@ type samplePost struct {
 	PublishedAt time.Time `json:"published_at"`
 }
 
+type topicView struct {
+	Status, AlertID string
+	Opened, LastHot time.Time
+	Terms           []string
+	Counts          []uint64
+	Chart           map[string]any
+	Samples         []samplePost
+}
+
 type trendsData struct {
+	Topics   []topicView
+	Tracked  int
+	Until    time.Time
 	Volume   map[string]any
 	VolEmpty bool
-	Bursting []burstingTerm
 	Top      map[string]any
 	TopEmpty bool
 	Term     string
@@ -55,52 +95,68 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	cat := s.cats[langOf(r)]
 	d := trendsData{Term: strings.TrimSpace(r.URL.Query().Get("term"))}
+	var ov trendsOverview
+	if err := s.api.call(ctx, r, http.MethodGet, "/api/v1/trends", nil, nil, nil, &ov); err != nil {
+		s.log.Warn("trends overview", "err", err)
+		d.Error = apiErrorKey(err)
+	}
+	d.Tracked, d.Until = ov.TrackedTerms, ov.EvaluatedUntil
+	for _, tp := range ov.Topics {
+		v := topicView{Status: tp.Status, AlertID: tp.AlertID, Opened: tp.Opened, LastHot: tp.LastHot, Samples: tp.Samples}
+		for _, t := range tp.Terms {
+			v.Terms, v.Counts = append(v.Terms, t.Term), append(v.Counts, t.Count)
+		}
+		pts := make([]volumePoint, len(tp.Series.Buckets))
+		var marks []volumePoint
+		for i, b := range tp.Series.Buckets {
+			if i < len(tp.Series.Volume) {
+				pts[i] = volumePoint{T: b, N: tp.Series.Volume[i]}
+			}
+			// The burst is marked where the topic opened and where it was
+			// last hot.
+			if b.Equal(tp.Opened.Truncate(time.Second)) || b.Equal(tp.LastHot) {
+				marks = append(marks, pts[i])
+			}
+		}
+		v.Chart = lineChart(cat.text("trends.volume_series"), pts, marks)
+		d.Topics = append(d.Topics, v)
+	}
 	var vol []volumePoint
-	err := s.db.Select(ctx, &vol, `SELECT toStartOfHour(published_at) AS t, toUInt32(count()) AS n
-		FROM netpulse.posts WHERE published_at >= now() - INTERVAL 48 HOUR GROUP BY t ORDER BY t`)
-	if err != nil {
+	if err := s.db.Select(ctx, &vol, `SELECT toStartOfHour(published_at) AS t, toUInt32(count()) AS n
+		FROM netpulse.posts WHERE published_at >= now() - INTERVAL 48 HOUR GROUP BY t ORDER BY t`); err != nil {
 		s.log.Error("trends volume", "err", err)
 		d.Error = "error.unavailable"
 	}
 	d.VolEmpty = len(vol) == 0
 	d.Volume = lineChart(cat.text("trends.volume_series"), vol, nil)
-	err = s.db.Select(ctx, &d.Bursting, `SELECT term, max(score) AS score, toUInt32(sum(count)) AS count,
-			toUInt32(sum(alert)) AS alerts, max(bucket) AS last
-		FROM netpulse.term_scores WHERE bucket >= now() - INTERVAL 24 HOUR
-		GROUP BY term HAVING score >= 0.5 ORDER BY alerts DESC, score DESC LIMIT 12`)
-	if err != nil {
-		s.log.Error("trends bursting", "err", err)
-		d.Error = "error.unavailable"
-	}
 	var top []topTerm
-	err = s.db.Select(ctx, &top, `SELECT term, toUInt32(uniqExactMerge(clusters)) AS n
+	if err := s.db.Select(ctx, &top, `SELECT term, toUInt32(uniqExactMerge(clusters)) AS n
 		FROM netpulse.term_counts WHERE bucket >= now() - INTERVAL 24 HOUR
-		GROUP BY term ORDER BY n DESC, term LIMIT 15`)
-	if err != nil {
+		GROUP BY term ORDER BY n DESC, term LIMIT 15`); err != nil {
 		s.log.Error("trends top terms", "err", err)
 		d.Error = "error.unavailable"
 	}
 	d.TopEmpty = len(top) == 0
 	d.Top = barChart(top)
-	if d.Term == "" && len(d.Bursting) > 0 {
-		d.Term = d.Bursting[0].Term
+	if d.Term == "" && len(d.Topics) > 0 && len(d.Topics[0].Terms) > 0 {
+		d.Term = d.Topics[0].Terms[0]
 	}
 	s.Render(w, r, http.StatusOK, "trends", "nav.trends", d)
 }
 
 type termData struct {
-	Term    string
-	Chart   map[string]any
-	Samples []samplePost
-	Bursts  int
-	Empty   bool
+	Term      string
+	Chart     map[string]any
+	Bursts    int
+	Tracked   bool
+	FirstSeen *time.Time
+	Empty     bool
+	Error     string
 }
 
-// termHistory shows one term's hourly mentions over seven days with the
-// detected bursts marked, and its latest posts.
+// termHistory shows one term's mentions over seven days with the buckets
+// where the production detector alerted marked.
 func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
 	term := strings.TrimSpace(r.URL.Query().Get("term"))
 	d := termData{Term: term}
 	if term == "" {
@@ -108,56 +164,32 @@ func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
 		s.Fragment(w, r, "trends", "term", d)
 		return
 	}
-	var series []volumePoint
-	err := s.db.Select(ctx, &series, `SELECT toStartOfHour(bucket) AS t, toUInt32(uniqExactMerge(clusters)) AS n
-		FROM netpulse.term_counts WHERE term = ? AND bucket >= now() - INTERVAL 7 DAY
-		GROUP BY t ORDER BY t`, term)
-	if err != nil {
-		s.log.Error("term history", "term", term, "err", err)
-		s.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+	now := time.Now().UTC()
+	q := url.Values{"from": {now.Add(-7 * 24 * time.Hour).Format(time.RFC3339)}, "to": {now.Format(time.RFC3339)}}
+	var h termHistoryAnswer
+	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/trends/terms/"+url.PathEscape(term), q, nil, nil, &h); err != nil {
+		s.log.Warn("term history", "term", term, "err", err)
+		d.Error = apiErrorKey(err)
+		s.Fragment(w, r, "trends", "term", d)
 		return
 	}
-	series = fillHours(series)
-	// The bursts are those the production detector finds on this very
-	// series, so the chart and the alerts agree on what a burst is.
-	pts := make([]burst.Point, len(series))
-	for i, p := range series {
-		pts[i] = burst.Point{Time: p.T, Value: float64(p.N)}
-	}
-	var marks []volumePoint
-	for i, res := range burst.Run(pts) {
-		if res.Alert {
-			marks = append(marks, series[i])
-		}
-	}
-	d.Bursts = len(marks)
-	d.Empty = len(series) == 0
-	d.Chart = lineChart(term, series, marks)
-	err = s.db.Select(ctx, &d.Samples, `SELECT title, source, url, published_at FROM netpulse.alert_posts
-		WHERE id IN (SELECT post_id FROM netpulse.term_mentions WHERE term = ? AND bucket >= now() - INTERVAL 7 DAY)
-		ORDER BY published_at DESC LIMIT 6`, term)
-	if err != nil {
-		s.log.Warn("term samples", "term", term, "err", err)
-	}
-	s.Fragment(w, r, "trends", "term", d)
-}
-
-// fillHours adds the empty hours between points, which the detector and
-// the chart both need to see as zeros.
-func fillHours(in []volumePoint) []volumePoint {
-	if len(in) == 0 {
-		return in
-	}
-	out := make([]volumePoint, 0, len(in))
-	for i, p := range in {
-		if i > 0 {
-			for t := in[i-1].T.Add(time.Hour); t.Before(p.T); t = t.Add(time.Hour) {
-				out = append(out, volumePoint{T: t})
+	step := time.Duration(h.BucketSeconds) * time.Second
+	var pts, marks []volumePoint
+	for i, p := range h.Points {
+		if i > 0 && step > 0 {
+			// Zeros between mentions, so the line drops where nothing was said.
+			for t := h.Points[i-1].Bucket.Add(step); t.Before(p.Bucket) && len(pts) < 20000; t = t.Add(step) {
+				pts = append(pts, volumePoint{T: t})
 			}
 		}
-		out = append(out, p)
+		pts = append(pts, volumePoint{T: p.Bucket, N: p.Count})
+		if p.Alert {
+			marks = append(marks, volumePoint{T: p.Bucket, N: p.Count})
+		}
 	}
-	return out
+	d.Bursts, d.Tracked, d.FirstSeen, d.Empty = len(marks), h.Tracked, h.FirstSeen, len(h.Points) == 0
+	d.Chart = lineChart(term, pts, marks)
+	s.Fragment(w, r, "trends", "term", d)
 }
 
 // lineChart is an ECharts option for a time series, with marks drawn as
@@ -172,12 +204,12 @@ func lineChart(name string, pts []volumePoint, marks []volumePoint) map[string]a
 		mk[i] = map[string]any{"coord": []any{m.T.UnixMilli(), m.N}, "value": m.N}
 	}
 	return map[string]any{
-		"grid":    map[string]any{"left": 40, "right": 16, "top": 24, "bottom": 28},
+		"grid":    map[string]any{"left": 40, "right": 16, "top": 28, "bottom": 28},
 		"tooltip": map[string]any{"trigger": "axis"},
 		"xAxis":   map[string]any{"type": "time"},
 		"yAxis":   map[string]any{"type": "value", "minInterval": 1},
 		"series": []map[string]any{{
-			"name": name, "type": "line", "data": data, "showSymbol": false, "smooth": true,
+			"name": name, "type": "line", "data": data, "showSymbol": false,
 			"areaStyle": map[string]any{"opacity": 0.12},
 			"markPoint": map[string]any{"symbol": "pin", "symbolSize": 36, "data": mk,
 				"itemStyle": map[string]any{"color": "#d4380d"}},

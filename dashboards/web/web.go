@@ -95,7 +95,6 @@ func (s *Server) Register(mux *http.ServeMux) {
 
 	mux.Handle("GET /alerts", duty(http.HandlerFunc(s.alertsPage)))
 	mux.Handle("GET /alerts/board", duty(http.HandlerFunc(s.alertsBoard)))
-	mux.Handle("GET /alerts/events", duty(http.HandlerFunc(s.alertEvents)))
 	mux.Handle("POST /alerts/{id}/{action}", duty(http.HandlerFunc(s.alertAction)))
 
 	mux.Handle("GET /operator", operator(http.HandlerFunc(s.operatorPage)))

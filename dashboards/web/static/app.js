@@ -87,17 +87,23 @@
     var board = document.getElementById("board");
     if (!board || !board.dataset.events || !window.EventSource) return;
     var dot = document.getElementById("live-dot");
-    var inner = document.getElementById("board-inner");
-    var fp = inner ? inner.dataset.fingerprint : "";
-    var es = new EventSource(board.dataset.events + "?fp=" + encodeURIComponent(fp || ""));
-    es.onopen = function () { if (dot) dot.classList.add("on"); };
+    var es = new EventSource(board.dataset.events);
+    var pending = null;
+    function refresh() {
+      if (pending) return;
+      pending = setTimeout(function () { pending = null; htmx.trigger(document.body, "board-changed"); }, 300);
+    }
+    es.onopen = function () { if (dot) dot.classList.add("on"); refresh(); };
     es.onerror = function () { if (dot) dot.classList.remove("on"); };
-    es.addEventListener("changed", function (ev) {
-      var d = {};
-      try { d = JSON.parse(ev.data); } catch (e) { /* keep defaults */ }
-      htmx.trigger(document.body, "board-changed");
-      if (d.new) announce();
+    // The alerts API names each event after the change (alerts/lifecycle).
+    ["opened", "updated", "suppressed", "acknowledged", "assigned", "note", "resolved", "feedback",
+     "silenced", "escalated"].forEach(function (type) {
+      es.addEventListener(type, function () {
+        refresh();
+        if (type === "opened" || type === "escalated") announce();
+      });
     });
+    es.onmessage = refresh;
     window.addEventListener("pagehide", function () { es.close(); });
   }
 
