@@ -183,4 +183,3 @@ func (s *Server) alertAction(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Fragment(w, r, "alerts", "board", d)
 }
-
