@@ -93,7 +93,7 @@ func defaultConfig() config {
 		recordFactor: 2,
 		recordTau:    30 * day,
 		endZ:         2,
-		quiet:        3 * 3600,
+		quiet:        3600,
 		refractory:   day,
 	}
 }
