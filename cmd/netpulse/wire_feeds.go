@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/netpulse/netpulse/collectors/feeds"
+	"github.com/netpulse/netpulse/collectors/feeds/demo"
+	"github.com/netpulse/netpulse/dashboards/access"
+	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
+	"github.com/netpulse/netpulse/search/jieba"
+)
+
+// wireFeeds starts the feed collector: the source registry and health API
+// (admin only), and the scheduler that crawls every enabled source and
+// publishes to raw.posts. With --demo it also serves the demo sites on
+// loopback and registers their sources.
+func (a *app) wireFeeds(ctx context.Context) (err error) {
+	log := a.log.With("part", "feeds")
+	st, err := feeds.OpenStore(filepath.Join(a.cfg.Data, "feeds"))
+	if err != nil {
+		return err
+	}
+	// jieba for SimHash; the posts stage may later share one segmenter.
+	paths, err := jiebadict.Install(filepath.Join(a.cfg.Data, "jieba"))
+	if err != nil {
+		st.Close()
+		return err
+	}
+	seg, err := jieba.New(paths)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	var site *demo.Site
+	defer func() {
+		if err != nil {
+			if site != nil {
+				site.Close()
+			}
+			seg.Close()
+			st.Close()
+		}
+	}()
+	health, err := feeds.NewHealth(st, a.reg, 3)
+	if err != nil {
+		return err
+	}
+	crawler, err := feeds.NewCrawler(feeds.Config{UserAgent: a.cfg.UserAgent, Logger: log}, st, health, a.bus,
+		feeds.JiebaTokenizer(seg), a.reg)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Demo {
+		if site, err = demo.Start(ctx, demo.Options{Logger: log}); err != nil {
+			return fmt.Errorf("feeds demo: %w", err)
+		}
+		// The demo site listens on a new port each start: re-register.
+		if err = st.PutSources(site.Sources()...); err != nil {
+			return fmt.Errorf("feeds demo sources: %w", err)
+		}
+	}
+	h := access.Require(a.access, access.RoleAdmin)(feeds.Handler(st, health))
+	a.mux.Handle("/api/v1/sources", h)
+	a.mux.Handle("/api/v1/sources/", h)
+
+	sched := feeds.NewScheduler(feeds.SchedulerConfig{Logger: log}, st, crawler)
+	sctx, scancel := context.WithCancel(ctx)
+	a.group.Add(func() error {
+		runErr := sched.Run(sctx)
+		if site != nil {
+			site.Close()
+		}
+		seg.Close()
+		return errors.Join(runErr, st.Close())
+	}, func(error) { scancel() })
+	return nil
+}
