@@ -275,12 +275,15 @@ func (s *Service) publish(ctx context.Context, recs []Record) error {
 	for len(recs) > 0 {
 		n := min(len(recs), publishChunk)
 		msgs := make([]bus.Message, n)
+		buf := make([]byte, 0, n*640)
+		var key []byte
 		for i := range recs[:n] {
-			b, err := json.Marshal(&recs[i])
-			if err != nil {
-				return fmt.Errorf("encode record: %w", err)
+			if key == nil || string(key) != recs[i].Venue {
+				key = []byte(recs[i].Venue)
 			}
-			msgs[i] = bus.Message{Key: []byte(recs[i].Venue), Value: b, Time: recs[i].ReceivedAt}
+			off := len(buf)
+			buf = recs[i].AppendJSON(buf)
+			msgs[i] = bus.Message{Key: key, Value: buf[off:len(buf):len(buf)], Time: recs[i].ReceivedAt}
 		}
 		if err := s.o.Producer.Publish(ctx, s.o.Publisher, msgs...); err != nil {
 			if errors.Is(err, bus.ErrUnavailable) || errors.Is(err, bus.ErrClosed) {

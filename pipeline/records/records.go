@@ -29,6 +29,7 @@ type Subscriber interface {
 type Options struct {
 	Bus        Subscriber
 	DB         *store.DB
+	DeadLetter bus.Producer // optional: where malformed messages go
 	Group      string // consumer group; default "records"
 	BatchRows  int
 	BatchDelay time.Duration
@@ -67,7 +68,7 @@ func New(o Options) *Writer {
 		stored: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_records_stored_total",
 			Help: "Access records inserted into ClickHouse (replays included)."}),
 		dead: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_records_undecodable_total",
-			Help: "raw.access messages that were not records, sent to dead.letter."}),
+			Help: "raw.access messages that were not records, moved to dead.letter."}),
 		batchDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "netpulse_records_batch_seconds",
 			Help: "Time to store one batch of access records.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 	}
@@ -162,17 +163,53 @@ type meta struct {
 
 var heldSuffix = []byte(`,"held":1}`)
 
-// Store inserts one batch of raw.access messages.
+// Store inserts one batch of raw.access messages. Values pass through as
+// sent; only a batch that ClickHouse refuses is checked row by row, and
+// rows that are not JSON objects are then dropped (and counted) so that one
+// bad message cannot stall the topic.
 func (w *Writer) Store(ctx context.Context, msgs []bus.Message) error {
 	start := time.Now()
-	rows := make([]json.RawMessage, 0, len(msgs))
+	rows, _ := w.rows(msgs, false)
+	err := w.o.DB.Insert(ctx, "netpulse.access_records", rows)
+	if err != nil && ctx.Err() == nil {
+		checked, bad := w.rows(msgs, true)
+		if len(bad) == 0 {
+			return err // every row is well-formed: the store itself failed
+		}
+		if w.o.DeadLetter != nil {
+			dl := make([]bus.Message, len(bad))
+			for i, m := range bad {
+				dl[i] = bus.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+			}
+			if err := w.o.DeadLetter.Publish(ctx, bus.TopicDeadLetter, dl...); err != nil {
+				return fmt.Errorf("records: dead-letter %d messages: %w", len(bad), err)
+			}
+		}
+		w.dead.Add(float64(len(bad)))
+		w.o.Log.Warn("records: malformed messages moved aside", "n", len(bad), "dead_letter", w.o.DeadLetter != nil)
+		err = w.o.DB.Insert(ctx, "netpulse.access_records", checked)
+		rows = checked
+	}
+	if err != nil {
+		return err
+	}
+	w.stored.Add(float64(len(rows)))
+	w.batchDur.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (w *Writer) rows(msgs []bus.Message, check bool) (rows []json.RawMessage, bad []bus.Message) {
+	rows = make([]json.RawMessage, 0, len(msgs))
 	w.mu.RLock()
+	defer w.mu.RUnlock()
 	checkIDs := len(w.heldIDs) > 0
 	for _, m := range msgs {
 		v := bytes.TrimSpace(m.Value)
-		if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' || !json.Valid(v) {
-			w.dead.Inc()
-			w.o.Log.Warn("records: skipping a message that is not a JSON record", "partition", m.Partition, "offset", m.Offset)
+		if check && (len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' || !json.Valid(v)) {
+			bad = append(bad, m)
+			continue
+		}
+		if len(v) < 2 {
 			continue
 		}
 		held := w.heldVenue[string(m.Key)]
@@ -182,18 +219,12 @@ func (w *Writer) Store(ctx context.Context, msgs []bus.Message) error {
 				held = w.heldIDs[md.IDHash] || w.heldVenue[md.Venue]
 			}
 		}
-		if held {
+		if held && v[len(v)-1] == '}' {
 			v = append(append([]byte(nil), v[:len(v)-1]...), heldSuffix...)
 		}
 		rows = append(rows, v)
 	}
-	w.mu.RUnlock()
-	if err := w.o.DB.Insert(ctx, "netpulse.access_records", rows); err != nil {
-		return err
-	}
-	w.stored.Add(float64(len(rows)))
-	w.batchDur.Observe(time.Since(start).Seconds())
-	return nil
+	return rows, bad
 }
 
 // Venue is a registry venue as the writer mirrors it.

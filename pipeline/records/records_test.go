@@ -253,3 +253,35 @@ func TestDeliveries(t *testing.T) {
 		t.Errorf("DV-QUIET = %+v", quiet)
 	}
 }
+
+// TestMalformedMessageGoesToDeadLetter checks that one broken message does
+// not stall the batch: the good rows land and the bad one is moved aside.
+func TestMalformedMessageGoesToDeadLetter(t *testing.T) {
+	reset(t)
+	ctx := context.Background()
+	j, err := journal.Open(journal.Options{Dir: filepath.Join(t.TempDir(), "j"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	w := records.New(records.Options{DB: db, DeadLetter: j})
+	now := time.Now().UTC()
+	msgs := []bus.Message{rec("DL-1", 1, now, now, 60*24*time.Hour), {Key: []byte("DL-1"), Value: []byte(`{"record_id":`)}, rec("DL-1", 2, now, now, 60*24*time.Hour)}
+	if err := w.Store(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := count(t, "venue = 'DL-1'"); got != 2 {
+		t.Errorf("%d good rows stored, want 2", got)
+	}
+	c, err := j.Subscribe(ctx, "check", bus.TopicDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	dl, err := c.Fetch(fctx, 10)
+	if err != nil || len(dl) != 1 || string(dl[0].Value) != `{"record_id":` {
+		t.Errorf("dead letters = %v, %v", dl, err)
+	}
+}

@@ -15,9 +15,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -180,10 +183,20 @@ func loadKey(dataDir, name, hexValue string) ([]byte, error) {
 	return k, f.Close()
 }
 
-// Protector hashes and encrypts identity numbers.
+// Protector hashes and encrypts identity numbers. It is safe for
+// concurrent use.
 type Protector struct {
 	hashKey []byte
 	aead    cipher.AEAD
+	macs    sync.Pool // keyed HMACs: keying costs as much as hashing a short number
+}
+
+func (p *Protector) mac() hash.Hash {
+	if m, ok := p.macs.Get().(hash.Hash); ok {
+		m.Reset()
+		return m
+	}
+	return hmac.New(sha256.New, p.hashKey)
 }
 
 // NewProtector builds a Protector from k.
@@ -202,18 +215,29 @@ func NewProtector(k Keys) (*Protector, error) {
 // Hash is the lookup hash of a document: equal documents hash equally, and
 // without the key the hash reveals nothing about the number.
 func (p *Protector) Hash(idType, number string) string {
-	m := hmac.New(sha256.New, p.hashKey)
-	m.Write([]byte("id\x00" + idType + "\x00" + number))
-	return hex.EncodeToString(m.Sum(nil))
+	m := p.mac()
+	defer p.macs.Put(m)
+	var buf [96]byte
+	b := append(append(append(append(buf[:0], "id\x00"...), idType...), 0), number...)
+	m.Write(b)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0]))
 }
 
 // RecordID is the deterministic id of one access record, so that a resent
 // record lands on the same row. It is keyed because it is derived from the
 // identity number.
 func (p *Protector) RecordID(venue, idType, number, place string, start time.Time) string {
-	m := hmac.New(sha256.New, p.hashKey)
-	fmt.Fprintf(m, "rec\x00%s\x00%s\x00%s\x00%s\x00%d", venue, idType, number, place, start.UnixMilli())
-	return hex.EncodeToString(m.Sum(nil)[:16])
+	m := p.mac()
+	defer p.macs.Put(m)
+	var buf [256]byte
+	b := append(buf[:0], "rec\x00"...)
+	for _, s := range [...]string{venue, idType, number, place} {
+		b = append(append(b, s...), 0)
+	}
+	m.Write(strconv.AppendInt(b, start.UnixMilli(), 10))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:16])
 }
 
 // Encrypt seals a value (an identity number, or a quarantined row) with a

@@ -1,7 +1,11 @@
 package identity
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,6 +92,12 @@ func TestKeysAndProtector(t *testing.T) {
 	}
 	if p.Hash(TypeResident, n) != p.Hash(TypeResident, n) || p.Hash(TypeResident, n) == p.Hash(TypePassport, n) {
 		t.Error("hash not deterministic per type")
+	}
+	start := time.Date(2026, 11, 28, 6, 0, 0, 0, time.UTC)
+	m := hmac.New(sha256.New, k1.IDHash)
+	fmt.Fprintf(m, "rec\x00%s\x00%s\x00%s\x00%s\x00%d", "V1", TypeResident, n, "A1", start.UnixMilli())
+	if want := hex.EncodeToString(m.Sum(nil)[:16]); p.RecordID("V1", TypeResident, n, "A1", start) != want {
+		t.Error("record id changed its definition: stored records would no longer deduplicate")
 	}
 	if _, err := p.Decrypt(sealed[:len(sealed)-4] + "AAAA"); err == nil {
 		t.Error("tampered ciphertext opened")
