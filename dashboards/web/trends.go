@@ -122,10 +122,18 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 		d.Topics = append(d.Topics, v)
 	}
 	var vol []volumePoint
-	if err := s.db.Select(ctx, &vol, `SELECT toStartOfHour(published_at) AS t, toUInt32(count()) AS n
-		FROM netpulse.posts WHERE published_at >= now() - INTERVAL 48 HOUR GROUP BY t ORDER BY t`); err != nil {
-		s.log.Error("trends volume", "err", err)
-		d.Error = "error.unavailable"
+	// The stored posts, or else the posts the term counter saw (the same
+	// stream, kept by the alerts subsystem) when the posts stage is not
+	// storing them.
+	for _, table := range []string{"netpulse.posts", "netpulse.alert_posts"} {
+		if err := s.db.Select(ctx, &vol, `SELECT toStartOfHour(published_at) AS t, toUInt32(count()) AS n
+			FROM `+table+` WHERE published_at >= now() - INTERVAL 48 HOUR GROUP BY t ORDER BY t`); err != nil {
+			s.log.Error("trends volume", "table", table, "err", err)
+			d.Error = "error.unavailable"
+		}
+		if len(vol) > 0 {
+			break
+		}
 	}
 	d.VolEmpty = len(vol) == 0
 	d.Volume = lineChart(cat.text("trends.volume_series"), vol, nil)
@@ -140,6 +148,9 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	d.Top = barChart(top)
 	if d.Term == "" && len(d.Topics) > 0 && len(d.Topics[0].Terms) > 0 {
 		d.Term = d.Topics[0].Terms[0]
+	}
+	if d.Term == "" && len(top) > 0 {
+		d.Term = top[0].Term
 	}
 	s.Render(w, r, http.StatusOK, "trends", "nav.trends", d)
 }
