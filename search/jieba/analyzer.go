@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
@@ -126,7 +127,9 @@ func (t *Tokenizer) Tokenize(input []byte) analysis.TokenStream {
 				}
 			}
 		}
-		words = t.seg.Cut(string(masked), t.mode)
+		// masked is never written again, so it can back the string that
+		// jieba's words slice into.
+		words = t.seg.Cut(unsafe.String(&masked[0], len(masked)), t.mode)
 	}
 	out := make(analysis.TokenStream, 0, len(words)+4)
 	pos, w := 0, 0

@@ -171,3 +171,49 @@ func TestRegisterTwiceFails(t *testing.T) {
 }
 
 var _ analysis.Tokenizer = (*Tokenizer)(nil)
+
+// TestCutWhileReloading cuts from several goroutines while the dictionary
+// is reloaded; run with -race. The cuts must stay byte-exact throughout.
+func TestCutWhileReloading(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "userdict.utf8")
+	if err := os.WriteFile(path, []byte("蓝鲸跑腿 3000 n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.LoadUserDict(ShippedPaths().Domain) })
+	const text = "他在网上做蓝鲸跑腿被骗，临江区警方提醒谨防刷单。"
+	done := make(chan struct{})
+	errs := make(chan string, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				for _, w := range seg.Cut(text, Search) {
+					if text[w.Start:w.End] != w.Text {
+						errs <- w.Text
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		p := path
+		if i%2 == 1 {
+			p = ShippedPaths().Domain
+		}
+		if _, err := seg.LoadUserDict(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if bad := <-errs; bad != "" {
+			t.Errorf("word %q has wrong offsets", bad)
+		}
+	}
+}
