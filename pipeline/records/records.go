@@ -30,7 +30,7 @@ type Options struct {
 	Bus        Subscriber
 	DB         *store.DB
 	DeadLetter bus.Producer // optional: where malformed messages go
-	Group      string // consumer group; default "records"
+	Group      string       // consumer group; default "records"
 	BatchRows  int
 	BatchDelay time.Duration
 	Log        *slog.Logger
