@@ -232,6 +232,7 @@ type Page struct {
 	Lang      string
 	Title     string
 	Active    string
+	ActiveNav string // path of the nav item to highlight
 	User      access.Principal
 	CSRF      string
 	HXHeaders string
@@ -371,6 +372,11 @@ func (s *Shell) pageData(r *http.Request, lang, page, titleKey string, data any)
 	if si, ok := sessionFrom(r); ok {
 		pd.User, pd.CSRF = si.P, si.CSRF
 		pd.Nav = s.navFor(si.P.Role)
+		for _, n := range pd.Nav {
+			if r.URL.Path == n.Path || strings.HasPrefix(r.URL.Path, strings.TrimSuffix(n.Path, "/")+"/") {
+				pd.ActiveNav = n.Path
+			}
+		}
 		b, _ := json.Marshal(map[string]string{access.CSRFHeader: si.CSRF})
 		pd.HXHeaders = string(b)
 	}
