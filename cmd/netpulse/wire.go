@@ -17,7 +17,11 @@ func (a *app) wire(ctx context.Context) error {
 	if err := a.wireAlerts(ctx); err != nil {
 		return err
 	}
-	if err := a.wireFeeds(ctx); err != nil {
+	seg, err := a.wirePosts(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.wireFeeds(ctx, seg); err != nil {
 		return err
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"github.com/netpulse/netpulse/collectors/feeds"
 	"github.com/netpulse/netpulse/collectors/feeds/demo"
 	"github.com/netpulse/netpulse/dashboards/access"
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/search/jieba"
 )
 
@@ -17,30 +16,20 @@ import (
 // (admin only), and the scheduler that crawls every enabled source and
 // publishes to raw.posts. With --demo it also serves the demo sites on
 // loopback and registers their sources.
-func (a *app) wireFeeds(ctx context.Context) (err error) {
+func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 	log := a.log.With("part", "feeds")
 	st, err := feeds.OpenStore(filepath.Join(a.cfg.Data, "feeds"))
 	if err != nil {
 		return err
 	}
-	// jieba for SimHash; the posts stage may later share one segmenter.
-	paths, err := jiebadict.Install(filepath.Join(a.cfg.Data, "jieba"))
-	if err != nil {
-		st.Close()
-		return err
-	}
-	seg, err := jieba.New(paths)
-	if err != nil {
-		st.Close()
-		return err
-	}
+	// seg (jieba for SimHash) is the process's one segmenter, owned and
+	// closed by wirePosts.
 	var site *demo.Site
 	defer func() {
 		if err != nil {
 			if site != nil {
 				site.Close()
 			}
-			seg.Close()
 			st.Close()
 		}
 	}()
@@ -73,7 +62,6 @@ func (a *app) wireFeeds(ctx context.Context) (err error) {
 		if site != nil {
 			site.Close()
 		}
-		seg.Close()
 		return errors.Join(runErr, st.Close())
 	}, func(error) { scancel() })
 	return nil
