@@ -5,13 +5,15 @@ package fonts
 
 import _ "embed"
 
-// The file is Droid Sans Fallback (Apache-2.0, Debian package
-// fonts-droid-fallback) subset to ASCII, GB 2312 and CJK punctuation with
-// fonttools, see README.md. It is TrueType (glyf outlines), which is what
-// go-pdf/fpdf can embed; the OTF/CFF and TTC fonts Debian ships for CJK
-// cannot be read by fpdf.
+// The file is WenQuanYi Micro Hei (Apache-2.0, Debian package
+// fonts-wqy-microhei), taken out of its TrueType collection and subset to
+// ASCII, GB 2312 and CJK punctuation with fonttools, see README.md. It is
+// TrueType (glyf outlines), which go-pdf/fpdf can embed; fpdf reads neither
+// collections (TTC) nor CFF-flavoured OpenType such as Noto CJK. Micro Hei
+// rather than Droid Sans Fallback, which it derives from, because the
+// fallback font has no Latin letters or digits.
 //
-//go:embed DroidSansFallback-GB2312.ttf
+//go:embed WenQuanYiMicroHei-GB2312.ttf
 var reportTTF string
 
 // ReportTTF returns a fresh copy of the CJK TrueType font used by report PDFs.
