@@ -287,3 +287,24 @@ func TestBucketSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestWeekendsAreNormal: a work-week term, a third as busy at weekends, over
+// four weeks from several starting points. The first Monday is the hard
+// case: the weekly profile has seen one weekend at most.
+func TestWeekendsAreNormal(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		var s State
+		for i := 0; i < 28*288; i++ {
+			ts := t0 + int64(i)*bucket + int64(seed)*7919
+			m := daily(30, 4)(ts)
+			if wd := time.Unix(ts, 0).UTC().Weekday(); wd == time.Saturday || wd == time.Sunday {
+				m /= 3
+			}
+			if s.Update(ts, poisson(rng, m)).Alert {
+				t.Errorf("seed %d: alert at %s", seed, time.Unix(ts, 0).UTC().Format(time.RFC3339))
+				break
+			}
+		}
+	}
+}

@@ -98,3 +98,43 @@ func TestNABScore(t *testing.T) {
 		t.Errorf("NAB score %.1f below the floor %.1f", score, nabFloor)
 	}
 }
+
+// nabShiftFloor is the mean score over later starting points (below) minus
+// one point.
+const nabShiftFloor = 77.2
+
+// TestNABShiftedStarts scores the detector on the same series started 0 to
+// 550 buckets later. One starting point can be lucky (each window is worth
+// about four points); the mean over several guards against a change that
+// only helps at one of them.
+func TestNABShiftedStarts(t *testing.T) {
+	all, err := loadNAB(nabDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	starts := []int{0, 100, 200, 288, 400, 550}
+	for _, k := range starts {
+		total, nwin := 0.0, 0
+		for _, s := range all {
+			c := s
+			c.pts = s.pts[k:]
+			res := Run(c.pts)
+			alerts := make([]bool, len(res))
+			for i, r := range res {
+				alerts[i] = r.Alert
+			}
+			raw, n := nabRaw(c, alerts)
+			total += raw
+			nwin += n
+		}
+		score := nabNormalized(total, nwin)
+		t.Logf("start at bucket %3d: %.1f", k, score)
+		sum += score
+	}
+	mean := sum / float64(len(starts))
+	t.Logf("mean %.1f", mean)
+	if mean < nabShiftFloor {
+		t.Errorf("mean NAB score over shifted starts %.1f below the floor %.1f", mean, nabShiftFloor)
+	}
+}
