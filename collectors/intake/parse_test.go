@@ -1,10 +1,15 @@
 package intake
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/netpulse/netpulse/collectors/intake/identity"
 )
 
 func TestDetectFormat(t *testing.T) {
@@ -121,6 +126,42 @@ func FuzzParseJSON(f *testing.F) {
 			if err == nil {
 				checkParsed(t, rows)
 			}
+		}
+	})
+}
+
+// FuzzValidate feeds arbitrary field values through the validator: it must
+// never panic, and whatever it accepts must be well-formed.
+func FuzzValidate(f *testing.F) {
+	f.Add("cafe", "A1", "resident_id", "11010519491231002X", "张三", "2026-11-28T06:00:00Z", "", "10.0.0.1", "52:54:00:ab:cd:ef", "2")
+	f.Add("hotel", "301", "passport", "E1234567", "J", "2026-11-28T06:00:00+08:00", "2026-11-28T05:00:00Z", "::1", "", "x")
+	keys, err := identity.LoadKeys(f.TempDir(), "", "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	p, err := identity.NewProtector(keys)
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	v := &Validator{Venue: "V", Now: now, Protect: p}
+	f.Fuzz(func(t *testing.T, kind, place, idType, idNumber, name, start, end, ip, mac, party string) {
+		r, errs := v.Validate(1, Input{kind, place, idType, idNumber, name, start, end, ip, mac, party})
+		if len(errs) > 0 {
+			for _, e := range errs {
+				if e.Row != 1 || e.Field == "" || e.Reason == "" {
+					t.Fatalf("bad error %+v", e)
+				}
+			}
+			return
+		}
+		if r.RecordID == "" || r.StartedAt.After(now.Add(5*time.Minute)) || !utf8.ValidString(r.Name) ||
+			(r.EndedAt != nil && r.EndedAt.Before(r.StartedAt)) {
+			t.Fatalf("accepted a bad record %+v", r)
+		}
+		var back map[string]any
+		if err := json.Unmarshal(r.AppendJSON(nil), &back); err != nil {
+			t.Fatalf("record JSON invalid: %v", err)
 		}
 	})
 }
