@@ -176,7 +176,7 @@ func (c *Crawler) Crawl(ctx context.Context, src Source) (Run, error) {
 	}
 	c.cfg.Logger.Info("feed run", "source", src.Name, "posts", r.run.Posts, "pages", r.run.Pages,
 		"not_modified", r.run.NotModified, "seen", r.run.Seen, "robots", r.run.Robots, "failed", r.run.Failed, "err", err)
-	if herr := c.health.Record(src.Name, started, r.run, err); herr != nil && err == nil {
+	if herr := c.health.Record(ctx, src.Name, started, r.run, err); herr != nil && err == nil {
 		err = herr
 	}
 	return r.run, err

@@ -206,13 +206,21 @@ func TestFailingFlag(t *testing.T) {
 	s := newSite(t)
 	s.flaky = 1000
 	e := newEnv(t, t.TempDir(), Config{Retries: -1})
+	var reported []SourceHealth
+	e.health.OnFailing(func(_ context.Context, sh SourceHealth) error {
+		reported = append(reported, sh)
+		return nil
+	})
 	src := noDelay(feedSource("down", KindRSS, s.URL+"/flaky/feeds/rss.xml"))
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= 4; i++ {
 		e.crawler.Crawl(context.Background(), src)
 		h, _ := e.health.Get("down")
 		if want := i >= 3; h.Failing != want || h.ConsecutiveFailures != i {
 			t.Errorf("after %d failures: %+v, want failing=%v", i, h, want)
 		}
+	}
+	if len(reported) != 1 || reported[0].ConsecutiveFailures != 3 || !strings.Contains(reported[0].LastError, "HTTP 500") {
+		t.Errorf("failing reported %d times (%+v), want once at the third failure", len(reported), reported)
 	}
 	s.mu.Lock()
 	s.flaky = 0

@@ -1,7 +1,9 @@
 package feeds
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -44,8 +46,9 @@ type Health struct {
 	store     *Store
 	failAfter int
 
-	mu sync.Mutex
-	m  map[string]SourceHealth
+	mu        sync.Mutex
+	m         map[string]SourceHealth
+	onFailing func(ctx context.Context, sh SourceHealth) error
 
 	runs        *prometheus.CounterVec
 	posts       *prometheus.CounterVec
@@ -108,9 +111,20 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// Record stores the outcome of one run: err nil means success.
-func (h *Health) Record(source string, at time.Time, r Run, runErr error) error {
+// OnFailing sets the function told once each time a source becomes
+// failing (serve passes one that raises an alert through the alerts
+// subsystem). Set it before the scheduler runs. Its error is returned by
+// Record; the health record is stored regardless.
+func (h *Health) OnFailing(f func(ctx context.Context, sh SourceHealth) error) {
 	h.mu.Lock()
+	h.onFailing = f
+	h.mu.Unlock()
+}
+
+// Record stores the outcome of one run: err nil means success.
+func (h *Health) Record(ctx context.Context, source string, at time.Time, r Run, runErr error) error {
+	h.mu.Lock()
+	wasFailing := h.m[source].Failing
 	sh := h.m[source]
 	sh.Source = source
 	sh.LastRunAt = at
@@ -128,6 +142,7 @@ func (h *Health) Record(source string, at time.Time, r Run, runErr error) error 
 		sh.Failing = sh.ConsecutiveFailures >= h.failAfter
 	}
 	h.m[source] = sh
+	notify := h.onFailing
 	h.mu.Unlock()
 
 	result := "ok"
@@ -146,7 +161,13 @@ func (h *Health) Record(source string, at time.Time, r Run, runErr error) error 
 	}
 	h.failures.WithLabelValues(source).Set(float64(sh.ConsecutiveFailures))
 	h.failing.WithLabelValues(source).Set(b2f(sh.Failing))
-	return h.store.putHealth(sh)
+	err := h.store.putHealth(sh)
+	if sh.Failing && !wasFailing && notify != nil {
+		if nerr := notify(ctx, sh); nerr != nil {
+			err = errors.Join(err, fmt.Errorf("report failing source %s: %w", source, nerr))
+		}
+	}
+	return err
 }
 
 // Get returns the health of one source.

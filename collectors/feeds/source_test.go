@@ -282,3 +282,31 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name, source string) float
 	t.Fatalf("metric %s{source=%q} not found", name, source)
 	return 0
 }
+
+// FuzzUnmarshalYAML feeds arbitrary import files: no panic, and whatever is
+// accepted is valid and survives an export/import round trip.
+func FuzzUnmarshalYAML(f *testing.F) {
+	seed, _ := MarshalYAML([]Source{validSource(), feedSource("rss", KindRSS, "https://x.cn/rss.xml").WithDefaults()})
+	f.Add(string(seed))
+	f.Add("sources:\n- name: a\n  kind: rss\n  url: https://x.cn/a.xml\n  interval: 1s\n")
+	f.Add("sources: [{name: b, kind: html, url: 'http://x', selectors: {list: 'a['}}]")
+	f.Fuzz(func(t *testing.T, in string) {
+		srcs, err := UnmarshalYAML([]byte(in))
+		if err != nil {
+			return
+		}
+		for _, s := range srcs {
+			if err := s.Validate(); err != nil {
+				t.Fatalf("accepted an invalid source: %v", err)
+			}
+		}
+		out, err := MarshalYAML(srcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := UnmarshalYAML(out)
+		if err != nil || len(again) != len(srcs) {
+			t.Fatalf("round trip: %v (%d vs %d)\n%s", err, len(again), len(srcs), out)
+		}
+	})
+}
