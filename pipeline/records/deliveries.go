@@ -16,7 +16,7 @@ type Delivery struct {
 	Venue        string    `json:"venue"`
 	Name         string    `json:"name"`
 	District     string    `json:"district"`
-	LastDelivery time.Time `json:"last_delivery"`
+	LastDelivery time.Time `json:"last_delivery,omitzero"`
 	LastHour     uint64    `json:"last_hour"`      // records that arrived in the last hour
 	UsualPerHour float64   `json:"usual_per_hour"` // mean per hour over the 7 days before that
 	Late24h      uint64    `json:"late_24h"`       // records of the last 24 h that arrived late
