@@ -95,7 +95,7 @@
 //
 // The zero State is ready to use; a State is not safe for concurrent use
 // (the owner of a term's state updates it). State is a fixed-size value
-// with no pointers (208 bytes in memory, 198 serialised), so 200,000
+// with no pointers (200 bytes in memory, 198 serialised), so 200,000
 // tracked terms cost about 40 MB and one bucket for all of them takes tens
 // of milliseconds on one core. MarshalBinary /
 // UnmarshalBinary round-trip it bit for bit: the learnt values are kept as
