@@ -20,7 +20,7 @@ func (a *app) wireReports(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reports shell: %w", err)
 	}
-	h, err := reports.NewHandler(reports.Options{DB: a.db, Log: a.log.With("part", "reports"), Reg: a.reg, Frame: shell})
+	h, err := reports.NewHandler(reports.Options{DB: a.db, Users: a.access, Log: a.log.With("part", "reports"), Reg: a.reg, Frame: shell})
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ type Framer interface {
 // Options configure the report handler.
 type Options struct {
 	DB     *store.DB
+	Users  Users // maps audit actors to units; nil: audit figures for the district only
 	Config Config
 	Log    *slog.Logger
 	Reg    prometheus.Registerer // may be nil
@@ -90,7 +91,7 @@ func NewHandler(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reports: parse template: %w", err)
 	}
-	h := &handler{b: NewBuilder(o.DB, o.Config, o.Log), cache: newReportCache(30*time.Second, 32), o: o, cats: cats, tmpl: tmpl, mux: http.NewServeMux(),
+	h := &handler{b: NewBuilder(o.DB, o.Users, o.Config, o.Log), cache: newReportCache(30*time.Second, 32), o: o, cats: cats, tmpl: tmpl, mux: http.NewServeMux(),
 		build: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "netpulse_report_build_seconds",
 			Help:    "Time to compute and render a performance report, by output format.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"format"})}

@@ -19,7 +19,7 @@ import (
 
 func newTestHandler(t testing.TB) http.Handler {
 	t.Helper()
-	h, err := NewHandler(Options{DB: testDB, Config: testConfig(), Now: func() time.Time { return fixedNow }})
+	h, err := NewHandler(Options{DB: testDB, Users: testRegistry, Config: testConfig(), Now: func() time.Time { return fixedNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestJSON(t *testing.T) {
 }
 
 func BenchmarkBuild(b *testing.B) {
-	bld := NewBuilder(testDB, testConfig(), nil)
+	bld := NewBuilder(testDB, testRegistry, testConfig(), nil)
 	for b.Loop() {
 		if _, err := bld.Build(b.Context(), Week(2026, 47), "", fixedNow); err != nil {
 			b.Fatal(err)

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
@@ -20,6 +22,10 @@ import (
 // alerts and audit entries. The expected figures in report_test.go are
 // worked out by hand from these files.
 var testDB *store.DB
+
+// testRegistry is a real access registry holding the analysts of the audit
+// fixture, with their units.
+var testRegistry *access.Registry
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -39,6 +45,20 @@ func runMain(m *testing.M) int {
 	}
 	testDB = store.New(b, nil)
 	defer testDB.Close()
+	if testRegistry, err = access.Open(filepath.Join(dir, "access"), time.Hour); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, u := range []access.UserSpec{
+		{Name: "analyst1", Role: access.RoleAnalyst, Unit: "城关派出所"},
+		{Name: "analyst2", Role: access.RoleAnalyst, Unit: "东湖派出所"},
+		{Name: "analyst3", Role: access.RoleAnalyst, Unit: "城关派出所"},
+	} {
+		if _, err := testRegistry.AddUser(context.Background(), u); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	if err := loadFixtures(context.Background(), testDB); err != nil {
 		fmt.Fprintln(os.Stderr, "load fixtures:", err)
 		return 1

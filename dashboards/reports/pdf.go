@@ -119,11 +119,11 @@ func writePDF(w io.Writer, v *view) error {
 			return []string{v.caseRef(c.CaseRef), count(c.Searches), count(c.Reveals), count(c.Refused), count(c.Officers), count(c.Rows)}
 		}, v.t("none"))
 
-	if len(v.R.Problems) > 0 {
+	if len(v.Problems) > 0 {
 		p.Ln(4)
 		p.SetFont(pdfFont, "", 8)
 		p.SetTextColor(160, 60, 60)
-		for _, pr := range v.R.Problems {
+		for _, pr := range v.Problems {
 			p.MultiCell(contentW, 4, v.t("problems")+": "+pr, "", "L", false)
 		}
 	}

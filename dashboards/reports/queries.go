@@ -181,8 +181,8 @@ WHERE opened_at >= {PS} AND opened_at < {E} AND suppressed_by = '' AND ({U} = ''
 GROUP BY p`
 
 // personalActions are the audit actions that touch personal data
-// (search/records: search, export, reveal). The audit log names the actor
-// but not their unit, so these figures are for the whole district.
+// (search/records: search, export, reveal). {ACTOR_UNIT} is the unit of the
+// acting user, from the access registry.
 const personalActions = `('search', 'export', 'reveal')`
 
 const qSearchSummary = `
@@ -191,7 +191,7 @@ SELECT if(at >= {S}, 'cur', 'prev') AS p,
        toFloat64(uniqExactIf(case_ref, case_ref != '')) AS cases,
        toFloat64(countIf(action = 'reveal')) AS reveals
 FROM ` + tblAudit + `
-WHERE at >= {PS} AND at < {E} AND action IN ` + personalActions + `
+WHERE at >= {PS} AND at < {E} AND action IN ` + personalActions + ` AND ({U} = '' OR {ACTOR_UNIT} = {U})
 GROUP BY p`
 
 const qSearchByCase = `
@@ -199,7 +199,7 @@ SELECT case_ref, toFloat64(count()) AS searches, toFloat64(countIf(action = 'rev
        toFloat64(countIf(outcome != 'ok')) AS refused,
        toFloat64(uniqExact(actor)) AS officers, toFloat64(sum(rows)) AS rows_returned
 FROM ` + tblAudit + `
-WHERE at >= {S} AND at < {E} AND action IN ` + personalActions + `
+WHERE at >= {S} AND at < {E} AND action IN ` + personalActions + ` AND ({U} = '' OR {ACTOR_UNIT} = {U})
 GROUP BY case_ref
 ORDER BY searches DESC, case_ref
 LIMIT 200`

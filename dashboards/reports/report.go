@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/pipeline/store"
 )
 
@@ -46,19 +47,29 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Builder computes reports.
-type Builder struct {
-	db  *store.DB
-	cfg Config
-	log *slog.Logger
+// Users lists the user accounts; *access.Registry is one. The audit log
+// names its actor ("user:NAME") but not the actor's unit, so the report
+// takes each user's unit from the registry to give a unit its own count of
+// personal-data searches.
+type Users interface {
+	Users(ctx context.Context) ([]access.User, error)
 }
 
-// NewBuilder returns a builder reading db.
-func NewBuilder(db *store.DB, cfg Config, log *slog.Logger) *Builder {
+// Builder computes reports.
+type Builder struct {
+	db    *store.DB
+	users Users
+	cfg   Config
+	log   *slog.Logger
+}
+
+// NewBuilder returns a builder reading db. users may be nil; the audit
+// figures are then for the whole district only.
+func NewBuilder(db *store.DB, users Users, cfg Config, log *slog.Logger) *Builder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Builder{db: db, cfg: cfg.withDefaults(), log: log}
+	return &Builder{db: db, users: users, cfg: cfg.withDefaults(), log: log}
 }
 
 // Value formats.
@@ -278,7 +289,7 @@ func (b binding) expand(q string) string {
 	return strings.NewReplacer(pairs...).Replace(q)
 }
 
-func (bld *Builder) bind(p Period, unit string, now time.Time) binding {
+func (bld *Builder) bind(ctx context.Context, p Period, unit string, now time.Time) (binding, error) {
 	sla := lit(int64(bld.cfg.DefaultAckSLA / time.Second))
 	if len(bld.cfg.AckSLA) > 0 {
 		var sev []string
@@ -289,11 +300,26 @@ func (bld *Builder) bind(p Period, unit string, now time.Time) binding {
 		}
 		sla = "transform(severity, " + lit(sev) + ", " + lit(secs) + ", " + sla + ")"
 	}
+	// ACTOR_UNIT maps an audit actor to the unit of that user; without a
+	// user list every actor counts for whichever unit is asked (district).
+	actorUnit := lit(unit)
+	if bld.users != nil {
+		us, err := bld.users.Users(ctx)
+		if err != nil {
+			return binding{}, fmt.Errorf("report: list users: %w", err)
+		}
+		actors, units := []string{""}, []string{""}
+		for _, u := range us {
+			actors, units = append(actors, "user:"+u.Name), append(units, u.Unit)
+		}
+		actorUnit = "transform(actor, " + lit(actors) + ", " + lit(units) + ", '')"
+	}
 	return binding{vals: map[string]string{
 		"S": lit(p.Start), "E": lit(p.End), "PS": lit(p.Previous().Start), "U": lit(unit), "NOW": lit(now),
-		"T":   lit(int64(bld.cfg.SilentAfter / time.Second)),
-		"SLA": sla,
-	}}
+		"T":          lit(int64(bld.cfg.SilentAfter / time.Second)),
+		"SLA":        sla,
+		"ACTOR_UNIT": actorUnit,
+	}}, nil
 }
 
 // Units lists the units that have registered venues.
@@ -331,7 +357,10 @@ func (bld *Builder) Build(ctx context.Context, p Period, unit string, now time.T
 	if unit != "" && !contains(units, unit) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownUnit, unit)
 	}
-	b := bld.bind(p, unit, now)
+	b, err := bld.bind(ctx, p, unit, now)
+	if err != nil {
+		return nil, err
+	}
 	prev := p.Previous()
 	r := &Report{Period: p.String(), Kind: p.Kind, From: p.Start, To: p.End, Previous: prev.String(),
 		Unit: unit, Generated: now.In(cst), Units: units,
@@ -366,7 +395,8 @@ func (bld *Builder) Build(ctx context.Context, p Period, unit string, now time.T
 		}
 		cur, prv := pick(rows, "cur"), pick(rows, "prev")
 		for _, fs := range s.figs {
-			f := Figure{Key: fs.key, Group: s.group, Format: fs.format, District: fs.district, Unavailable: why}
+			district := fs.district || (s.table == tblAudit && bld.users == nil)
+			f := Figure{Key: fs.key, Group: s.group, Format: fs.format, District: district, Unavailable: why}
 			if why == "" {
 				f.Value, f.Previous = value(cur, fs), value(prv, fs)
 				if fs.num != "" {

@@ -19,7 +19,7 @@ var fixedNow = time.Date(2026, 11, 29, 9, 0, 0, 0, cst)
 
 func buildFixture(t testing.TB, unit string) *Report {
 	t.Helper()
-	r, err := NewBuilder(testDB, testConfig(), nil).Build(context.Background(), Week(2026, 47), unit, fixedNow)
+	r, err := NewBuilder(testDB, testRegistry, testConfig(), nil).Build(context.Background(), Week(2026, 47), unit, fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +118,9 @@ func TestFiguresUnit(t *testing.T) {
 		{"silent_incidents", 5, 3},        // V1 ×2, V2 ×2, V3; W46 V1, V2 ×2
 		{"alerts_raised", 2, 0},           // a1 a2
 		{"alerts_mtta", 900, math.NaN()},  // (600 + 1200) / 2; none acked in W46
+		{"pd_searches", 4, 0},             // seq 2 3 5 by analyst1, 7 by analyst3; seq 1 was analyst2's
+		{"pd_cases", 1, 0},                // 案-2026-001 (seq 7 gave none)
+		{"pd_reveals", 2, 0},              // seq 3 and 7
 	}
 	for _, tt := range tests {
 		f, _ := r.Figure(tt.key)
@@ -132,7 +135,7 @@ func TestFiguresUnit(t *testing.T) {
 			t.Errorf("%s previous = %v, want %v", tt.key, fmtPtr(f.Previous), tt.prev)
 		}
 	}
-	if _, err := NewBuilder(testDB, testConfig(), nil).Build(context.Background(), Week(2026, 47), "无此单位", fixedNow); !errors.Is(err, ErrUnknownUnit) {
+	if _, err := NewBuilder(testDB, testRegistry, testConfig(), nil).Build(context.Background(), Week(2026, 47), "无此单位", fixedNow); !errors.Is(err, ErrUnknownUnit) {
 		t.Errorf("unknown unit: err = %v, want ErrUnknownUnit", err)
 	}
 }

@@ -84,6 +84,8 @@ type view struct {
 	Title   string
 	Scope   string
 	Figures []figureRow
+	// Problems are the report's problems in this language.
+	Problems []string
 }
 
 func newView(r *Report, lang string, c catalogue) *view {
@@ -93,6 +95,12 @@ func newView(r *Report, lang string, c catalogue) *view {
 		v.Scope = c.t("district")
 	}
 	v.Title = fmt.Sprintf("%s · %s · %s %s", c.t("title"), v.Scope, c.t("kind."+r.Kind), r.Period)
+	for _, p := range r.Problems {
+		if t, ok := strings.CutPrefix(p, "missing table "); ok {
+			p = c.t("missing_table", t)
+		}
+		v.Problems = append(v.Problems, p)
+	}
 	for _, f := range r.Figures {
 		row := figureRow{Key: f.Key, Group: f.Group, GroupLabel: c.t("group." + f.Group), Label: c.t("fig." + f.Key),
 			Formula: v.formula(f.Key), Unavailable: f.Unavailable != "", Format: f.Format,
