@@ -122,6 +122,31 @@ func (a *app) wireIntake(ctx context.Context) error {
 			writeJSONResponse(w, map[string]any{"venue": r.PathValue("code"), "legal_hold": hold})
 		})))
 
+	a.mux.Handle("PUT /api/v1/records/holds", access.Require(a.access, access.RoleAdmin)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var req struct {
+				IDType   string `json:"id_type"`
+				IDNumber string `json:"id_number"`
+				CaseRef  string `json:"case_ref"`
+				Active   *bool  `json:"active"`
+			}
+			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.IDNumber == "" || req.CaseRef == "" {
+				http.Error(w, `{"error":"body must be {\"id_type\", \"id_number\", \"case_ref\", \"active\"}"}`, http.StatusBadRequest)
+				return
+			}
+			if req.IDType == "" {
+				req.IDType = identity.TypeResident
+			}
+			active := req.Active == nil || *req.Active
+			p, _ := access.FromContext(r.Context())
+			if err := writer.SetCaseHold(r.Context(), prot.Hash(req.IDType, identity.Normalize(req.IDNumber)), req.CaseRef, p.Name, active); err != nil {
+				log.Error("case hold", "err", err)
+				http.Error(w, `{"error":"case hold failed"}`, http.StatusInternalServerError)
+				return
+			}
+			writeJSONResponse(w, map[string]any{"case_ref": req.CaseRef, "id_number": identity.Mask(req.IDType, identity.Normalize(req.IDNumber)), "active": active})
+		})))
+
 	if a.cfg.Demo {
 		demoVs, err := seedIntakeDemo(ctx, a.access, func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) })
 		if err != nil {

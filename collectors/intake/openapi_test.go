@@ -30,6 +30,7 @@ func TestOpenAPIDocumentsRoutes(t *testing.T) {
 		{"get", "/api/v1/intake/deliveries"},
 		{"put", "/api/v1/venues/{code}/legal-hold"},
 		{"get", "/api/v1/records"},
+		{"put", "/api/v1/records/holds"},
 		{"get", "/api/v1/records/{record_id}/reveal"},
 		{"get", "/api/v1/audit"},
 		{"get", "/api/v1/audit/verify"},
