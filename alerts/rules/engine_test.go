@@ -181,3 +181,168 @@ func TestInvalidRuleFileRefused(t *testing.T) {
 		t.Fatalf("API accepted an invalid file: %v", err)
 	}
 }
+
+type mention struct {
+	BucketSeconds uint32    `json:"bucket_seconds"`
+	Bucket        time.Time `json:"bucket"`
+	Term          string    `json:"term"`
+	Cluster       uint64    `json:"cluster"`
+	PostID        string    `json:"post_id"`
+}
+
+func mentions(t *testing.T, term string, at time.Time, clusters int) {
+	t.Helper()
+	var rows []mention
+	for i := 0; i < clusters; i++ {
+		rows = append(rows, mention{300, at.Truncate(time.Second), term, uint64(i + 1), fmt.Sprintf("%s-%d", term, i)})
+	}
+	if err := db.Insert(context.Background(), "netpulse.term_mentions", rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNewTermSurvivesRestart: terms known before the rule learnt the
+// vocabulary never alert; a new term alerts once, and a restart of both the
+// lifecycle and the rules (state read back from ClickHouse) neither floods
+// nor repeats.
+func TestNewTermSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	u := fmt.Sprintf("u%d", time.Now().UnixNano())
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "nt.yaml"), []byte(fmt.Sprintf(`rules:
+  - {name: nt-%[1]s, type: new_term, min_count: 3, window: 1h, learn: 10m, unit: %[1]s}
+`, u)), 0o600)
+	start := func() (*lifecycle.Manager, *rules.Engine) {
+		m, err := lifecycle.Open(ctx, lifecycle.Options{DB: db, Now: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := rules.New(ctx, rules.Options{DB: db, Raiser: m, Dir: dir, Now: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, e
+	}
+	old := "旧词" + u
+	mentions(t, old, clk.t.Add(-time.Hour), 5)
+	m, e := start()
+	e.Tick(ctx) // arms the rule
+	clk.t = clk.t.Add(5 * time.Minute)
+	fresh := "新词" + u
+	mentions(t, fresh, clk.t, 5) // during learning: part of the vocabulary
+	clk.t = clk.t.Add(6 * time.Minute)
+	mentions(t, old, clk.t, 5)
+	newer := "更新" + u
+	mentions(t, newer, clk.t, 2) // below min_count so far
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.List(lifecycle.Filter{Unit: u}); len(got) != 0 {
+		t.Fatalf("alerts before any new term reached support: %v", got[0].Title)
+	}
+	clk.t = clk.t.Add(time.Minute)
+	mentions(t, newer, clk.t, 4)
+	e.Tick(ctx)
+	got := m.List(lifecycle.Filter{Unit: u})
+	if len(got) != 1 || got[0].Term != newer || got[0].Kind != rules.TypeNewTerm {
+		t.Fatalf("want one new_term alert for %s, got %+v", newer, got)
+	}
+	// Restart everything; the same state must come back.
+	m, e = start()
+	clk.t = clk.t.Add(time.Minute)
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.List(lifecycle.Filter{Unit: u}); len(got) != 1 {
+		t.Fatalf("after restart: %d alerts, want the one from before", len(got))
+	}
+	var n []struct {
+		N uint64 `json:"n"`
+	}
+	db.Select(ctx, &n, `SELECT count() AS n FROM netpulse.alert_events WHERE action = 'opened' AND alert_id IN (SELECT id FROM netpulse.alerts WHERE unit = ?)`, u)
+	if n[0].N != 1 {
+		t.Fatalf("%d opened events stored, want 1", n[0].N)
+	}
+}
+
+type post struct {
+	ID          string    `json:"id"`
+	Source      string    `json:"source"`
+	Title       string    `json:"title"`
+	Body        string    `json:"body"`
+	PublishedAt time.Time `json:"published_at"`
+	SeenAt      time.Time `json:"seen_at"`
+	Cluster     uint64    `json:"cluster"`
+}
+
+// TestPostRules runs keyword, frequency, spike and threshold rules over
+// stored posts with a hand-moved clock.
+func TestPostRules(t *testing.T) {
+	ctx := context.Background()
+	u := fmt.Sprintf("u%d", time.Now().UnixNano())
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	word := "诈骗" + u[len(u)-6:]
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(`rules:
+  - {name: kw-%[1]s, type: keyword, query: "%[2]s -广告", dedup_key: source, unit: %[1]s}
+  - {name: fq-%[1]s, type: frequency, query: "%[2]s", window: 10m, threshold: 4, unit: %[1]s}
+  - {name: sp-%[1]s, type: spike, query: "%[2]s", window: 10m, ratio: 3, min_count: 4, unit: %[1]s}
+  - {name: th-%[1]s, type: threshold, sql: "SELECT count() AS value FROM netpulse.alert_posts WHERE source = 'src-%[1]s'", op: ">=", value: 6, unit: %[1]s}
+`, u, word)), 0o600)
+	m, err := lifecycle.Open(ctx, lifecycle.Options{DB: db, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := rules.New(ctx, rules.Options{DB: db, Raiser: m, Dir: dir, Now: clk.now, Settle: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Tick(ctx) // keyword cursor starts now
+	seq := 0
+	add := func(n int, text string, at time.Time) {
+		var ps []post
+		for i := 0; i < n; i++ {
+			seq++
+			ps = append(ps, post{ID: fmt.Sprintf("%s-%d", u, seq), Source: "src-" + u, Title: text, Body: "正文",
+				PublishedAt: at, SeenAt: at, Cluster: uint64(seq)})
+		}
+		if err := db.Insert(ctx, "netpulse.alert_posts", ps); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Baseline a day and a week ago: one post each.
+	add(1, "警惕"+word, clk.t.Add(-24*time.Hour-time.Minute))
+	add(1, "警惕"+word, clk.t.Add(-7*24*time.Hour-time.Minute))
+	clk.t = clk.t.Add(time.Minute)
+	add(5, "警惕"+word+"新手法", clk.t.Add(-30*time.Second))
+	add(1, word+"广告", clk.t.Add(-30*time.Second))
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	byRule := map[string]lifecycle.Alert{}
+	for _, a := range m.List(lifecycle.Filter{Unit: u}) {
+		byRule[strings.SplitN(a.Rule, "-", 2)[0]] = a
+	}
+	if a, ok := byRule["kw"]; !ok || a.Key != "source:src-"+u || !strings.Contains(a.Title, "5 new post") {
+		t.Errorf("keyword alert: %+v", a)
+	}
+	for _, r := range []string{"fq", "sp", "th"} {
+		if _, ok := byRule[r]; !ok {
+			t.Errorf("no %s alert; have %v", r, byRule)
+		}
+	}
+	// Ten minutes on, the window is empty: frequency and spike clear
+	// themselves; the keyword alert waits for an officer.
+	clk.t = clk.t.Add(11 * time.Minute)
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range m.List(lifecycle.Filter{Unit: u}) {
+		kind := strings.SplitN(a.Rule, "-", 2)[0]
+		wantResolved := kind == "fq" || kind == "sp"
+		if (a.State == lifecycle.StateResolved) != wantResolved {
+			t.Errorf("%s alert is %s", a.Rule, a.State)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package lifecycle_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/alerts/lifecycle"
+	"github.com/netpulse/netpulse/dashboards/access"
+)
+
+// TestAPI drives the alert API as the board does, with real tokens: duty
+// officers act, leaders read, analysts are refused.
+func TestAPI(t *testing.T) {
+	ctx := context.Background()
+	reg, err := access.Open(t.TempDir(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{}
+	for _, u := range []struct {
+		name string
+		role access.Role
+	}{{"li", access.RoleDuty}, {"boss", access.RoleLeader}, {"ana", access.RoleAnalyst}} {
+		if tokens[u.name], err = reg.AddUser(ctx, access.UserSpec{Name: u.name, Role: u.role, Unit: "u"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := open(t, &clock{t: time.Now().UTC()})
+	mux := http.NewServeMux()
+	m.Mount(mux, access.Require(reg, access.RoleDuty, access.RoleLeader), access.Require(reg, access.RoleDuty))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	u := unit()
+	a, _, err := m.Raise(ctx, lifecycle.Signal{Rule: "api-" + u, Key: "k", Unit: u, Title: "t", Severity: "warning"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(who, method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tokens[who])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		json.Unmarshal(b, &out)
+		return resp.StatusCode, out
+	}
+	steps := []struct {
+		who, method, path, body string
+		code                    int
+		check                   func(map[string]any) bool
+	}{
+		{"ana", "GET", "/api/v1/alerts", "", 403, nil},
+		{"boss", "GET", "/api/v1/alerts?unit=" + u, "", 200, func(b map[string]any) bool { return len(b["alerts"].([]any)) == 1 }},
+		{"boss", "POST", "/api/v1/alerts/" + a.ID + "/ack", "", 403, nil},
+		{"li", "GET", "/api/v1/alerts/" + a.ID, "", 200, func(b map[string]any) bool { return b["state"] == "open" && b["sla_due"] != nil }},
+		{"li", "POST", "/api/v1/alerts/" + a.ID + "/ack", "", 200, func(b map[string]any) bool { return b["state"] == "acknowledged" && b["acked_by"] == "li" }},
+		{"li", "POST", "/api/v1/alerts/" + a.ID + "/ack", "", 409, nil},
+		{"li", "POST", "/api/v1/alerts/" + a.ID + "/note", `{"text":"checking"}`, 200, func(b map[string]any) bool { return len(b["notes"].([]any)) == 1 }},
+		{"li", "POST", "/api/v1/alerts/" + a.ID + "/silence", `{"duration":"1h","comment":"known"}`, 200, func(b map[string]any) bool { return b["id"] != "" }},
+		{"li", "GET", "/api/v1/alerts/silences", "", 200, func(b map[string]any) bool { return len(b["silences"].([]any)) >= 1 }},
+		{"li", "POST", "/api/v1/alerts/" + a.ID + "/resolve", `{}`, 400, nil},
+		{"li", "POST", "/api/v1/alerts/" + a.ID + "/resolve", `{"reason":"handled"}`, 200, func(b map[string]any) bool { return b["state"] == "resolved" }},
+		{"li", "POST", "/api/v1/alerts/" + a.ID + "/feedback", `{"value":"useful"}`, 200, func(b map[string]any) bool { return b["feedback"] == "useful" }},
+		{"li", "GET", "/api/v1/alerts/" + a.ID + "/history", "", 200, func(b map[string]any) bool { return len(b["events"].([]any)) == 6 }},
+		{"li", "GET", "/api/v1/alerts/precision", "", 200, func(b map[string]any) bool { return len(b["rules"].([]any)) >= 1 }},
+		{"li", "GET", "/api/v1/alerts/nope", "", 404, nil},
+		{"li", "POST", "/api/v1/alerts/silences", `{"matchers":{"rule":"x"},"duration":"2h"}`, 201, nil},
+		{"li", "POST", "/api/v1/alerts/silences", `{"matchers":{},"duration":"2h"}`, 400, nil},
+	}
+	for i, s := range steps {
+		code, body := call(s.who, s.method, s.path, s.body)
+		if code != s.code {
+			t.Fatalf("step %d %s %s as %s: %d, want %d (%v)", i, s.method, s.path, s.who, code, s.code, body)
+		}
+		if s.check != nil && !s.check(body) {
+			t.Fatalf("step %d %s %s: unexpected body %v", i, s.method, s.path, body)
+		}
+	}
+}
