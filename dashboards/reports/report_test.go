@@ -185,3 +185,23 @@ func TestBreakdowns(t *testing.T) {
 		t.Errorf("daily = %+v", r.Daily)
 	}
 }
+
+// TestPeriodInProgress: a venue still silent when the report is drawn is
+// silent until now, not until the end of a period that has not happened.
+func TestPeriodInProgress(t *testing.T) {
+	now := time.Date(2026, 11, 22, 21, 0, 0, 0, cst) // after the last fixture record, before the week ends
+	r, err := NewBuilder(testDB, testRegistry, testConfig(), nil).Build(context.Background(), Week(2026, 47), "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := r.Figure("silent_duration")
+	// V2 and V3 are open: each ends 3 h (21:00 instead of midnight) sooner.
+	if want := 1876980.0 - 2*3*3600; f.Value == nil || *f.Value != want {
+		t.Errorf("silent duration = %v, want %v", fmtPtr(f.Value), want)
+	}
+	for _, in := range r.Incidents {
+		if in.Open == 1 && !in.To.Equal(now) {
+			t.Errorf("open incident %+v ends at %s, want now", in, in.To)
+		}
+	}
+}
