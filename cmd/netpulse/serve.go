@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/netpulse/netpulse/alerts/lifecycle"
 	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/bus"
@@ -37,6 +38,9 @@ type app struct {
 	bus    bus.Bus
 	db     *store.DB
 	access *access.Registry
+	// alerts is set by wireAlerts; later wires raise alerts through it
+	// (feeds: a source failing several runs in a row).
+	alerts *lifecycle.Manager
 	mux    *http.ServeMux
 	group  run.Group
 

@@ -117,6 +117,7 @@ func (a *app) wireAlerts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.alerts = mgr
 	run := func(name string, fn func(context.Context) error) {
 		rctx, cancel := context.WithCancel(ctx)
 		a.group.Add(func() error {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
+	"github.com/netpulse/netpulse/alerts/lifecycle"
 	"github.com/netpulse/netpulse/collectors/feeds"
 	"github.com/netpulse/netpulse/collectors/feeds/demo"
 	"github.com/netpulse/netpulse/dashboards/access"
@@ -36,6 +38,19 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 	health, err := feeds.NewHealth(st, a.reg, 3)
 	if err != nil {
 		return err
+	}
+	if a.alerts != nil {
+		health.OnFailing(func(ctx context.Context, sh feeds.SourceHealth) error {
+			// Health calls this once per failing streak, at the run that
+			// made the source failing; that run's time names the alert.
+			_, _, err := a.alerts.Raise(ctx, lifecycle.Signal{
+				ID:   "feeds-failing:" + sh.Source + ":" + sh.LastErrorAt.UTC().Format(time.RFC3339Nano),
+				Rule: "feed-source-failing", Kind: "source", Key: "source:" + sh.Source,
+				Severity: lifecycle.SeverityWarning, At: sh.LastErrorAt, Payload: sh,
+				Title: fmt.Sprintf("采集源 %s 连续 %d 次抓取失败：%s", sh.Source, sh.ConsecutiveFailures, sh.LastError),
+			})
+			return err
+		})
 	}
 	crawler, err := feeds.NewCrawler(feeds.Config{UserAgent: a.cfg.UserAgent, Logger: log}, st, health, a.bus,
 		feeds.JiebaTokenizer(seg), a.reg)
