@@ -335,6 +335,10 @@ with that this from are was were have has not you your our but http https www co
 	return m
 }()
 
+// functionChars are grammatical characters; a bigram with one of them
+// ("们的", "了一") is rarely a word and never what a burst is about.
+const functionChars = "的了是在和也就都而及与着或们这那之其个吗呢吧啊么很把被给让"
+
 // Bigrams is the tokenizer used when no segmenter is wired: every pair of
 // adjacent Han characters, plus runs of letters and digits as words. Most
 // Chinese words that bursts are about have two characters, and bigrams of
@@ -348,6 +352,9 @@ func (Bigrams) Terms(text string) []string {
 	var word strings.Builder
 	flushRun := func() {
 		for i := 0; i+1 < len(run); i++ {
+			if strings.ContainsRune(functionChars, run[i]) || strings.ContainsRune(functionChars, run[i+1]) {
+				continue
+			}
 			out = append(out, string(run[i:i+2]))
 		}
 		run = run[:0]
