@@ -119,18 +119,39 @@ func funcs(lang string, cat catalogue) template.FuncMap {
 			}
 		},
 		"has": func(m map[string]any, k string) bool { _, ok := m[k]; return ok },
-		"str": func(v any) string {
-			if v == nil {
-				return ""
+		"str": plain,
+		// cell shows one API value in a table: times in CST, codes by
+		// their catalogue names.
+		"cell": func(col string, v any) string {
+			s := plain(v)
+			switch {
+			case col == "at" || strings.HasSuffix(col, "_at"):
+				return fmtTime(v)
+			case col == "kind":
+				if t, ok := cat["venue."+s]; ok {
+					return t
+				}
+			case col == "id_type" || col == "action" || col == "outcome":
+				if t, ok := cat["code."+s]; ok {
+					return t
+				}
 			}
-			if f, ok := v.(float64); ok && f == float64(int64(f)) {
-				return fmt.Sprint(int64(f))
-			}
-			return fmt.Sprint(v)
+			return s
 		},
 		"query": url.QueryEscape,
 		"add":   func(a, b int) int { return a + b },
 	}
+}
+
+// plain shows a decoded JSON value as text, integers without exponent.
+func plain(v any) string {
+	if v == nil {
+		return ""
+	}
+	if f, ok := v.(float64); ok && f == float64(int64(f)) {
+		return fmt.Sprint(int64(f))
+	}
+	return fmt.Sprint(v)
 }
 
 // fmtTime shows an API timestamp in China Standard Time, the officers' clock.

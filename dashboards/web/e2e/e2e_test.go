@@ -652,7 +652,7 @@ func TestRecordRevealIsAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text, caseRef) || !strings.Contains(text, "reveal") || !strings.Contains(text, "search") {
+	if !strings.Contains(text, caseRef) || !strings.Contains(text, "查看明文") || !strings.Contains(text, "检索") {
 		t.Errorf("audit log lacks the search and the reveal under %s", caseRef)
 	}
 	if err := chromedp.Do(actx, chromedp.Click(chromedp.CSS(`button[hx-post="/audit/verify"]`)),
