@@ -228,6 +228,8 @@ type pageData struct {
 	*view
 	From, To, Generated     string
 	CSVURL, PDFURL, JSONURL string
+	PrevURL, NextURL        string
+	WeekURL, MonthURL       string
 	SilentFormula           string
 	Chart                   chartData
 }
@@ -260,9 +262,17 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	pd := pageData{view: v, From: localTime(rep.From), To: localTime(rep.To), Generated: localTime(rep.Generated),
 		CSVURL: "/reports/" + rep.Period + ".csv" + suffix, PDFURL: "/reports/" + rep.Period + ".pdf" + suffix,
 		JSONURL: "/api/v1/reports?" + q.Encode(), SilentFormula: v.formula("silent_incidents"),
+		PrevURL: pageURL(rep.Previous, rep.Unit), WeekURL: pageURL(Current("week", h.o.Now()).String(), rep.Unit),
+		MonthURL: pageURL(Current("month", h.o.Now()).String(), rep.Unit),
 		Chart: chartData{Daily: rep.Daily, Reasons: rep.Reasons, Ranking: rep.Ranking, Labels: map[string]any{
 			"records": v.t("col.records"), "share5m": v.t("col.share_5m"), "score": v.t("col.score"),
 			"prevScore": v.t("col.prev_score"), "alerts": v.t("col.alerts")}}}
+	if cur, err := ParsePeriod(rep.Period); err == nil {
+		next := Current(cur.Kind, cur.End)
+		if !next.Start.After(h.o.Now()) {
+			pd.NextURL = pageURL(next.String(), rep.Unit)
+		}
+	}
 	if pd.Chart.Reasons == nil {
 		pd.Chart.Reasons = []Reason{}
 	}
@@ -328,4 +338,12 @@ func (c *reportCache) get(key string, now time.Time, build func() (*Report, erro
 	}
 	c.entries[key] = cacheEntry{r: r, expires: now.Add(c.ttl)}
 	return r, nil
+}
+
+func pageURL(period, unit string) string {
+	q := url.Values{"period": {period}}
+	if unit != "" {
+		q.Set("unit", unit)
+	}
+	return "/reports/?" + q.Encode()
 }

@@ -205,3 +205,38 @@ func TestPeriodInProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestMonth: November 2026 holds both fixture weeks and s1 (1 Nov);
+// October holds nothing.
+func TestMonth(t *testing.T) {
+	r, err := NewBuilder(testDB, testRegistry, testConfig(), nil).Build(context.Background(), Month(2026, 11), "", fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key       string
+		cur, prev float64
+	}{
+		{"records", 12, 0},          // s1 p1 p2 p3 r1..r8
+		{"within_5m", 9.0 / 12, -1}, // all but p2 r2 r3; no records in October
+		{"coverage", 4.0 / 6, 0},    // V1..V4 of six registered
+		{"rejected_rows", 6, 0},     // b0..b5
+		{"alerts_raised", 5, 0},     // b1 a1..a4
+	}
+	for _, tt := range tests {
+		f, _ := r.Figure(tt.key)
+		if f.Value == nil || !near(*f.Value, tt.cur) {
+			t.Errorf("%s = %v, want %v", tt.key, fmtPtr(f.Value), tt.cur)
+		}
+		if tt.prev < 0 {
+			if f.Previous != nil {
+				t.Errorf("%s previous = %v, want none", tt.key, *f.Previous)
+			}
+		} else if f.Previous == nil || !near(*f.Previous, tt.prev) {
+			t.Errorf("%s previous = %v, want %v", tt.key, fmtPtr(f.Previous), tt.prev)
+		}
+	}
+	if len(r.Daily) != 30 {
+		t.Errorf("%d daily points, want 30", len(r.Daily))
+	}
+}
