@@ -14,14 +14,14 @@ func (a *app) wire(ctx context.Context) error {
 	if err := a.wireReports(ctx); err != nil {
 		return err
 	}
-	if err := a.wireAlerts(ctx); err != nil {
-		return err
-	}
 	seg, err := a.wirePosts(ctx)
 	if err != nil {
 		return err
 	}
 	if err := a.wireFeeds(ctx, seg); err != nil {
+		return err
+	}
+	if err := a.wireAlerts(ctx, seg); err != nil {
 		return err
 	}
 	return nil

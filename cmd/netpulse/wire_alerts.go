@@ -80,14 +80,15 @@ const (
 	demoTimeScale = float64(5*time.Minute) / float64(demoBucket)
 )
 
-// wireAlerts connects term counting (raw.posts → term tables), the trends
+// wireAlerts connects term counting (raw.posts → term tables, cut by the
+// process's jieba segmenter; tok nil falls back to character bigrams), the trends
 // engine, the watch rules, the alert lifecycle, the notifiers and the
 // alerts, rules and trends APIs.
 //
 // The lifecycle keeps the alert board in memory, so one node serves the
 // alerts API and runs the detectors; scale-out puts them on the node with
 // the api and process roles.
-func (a *app) wireAlerts(ctx context.Context) error {
+func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 	cfg, err := loadAlertsConfig(a.cfg.AlertsConfig)
 	if err != nil {
 		return err
@@ -129,7 +130,10 @@ func (a *app) wireAlerts(ctx context.Context) error {
 	}
 	run("alert escalation", mgr.Run)
 
-	counter, err := terms.New(terms.Options{Bus: a.bus, DB: a.db, Tokenizer: terms.Bigrams{}, Bucket: bucket,
+	if tok == nil {
+		tok = terms.Bigrams{}
+	}
+	counter, err := terms.New(terms.Options{Bus: a.bus, DB: a.db, Tokenizer: tok, Bucket: bucket,
 		Log: log.With("stage", "terms"), Reg: a.reg})
 	if err != nil {
 		return err
