@@ -15,6 +15,7 @@ type Scheduler struct {
 	concurrency int
 	tick        time.Duration
 	now         func() time.Time
+	owns        func(source string) bool
 	rng         *rand.Rand
 	log         *slog.Logger
 }
@@ -31,6 +32,10 @@ type SchedulerConfig struct {
 	// Seed makes jitter reproducible; 0 picks a random seed.
 	Seed   uint64
 	Logger *slog.Logger
+	// Owns, when set, limits the scheduler to the sources it accepts: in a
+	// cluster each crawl node owns a share of the sources (serve hands it
+	// the node's crawl partitions), so that no source is crawled twice.
+	Owns func(source string) bool
 }
 
 // NewScheduler returns a scheduler over the sources in store.
@@ -51,7 +56,7 @@ func NewScheduler(cfg SchedulerConfig, store *Store, crawler *Crawler) *Schedule
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Scheduler{store: store, crawler: crawler, concurrency: cfg.Concurrency, tick: cfg.Tick,
-		now: cfg.Now, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), log: cfg.Logger}
+		now: cfg.Now, owns: cfg.Owns, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), log: cfg.Logger}
 }
 
 // Run starts each enabled source when due: first within its jitter after
@@ -76,7 +81,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		now := s.now()
 		for _, src := range srcs {
-			if !src.Enabled {
+			if !src.Enabled || (s.owns != nil && !s.owns(src.Name)) {
 				continue
 			}
 			mu.Lock()
