@@ -102,6 +102,23 @@ func (s *Server) adminData(r *http.Request) adminData {
 	} else if rows, err := decodeList(raw, "sources"); err != nil {
 		d.SrcError = "error.unavailable"
 	} else {
+		// Health is served apart; show it on the source's row.
+		var hraw []byte
+		if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/sources/health", nil, nil, nil, &hraw); err == nil {
+			if hs, err := decodeList(hraw, "sources"); err == nil {
+				byName := map[string]map[string]any{}
+				for _, h := range hs {
+					if n, ok := h["source"].(string); ok {
+						byName[n] = h
+					}
+				}
+				for _, row := range rows {
+					if n, ok := row["name"].(string); ok && byName[n] != nil {
+						row["health"] = byName[n]
+					}
+				}
+			}
+		}
 		d.Sources = flatten(rows)
 		d.SourceCols = columnsOf(d.Sources, sourceColumns)
 		d.SourceCols = keepOnly(d.SourceCols, sourceColumns)
