@@ -138,6 +138,13 @@ func funcs(lang string, cat catalogue) template.FuncMap {
 			}
 			return s
 		},
+		// day turns a day facet (20261129) into a date (2026-11-29).
+		"day": func(s string) string {
+			if len(s) == 8 {
+				return s[:4] + "-" + s[4:6] + "-" + s[6:]
+			}
+			return s
+		},
 		"query": url.QueryEscape,
 		"add":   func(a, b int) int { return a + b },
 	}
@@ -160,6 +167,11 @@ func fmtTime(v any) string {
 	switch x := v.(type) {
 	case time.Time:
 		t = x
+	case *time.Time:
+		if x == nil {
+			return ""
+		}
+		t = *x
 	case string:
 		p, err := time.Parse(time.RFC3339Nano, x)
 		if err != nil {

@@ -429,6 +429,28 @@ func TestChineseSearchHighlights(t *testing.T) {
 	}
 	settle(ctx)
 	shot(t, ctx, "analyst-search-results")
+	// A source facet narrows the results to that source.
+	src, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const a = document.querySelector("a.facet[data-facet-source]"); if (!a) return ""; a.click(); return a.dataset.facetSource; })()`))
+	if err != nil || src == "" {
+		t.Fatalf("no source facet to click (%v)", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#post-form [name=source]").value !== "" && !document.querySelector(".htmx-request")`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	settle(ctx)
+	sources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#post-results .hit .meta .badge")].map(b => b.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sources) == 0 {
+		t.Errorf("facet %s left no results", src)
+	}
+	for _, s := range sources {
+		if s != src {
+			t.Errorf("after facet %s a hit from %s remains", src, s)
+		}
+	}
 	for _, e := range con.take() {
 		t.Errorf("search page: %s", e)
 	}

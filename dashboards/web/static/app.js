@@ -55,6 +55,13 @@
     htmx.trigger(form, "submit");
   });
 
+  // A new query starts without the facet filters of the previous one.
+  document.addEventListener("input", function (ev) {
+    if (ev.target && ev.target.id === "q" && ev.target.form && ev.target.form.elements.source) {
+      ev.target.form.elements.source.value = "";
+    }
+  });
+
   // Alert board: server-sent events tell when to refresh; new alerts are
   // announced by a banner, the tab title and (if allowed) a short tone.
   var baseTitle = document.title;
