@@ -309,6 +309,14 @@ func (r *runState) article(ctx context.Context, link string) error {
 	case err != nil:
 		return err
 	}
+	if !p.isHTML() {
+		// A list link to a PDF or an image: nothing to extract, and
+		// asking again next run will not change that.
+		r.run.Failed++
+		r.urls = append(r.urls, link)
+		r.c.cfg.Logger.Info("article is not HTML", "source", r.src.Name, "url", link, "content_type", p.header.Get("Content-Type"))
+		return nil
+	}
 	r.run.Pages++
 	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(htmlUTF8(p)))
 	if err != nil {

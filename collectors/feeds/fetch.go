@@ -41,6 +41,9 @@ type page struct {
 	header  http.Header
 	body    []byte
 	decoded bool // colly already converted the body to UTF-8
+	// declared is the charset named by the Content-Type header; it wins
+	// over <meta>, as in browsers.
+	declared string
 }
 
 func (p *page) validators() Validators {
@@ -84,6 +87,7 @@ func (c *Crawler) newCollector(ctx context.Context) *colly.Collector {
 		p.body = r.Body
 		_, params, _ := mime.ParseMediaType(p.header.Get("Content-Type"))
 		cs := strings.ToLower(params["charset"])
+		p.declared = cs
 		p.decoded = r.Request.ResponseCharacterEncoding != "" || (cs != "" && cs != "utf-8" && cs != "utf8")
 	})
 	return col
@@ -164,12 +168,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // htmlUTF8 returns the page body as UTF-8. colly has converted it already
-// when the source overrides the charset or the server named one; otherwise
+// when the source overrides the charset or the server named one (a server
+// that names utf-8 is believed; a source whose server lies needs the
+// charset override); otherwise
 // the <meta> prescan decides, and a page that declares nothing and is not
 // valid UTF-8 is read as GB18030 (a superset of GBK and GB2312), which is
 // what undeclared Chinese pages almost always are.
 func htmlUTF8(p *page) []byte {
-	if p.decoded {
+	if p.decoded || p.declared != "" {
 		return p.body
 	}
 	enc, name, certain := charset.DetermineEncoding(p.body, "text/html")
@@ -234,4 +240,15 @@ func (g *hostGate) wait(ctx context.Context, host string, delay time.Duration) e
 		return sleep(ctx, d)
 	}
 	return nil
+}
+
+// isHTML reports whether the page can be an article: HTML, XHTML, or no
+// Content-Type at all (some old forums send none).
+func (p *page) isHTML() bool {
+	ct := p.header.Get("Content-Type")
+	if ct == "" {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "text/html" || mt == "application/xhtml+xml" || mt == "text/plain"
 }

@@ -1,0 +1,57 @@
+package feeds
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+)
+
+// TestCharsets fetches one Chinese page encoded and declared in the ways
+// sites do it, and checks that the text comes out as UTF-8.
+func TestCharsets(t *testing.T) {
+	const text = "警惕电信诈骗，守护群众钱袋子"
+	gbk, _ := simplifiedchinese.GBK.NewEncoder().String(text)
+	gb18030, _ := simplifiedchinese.GB18030.NewEncoder().String(text)
+	page := func(meta, body string) string {
+		return "<html><head>" + meta + "<title>t</title></head><body><p>" + body + "</p></body></html>"
+	}
+	tests := []struct {
+		name, contentType, body, override string
+	}{
+		{"utf-8 declared in header", "text/html; charset=utf-8", page("", text), ""},
+		{"utf-8 undeclared", "text/html", page("", text), ""},
+		{"gbk in header", "text/html; charset=GBK", page("", gbk), ""},
+		{"gb2312 in meta", "text/html", page(`<meta http-equiv="Content-Type" content="text/html; charset=gb2312">`, gbk), ""},
+		{"gbk in html5 meta", "text/html", page(`<meta charset="gbk">`, gbk), ""},
+		{"gb18030 undeclared", "text/html", page("", gb18030), ""},
+		{"server lies, source overrides", "text/html; charset=iso-8859-1", page("", gbk), "gbk"},
+		{"gb18030 override", "text/html", page(`<meta charset="utf-8">`, gb18030), "gb18030"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/robots.txt" {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", tt.contentType)
+				w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			e := newEnv(t, t.TempDir(), Config{})
+			src := noDelay(Source{Name: "cs", Kind: KindHTML, URL: srv.URL, Charset: tt.override})
+			ctx := context.Background()
+			p, err := e.crawler.fetch(ctx, e.crawler.newCollector(ctx), src, srv.URL+"/page.html", Validators{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(htmlUTF8(p)); !strings.Contains(got, text) {
+				t.Errorf("decoded page %q does not contain %q", got, text)
+			}
+		})
+	}
+}
