@@ -92,8 +92,14 @@ func funcs(lang string, cat catalogue) template.FuncMap {
 	return template.FuncMap{
 		"t": cat.text,
 		// col names a table column; fields an API adds later show as
-		// their JSON name until the catalogue has them.
-		"col": func(k string) string {
+		// their JSON name until the catalogue has them. A context ("source")
+		// picks a more specific name first.
+		"col": func(k string, context ...string) string {
+			for _, c := range context {
+				if s, ok := cat["col."+c+"."+k]; ok {
+					return s
+				}
+			}
 			if s, ok := cat["col."+k]; ok {
 				return s
 			}

@@ -295,6 +295,24 @@ func TestEveryRoleLoadsItsPages(t *testing.T) {
 					t.Errorf("%s as %s: %s", p, rp.role, e)
 				}
 			}
+			if rp.role == "admin" {
+				// English comes from the other catalogue.
+				if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/lang/en"), chromedp.WaitVisible(chromedp.CSS(`nav.mainnav`))); err != nil {
+					t.Fatal(err)
+				}
+				nav, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`nav.mainnav`)))
+				if !strings.Contains(nav, "Sources & venues") {
+					t.Errorf("English nav = %q", nav)
+				}
+				settle(ctx)
+				shot(t, ctx, "admin-admin-en")
+				if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/lang/zh-CN")); err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range con.take() {
+					t.Errorf("English admin page: %s", e)
+				}
+			}
 			// Someone else's page is refused.
 			other := "/audit"
 			if rp.role == "auditor" {
@@ -486,8 +504,23 @@ func TestAcknowledgeAlertMoves(t *testing.T) {
 	shot(t, ctx, "duty-alerts-before-ack")
 	sel := fmt.Sprintf(`#col-open .alert-card[data-alert-id=%q] .act-ack`, id)
 	moved := fmt.Sprintf(`#col-acked .alert-card[data-alert-id=%q]`, id)
+	// A second officer's board, open before the acknowledgement, must see
+	// the move through the live stream.
+	other, ocon := newTab(t)
+	login(t, other, "duty")
+	if err := chromedp.Do(other, chromedp.Navigate(baseURL+"/alerts"), chromedp.WaitVisible(chromedp.CSS(`#live-dot.on`))); err != nil {
+		t.Fatalf("second board: %v", err)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(moved))); err != nil {
 		t.Fatalf("acknowledge alert %s: %v", id, err)
+	}
+	wctx, cancel := context.WithTimeout(other, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(moved))); err != nil {
+		t.Errorf("the second board did not show alert %s acknowledged: %v", id, err)
+	}
+	for _, e := range ocon.take() {
+		t.Errorf("second alert board: %s", e)
 	}
 	settle(ctx)
 	shot(t, ctx, "duty-alerts-after-ack")
