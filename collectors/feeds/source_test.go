@@ -226,10 +226,12 @@ func TestSchedulerRunsEnabledSources(t *testing.T) {
 	on.Interval = Duration(time.Second)
 	off := noDelay(feedSource("atom", KindAtom, s.URL+"/feeds/atom.xml"))
 	off.Enabled = false
-	if err := e.store.PutSources(on, off); err != nil {
+	other := noDelay(newsSource(s.URL)) // enabled, but another node's
+	if err := e.store.PutSources(on, off, other); err != nil {
 		t.Fatal(err)
 	}
-	sch := NewScheduler(SchedulerConfig{Tick: 5 * time.Millisecond, Concurrency: 2, Seed: 1}, e.store, e.crawler)
+	owns := func(name string) bool { return name != "news" }
+	sch := NewScheduler(SchedulerConfig{Tick: 5 * time.Millisecond, Concurrency: 2, Seed: 1, Owns: owns}, e.store, e.crawler)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sch.Run(ctx) }()
@@ -250,6 +252,9 @@ func TestSchedulerRunsEnabledSources(t *testing.T) {
 	}
 	if n := s.count("/feeds/atom.xml"); n != 0 {
 		t.Errorf("disabled source fetched %d times", n)
+	}
+	if n := s.count("/news/index.html"); n != 0 {
+		t.Errorf("source owned by another node fetched %d times", n)
 	}
 	h, ok := e.health.Get("rss")
 	if !ok || h.PostsTotal != 2 {
