@@ -18,6 +18,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("admin: want `admin user add|list|disable` or `admin venue add|list|rotate-key|revoke-key|hold|release`")
 	}
 	what, verb := args[0], args[1]
+	if what == "sources" {
+		return runAdminSources(ctx, verb, args[2:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("admin "+what+" "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./netpulse-data", "netpulse data folder")
