@@ -55,3 +55,32 @@ func TestCharsets(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyBound checks that a huge response is cut at MaxBodyBytes rather
+// than read whole.
+func TestBodyBound(t *testing.T) {
+	big := "<html><body><p>" + strings.Repeat("洪水预警。", 20000) + "</p></body></html>"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(big))
+	}))
+	defer srv.Close()
+	tests := []struct {
+		limit, want int
+	}{
+		{4096, 4096},
+		{len(big) + 1, len(big)},
+	}
+	for _, tt := range tests {
+		e := newEnv(t, t.TempDir(), Config{MaxBodyBytes: tt.limit})
+		ctx := context.Background()
+		src := noDelay(Source{Name: "big", Kind: KindHTML, URL: srv.URL})
+		p, err := e.crawler.fetch(ctx, e.crawler.newCollector(ctx), src, srv.URL+"/", Validators{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.body) != tt.want {
+			t.Errorf("limit %d: body %d bytes, want %d", tt.limit, len(p.body), tt.want)
+		}
+	}
+}
