@@ -40,10 +40,12 @@ type Tokenizer interface {
 }
 
 // Doc is a post with the tokens another stage already cut from it; Tokens
-// nil means "cut them here".
+// nil means "cut them here". Arrived is when it reached the bus (zero:
+// now); a replay carries the same time, so it lands in the same bucket.
 type Doc struct {
-	Post   posts.Post
-	Tokens []string
+	Post    posts.Post
+	Tokens  []string
+	Arrived time.Time
 }
 
 // Options configure a Counter.
@@ -53,6 +55,11 @@ type Options struct {
 	Tokenizer Tokenizer
 	// Bucket is the counting bucket; DefaultBucket if zero.
 	Bucket time.Duration
+	// Grace is how long after its end the trends engine evaluates a
+	// bucket (trends.Options.Grace); 5 s if zero. A post arriving after
+	// its published bucket was evaluated is counted when it arrived, so
+	// that crawl delays do not hide bursts from the detector.
+	Grace time.Duration
 	// Group is the consumer group on raw.posts; "alerts.terms" if empty.
 	Group    string
 	BatchMax int // messages per fetch; 2000 if zero
@@ -68,6 +75,7 @@ type Counter struct {
 	mentions prometheus.Counter
 	bad      prometheus.Counter
 	future   prometheus.Counter
+	late     prometheus.Counter
 
 	mu       sync.Mutex
 	progress time.Time // newest published_at stored so far
@@ -83,6 +91,9 @@ func New(o Options) (*Counter, error) {
 	}
 	if o.Bucket%time.Second != 0 {
 		return nil, fmt.Errorf("terms: bucket %v is not a whole number of seconds", o.Bucket)
+	}
+	if o.Grace <= 0 {
+		o.Grace = 5 * time.Second
 	}
 	if o.Group == "" {
 		o.Group = "alerts.terms"
@@ -101,9 +112,10 @@ func New(o Options) (*Counter, error) {
 		mentions: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_terms_mentions_total", Help: "Distinct (post, term) mentions stored."}),
 		bad:      prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_terms_bad_posts_total", Help: "raw.posts messages the counter could not decode (the posts stage dead-letters them)."}),
 		future:   prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_terms_future_posts_total", Help: "Posts dated in the future, counted at their arrival time instead."}),
+		late:     prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_terms_late_posts_total", Help: "Posts that arrived after their published bucket was evaluated, counted at their arrival time."}),
 	}
 	if o.Reg != nil {
-		for _, m := range []prometheus.Collector{c.posts, c.mentions, c.bad, c.future} {
+		for _, m := range []prometheus.Collector{c.posts, c.mentions, c.bad, c.future, c.late} {
 			if err := o.Reg.Register(m); err != nil {
 				return nil, fmt.Errorf("terms: register metrics: %w", err)
 			}
@@ -148,7 +160,7 @@ func (c *Counter) Run(ctx context.Context) error {
 				c.bad.Inc()
 				continue
 			}
-			docs = append(docs, Doc{Post: p})
+			docs = append(docs, Doc{Post: p, Arrived: m.Time})
 		}
 		for {
 			if err = c.Add(ctx, docs); err == nil {
@@ -212,13 +224,16 @@ func (c *Counter) Add(ctx context.Context, docs []Doc) error {
 	var newest time.Time
 	for _, d := range docs {
 		p := d.Post
-		at := p.PublishedAt.UTC()
-		// A post dated ahead of the clock (bad feed clocks, time zones
-		// misread as UTC) would land in a bucket not yet due and burst
-		// there; count it when it arrived.
-		if at.After(now.Add(c.o.Bucket)) {
+		arrived := d.Arrived.UTC()
+		if arrived.IsZero() {
+			arrived = now
+		}
+		at, why := Place(p.PublishedAt.UTC(), arrived, c.o.Bucket, c.o.Grace)
+		switch why {
+		case PlacedFuture:
 			c.future.Inc()
-			at = now
+		case PlacedLate:
+			c.late.Inc()
 		}
 		if at.After(newest) {
 			newest = at
@@ -255,6 +270,31 @@ func (c *Counter) Add(ctx context.Context, docs []Doc) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// Placement says why a post was counted at the time it was.
+type Placement int
+
+// Placements.
+const (
+	PlacedPublished Placement = iota // at its publication time
+	PlacedFuture                     // dated ahead of its arrival: at arrival
+	PlacedLate                       // arrived after its bucket was evaluated: at arrival
+)
+
+// Place returns the time a post counts at: its publication, unless it is
+// dated more than a bucket after it arrived (bad feed clocks, time zones
+// misread as UTC, which would burst in a bucket not yet due), or it arrived
+// after the trends engine evaluated its bucket (crawl delay), in which
+// cases it counts when it arrived.
+func Place(published, arrived time.Time, bucket, grace time.Duration) (time.Time, Placement) {
+	switch {
+	case published.After(arrived.Add(bucket)):
+		return arrived, PlacedFuture
+	case published.Truncate(bucket).Add(bucket + grace/2).Before(arrived):
+		return arrived, PlacedLate
+	}
+	return published, PlacedPublished
 }
 
 // ClusterKey is what a post counts as: its near-duplicate cluster, or the

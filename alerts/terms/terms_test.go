@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/netpulse/netpulse/pipeline/posts"
@@ -29,6 +30,30 @@ func TestBigramsAndNormalize(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%q → %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestPlace(t *testing.T) {
+	b, g := 5*time.Minute, 5*time.Second
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name               string
+		published, arrived time.Time
+		at                 time.Time
+		why                Placement
+	}{
+		{"on time", t0.Add(time.Minute), t0.Add(2 * time.Minute), t0.Add(time.Minute), PlacedPublished},
+		{"within grace", t0.Add(4 * time.Minute), t0.Add(5*time.Minute + 2*time.Second), t0.Add(4 * time.Minute), PlacedPublished},
+		{"late", t0.Add(4 * time.Minute), t0.Add(5*time.Minute + 3*time.Second), t0.Add(5*time.Minute + 3*time.Second), PlacedLate},
+		{"hours late", t0.Add(-3 * time.Hour), t0, t0, PlacedLate},
+		{"slightly ahead", t0.Add(4 * time.Minute), t0.Add(time.Minute), t0.Add(4 * time.Minute), PlacedPublished},
+		{"far ahead", t0.Add(8 * time.Hour), t0, t0, PlacedFuture},
+	}
+	for _, c := range cases {
+		at, why := Place(c.published, c.arrived, b, g)
+		if !at.Equal(c.at) || why != c.why {
+			t.Errorf("%s: got %v %d, want %v %d", c.name, at, why, c.at, c.why)
 		}
 	}
 }
