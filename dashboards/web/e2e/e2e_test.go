@@ -576,6 +576,26 @@ func TestUploadCSVShowsRowError(t *testing.T) {
 	}
 	settle(ctx)
 	shot(t, ctx, "operator-upload-result")
+
+	// The bad row waits in quarantine; fixing its number there delivers it.
+	batch, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#upload-summary .mono").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := fmt.Sprintf(`#op-quarantine form.qrow[hx-post="/operator/quarantine/%s:2"]`, batch)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
+		t.Fatalf("row 2 of %s is not in quarantine: %v", batch, err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](fmt.Sprintf(`document.querySelector(%q).elements.id_number.value = %q`, row, residentID(8)))); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row+` button[type=submit]`))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`!document.querySelector(%q)`, row),
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Errorf("the fixed row stays in quarantine: %v", err)
+	}
 	for _, e := range con.take() {
 		t.Errorf("operator page: %s", e)
 	}
