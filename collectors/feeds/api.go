@@ -82,9 +82,9 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, src)
 }
 
-func decodeSource(r *http.Request) (Source, error) {
+func decodeSource(w http.ResponseWriter, r *http.Request) (Source, error) {
 	var src Source
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxAPIBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&src); err != nil {
 		return Source{}, &ValidationError{Problems: []FieldError{{Field: "body", Reason: "not a source JSON object: " + err.Error()}}}
@@ -93,7 +93,7 @@ func decodeSource(r *http.Request) (Source, error) {
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) {
-	src, err := decodeSource(r)
+	src, err := decodeSource(w, r)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -115,7 +115,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) put(w http.ResponseWriter, r *http.Request) {
-	src, err := decodeSource(r)
+	src, err := decodeSource(w, r)
 	if err != nil {
 		a.fail(w, err)
 		return

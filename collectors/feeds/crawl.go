@@ -44,11 +44,16 @@ type Config struct {
 	// MaxBodyBytes truncates larger responses.
 	MaxBodyBytes int
 	// Retries is how many times a failed request is retried, waiting
-	// RetryBackoff, then twice that, and so on (at most 30s).
+	// RetryBackoff, then twice that, and so on (at most 30s). Zero means
+	// the default; a negative value means no retries.
 	Retries      int
 	RetryBackoff time.Duration
 	// Threshold is the SimHash Hamming distance for near-duplicates.
 	Threshold int
+	// DedupWindow is how far back a new post looks for its near-duplicate
+	// cluster. Entries older than this are dropped at start-up, which
+	// bounds the in-memory index (about 100 bytes a post).
+	DedupWindow time.Duration
 	// PublishBatch is how many posts go to the bus per Publish.
 	PublishBatch int
 	// Now is the clock for fetched_at and relative dates ("3小时前").
@@ -66,6 +71,7 @@ const (
 	DefaultRetries      = 3
 	DefaultRetryBackoff = time.Second
 	DefaultPublishBatch = 64
+	DefaultDedupWindow  = 30 * 24 * time.Hour
 )
 
 func (c Config) withDefaults() Config {
@@ -88,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Threshold == 0 {
 		c.Threshold = simhash.DefaultThreshold
+	}
+	if c.DedupWindow <= 0 {
+		c.DedupWindow = DefaultDedupWindow
 	}
 	if c.PublishBatch <= 0 {
 		c.PublishBatch = DefaultPublishBatch
@@ -129,9 +138,11 @@ func NewCrawler(cfg Config, store *Store, health *Health, pub Publisher, tok sim
 	if err != nil {
 		return nil, fmt.Errorf("new crawler: %w", err)
 	}
-	if err := store.loadSimhash(ix); err != nil {
+	loaded, dropped, err := store.loadSimhash(ix, cfg.Now().Add(-cfg.DedupWindow))
+	if err != nil {
 		return nil, err
 	}
+	cfg.Logger.Info("simhash index loaded", "entries", loaded, "expired", dropped, "window", cfg.DedupWindow)
 	c := &Crawler{cfg: cfg, store: store, health: health, pub: pub, tok: tok, index: ix,
 		gate: hostGate{next: map[string]time.Time{}}}
 	c.metrics.bytes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
@@ -495,7 +506,7 @@ func (r *runState) flush(ctx context.Context) error {
 			return fmt.Errorf("publish %d posts: %w", len(msgs), err)
 		}
 	}
-	if err := r.c.store.putSimhash(r.entries...); err != nil {
+	if err := r.c.store.putSimhash(r.fetched, r.entries...); err != nil {
 		return err
 	}
 	if err := r.c.store.MarkSeen(r.fetched, r.urls...); err != nil {

@@ -156,7 +156,7 @@ func TestRestartDoesNotRefetch(t *testing.T) {
 	}
 }
 
-func TestRetryThen500OK(t *testing.T) {
+func TestRetry500ThenOK(t *testing.T) {
 	s := newSite(t)
 	s.flaky = 2
 	e := newEnv(t, t.TempDir(), Config{Retries: 3})

@@ -1,8 +1,10 @@
 package feeds
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // clustersByPath maps fixture paths to the cluster of the post there.
@@ -61,5 +63,44 @@ func TestDedupTextDropsRepostBoilerplate(t *testing.T) {
 		if got := dedupText(tt.title, tt.body); got != tt.want {
 			t.Errorf("dedupText(%q, %q) = %q, want %q", tt.title, tt.body, got, tt.want)
 		}
+	}
+}
+
+// TestDedupWindow restarts with a clock inside and past the window: old
+// entries are dropped from the index and the store. (An exact copy still
+// shares the cluster id, because a new cluster is named by its first
+// member's fingerprint; the window matters for near copies.)
+func TestDedupWindow(t *testing.T) {
+	s := newSite(t)
+	dir := t.TempDir()
+	first := newEnv(t, dir, Config{})
+	crawl(t, first, newsSource(s.URL))
+	first.close()
+
+	tests := []struct {
+		name  string
+		later time.Duration
+		kept  int
+	}{
+		{"within the window", 29 * 24 * time.Hour, 3},
+		{"past the window", 31 * 24 * time.Hour, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := t.TempDir()
+			if err := os.CopyFS(d, os.DirFS(dir)); err != nil {
+				t.Fatal(err)
+			}
+			now := testNow.Add(tt.later)
+			e := newEnv(t, d, Config{Now: func() time.Time { return now }})
+			if n := e.crawler.index.Len(); n != tt.kept {
+				t.Errorf("index holds %d entries after restart, want %d", n, tt.kept)
+			}
+			e.close()
+			again := newEnv(t, d, Config{Now: func() time.Time { return testNow }})
+			if n := again.crawler.index.Len(); n != tt.kept {
+				t.Errorf("store kept %d entries, want %d", n, tt.kept)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package feeds
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -266,7 +267,9 @@ func (s *Store) healths() (map[string]SourceHealth, error) {
 	return out, nil
 }
 
-func (s *Store) putSimhash(entries ...simhash.Entry) error {
+// putSimhash stores entries with the time they were made, which decides
+// when they leave the dedup window.
+func (s *Store) putSimhash(at time.Time, entries ...simhash.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -275,6 +278,7 @@ func (s *Store) putSimhash(entries ...simhash.Entry) error {
 		for _, e := range entries {
 			v := binary.BigEndian.AppendUint64(nil, e.Fingerprint)
 			v = binary.BigEndian.AppendUint64(v, e.Cluster)
+			v = binary.BigEndian.AppendUint64(v, uint64(at.Unix()))
 			if err := b.Put([]byte(e.ID), v); err != nil {
 				return err
 			}
@@ -287,21 +291,39 @@ func (s *Store) putSimhash(entries ...simhash.Entry) error {
 	return nil
 }
 
-// loadSimhash replays the stored entries in key order. Key order is not
-// insertion order, which only matters for ties between two equally close
-// earlier clusters; both are valid answers.
-func (s *Store) loadSimhash(ix *simhash.Index) error {
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSimhash).ForEach(func(k, v []byte) error {
-			if len(v) != 16 {
-				return fmt.Errorf("simhash entry %q: %d bytes, want 16", k, len(v))
+// loadSimhash replays the entries made since cutoff and deletes older ones:
+// reposts of a story come within days, and the index lives in memory.
+// Replay is in key order, not insertion order, which only matters for ties
+// between two equally close earlier clusters; both are valid answers.
+func (s *Store) loadSimhash(ix *simhash.Index, cutoff time.Time) (loaded, dropped int, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSimhash)
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if len(v) != 24 {
+				return fmt.Errorf("simhash entry %q: %d bytes, want 24", k, len(v))
+			}
+			if int64(binary.BigEndian.Uint64(v[16:])) < cutoff.Unix() {
+				old = append(old, bytes.Clone(k))
+				return nil
 			}
 			ix.Add(simhash.Entry{ID: string(k), Fingerprint: binary.BigEndian.Uint64(v), Cluster: binary.BigEndian.Uint64(v[8:])})
+			loaded++
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		dropped = len(old)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("load simhash index: %w", err)
+		return 0, 0, fmt.Errorf("load simhash index: %w", err)
 	}
-	return nil
+	return loaded, dropped, nil
 }
