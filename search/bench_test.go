@@ -17,24 +17,38 @@ import (
 	"github.com/netpulse/netpulse/search/shards"
 )
 
-// benchPosts returns n posts of about 500 bytes (two fixture posts' bodies
-// joined), spread over days days, deterministically.
-func benchPosts(n, days int) []shards.Doc {
-	base := generateCorpus(4000)
-	r := rand.New(rand.NewPCG(7, 7))
+// postGen makes ~500-byte posts (two fixture posts' bodies joined) spread
+// over days days, deterministically and in chunks, so that a million-post
+// index does not need a million posts in memory.
+type postGen struct {
+	base  []corpusPost
+	r     *rand.Rand
+	days  int
+	total int
+	next  int
+}
+
+func newPostGen(total, days int) *postGen {
+	return &postGen{base: generateCorpus(4000), r: rand.New(rand.NewPCG(7, 7)), days: days, total: total}
+}
+
+func (g *postGen) take(n int) []shards.Doc {
 	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	out := make([]shards.Doc, n)
-	for i := range out {
-		a, b := base[r.IntN(len(base))], base[r.IntN(len(base))]
-		out[i] = shards.Doc{
-			ID: fmt.Sprintf("b%08d", i), Source: a.Source, Author: a.Author, Title: a.Title,
+	out := make([]shards.Doc, 0, n)
+	for ; n > 0 && g.next < g.total; n-- {
+		a, b := g.base[g.r.IntN(len(g.base))], g.base[g.r.IntN(len(g.base))]
+		out = append(out, shards.Doc{
+			ID: fmt.Sprintf("b%08d", g.next), Source: a.Source, Author: a.Author, Title: a.Title,
 			Body:        a.Body + b.Body,
-			PublishedAt: start.Add(time.Duration(r.IntN(days*24*3600)) * time.Second),
-			ClusterID:   uint64(r.IntN(n/3 + 1)),
-		}
+			PublishedAt: start.Add(time.Duration(g.r.IntN(g.days*24*3600)) * time.Second),
+			ClusterID:   uint64(g.r.IntN(g.total/3 + 1)),
+		})
+		g.next++
 	}
 	return out
 }
+
+func benchPosts(n, days int) []shards.Doc { return newPostGen(n, days).take(n) }
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -106,9 +120,9 @@ func BenchmarkSearch(b *testing.B) {
 	s := openSet(b, dir, analyzers[0].index, analyzers[0].query)
 	if c, _ := s.Alias().DocCount(); int(c) < n {
 		start := time.Now()
-		posts := benchPosts(n, 30)
-		for i := 0; i < len(posts); i += 2000 {
-			if err := s.Index(context.Background(), posts[i:min(i+2000, len(posts))]); err != nil {
+		g := newPostGen(n, 30)
+		for chunk := g.take(5000); len(chunk) > 0; chunk = g.take(5000) {
+			if err := s.Index(context.Background(), chunk); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -324,8 +324,10 @@ func BuildQuery(clauses []Clause, analyzer string, from, to time.Time) query.Que
 	if len(must) == 0 {
 		must = append(must, query.NewMatchAllQuery())
 	}
-	b := query.NewBooleanQuery(must, nil, mustNot)
-	return b
+	if len(must) == 1 && len(mustNot) == 0 {
+		return must[0] // spares a conjunction searcher around every hit
+	}
+	return query.NewBooleanQuery(must, nil, mustNot)
 }
 
 func clauseQuery(c Clause, analyzer string) query.Query {
