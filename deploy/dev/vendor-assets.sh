@@ -32,7 +32,6 @@ fetch() { # package version file-inside-package output-name
 
 mkdir -p "$dest"
 fetch htmx.org "$HTMX_VERSION" dist/htmx.min.js htmx.min.js
-fetch htmx.org "$HTMX_VERSION" dist/ext/sse.js htmx-sse.js || true
 fetch echarts "$ECHARTS_VERSION" dist/echarts.min.js echarts.min.js
 cat >"$dest/VERSIONS" <<V
 htmx.org $HTMX_VERSION (BSD-2-Clause)
