@@ -195,6 +195,7 @@ func paragraphs(s string) string {
 }
 
 func clean(s string) string {
+	s = strings.ToValidUTF8(s, "")
 	s = strings.ReplaceAll(s, "\u00a0", " ")
 	s = strings.ReplaceAll(s, "\u3000", " ")
 	return strings.Join(strings.Fields(s), " ")
