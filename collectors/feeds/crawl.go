@@ -417,11 +417,11 @@ func itemKey(it *gofeed.Item, feedURL *url.URL) (key, link string) {
 func itemAuthor(it *gofeed.Item) string {
 	for _, a := range it.Authors {
 		if a != nil && strings.TrimSpace(a.Name) != "" {
-			return strings.TrimSpace(a.Name)
+			return maintext.Text(a.Name)
 		}
 	}
 	if it.DublinCoreExt != nil && len(it.DublinCoreExt.Creator) > 0 {
-		return strings.TrimSpace(it.DublinCoreExt.Creator[0])
+		return maintext.Text(it.DublinCoreExt.Creator[0])
 	}
 	return ""
 }
