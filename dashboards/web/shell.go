@@ -137,6 +137,10 @@ func funcs(lang string, cat catalogue) template.FuncMap {
 				if t, ok := cat["venue."+s]; ok {
 					return t
 				}
+			case col == "role":
+				if t, ok := cat["role."+s]; ok {
+					return t
+				}
 			case col == "id_type" || col == "action" || col == "outcome":
 				if t, ok := cat["code."+s]; ok {
 					return t
