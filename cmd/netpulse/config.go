@@ -34,6 +34,8 @@ type Config struct {
 	KafkaReplication  int           `name:"kafka-replication" default:"1" help:"replication factor for topics netpulse creates in Kafka"`
 	ClickHouse        []string      `name:"clickhouse" help:"ClickHouse server native addresses host:port,...; empty uses embedded chDB"`
 	ClickHouseCluster string        `name:"clickhouse-cluster" help:"ClickHouse cluster name; with it the schema is created as Replicated tables ON CLUSTER behind Distributed ones"`
+	ClusterToken      string        `name:"cluster-token" secret:"true" help:"shared secret nodes present to each other's internal endpoints (cluster search); required with --kafka on process and api nodes"`
+	Advertise         string        `name:"advertise" help:"base URL other nodes reach this node's HTTP server at (cluster search); default http://LISTEN"`
 	ClickHouseUser    string        `name:"clickhouse-user" default:"default" help:"ClickHouse user"`
 	ClickHousePass    string        `name:"clickhouse-password" secret:"true" help:"ClickHouse password"`
 	JournalPartitions int           `name:"journal-partitions" default:"4" help:"partitions per topic in the embedded journal"`

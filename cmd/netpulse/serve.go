@@ -44,6 +44,8 @@ type app struct {
 	mux    *http.ServeMux
 	group  run.Group
 
+	cl *clusterState // cluster coordination (cluster.go); made on first use
+
 	lagMu    sync.Mutex
 	lagWatch [][2]string // (group, topic) pairs whose lag is exported
 	lag      *prometheus.GaugeVec

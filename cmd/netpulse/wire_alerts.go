@@ -156,8 +156,9 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 	if a.cfg.hasRole("process") {
 		run("term counter", counter.Run)
 		a.watchLag(counter.Group(), bus.TopicPosts)
-		run("trends", eng.Run)
-		run("rules", ruleEng.Run)
+		// One node at a time detects and evaluates rules (cluster.go).
+		a.runLed("trends", eng.Run)
+		a.runLed("rules", ruleEng.Run)
 	}
 
 	var mailer *notify.Mailer

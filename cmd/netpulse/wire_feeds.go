@@ -70,10 +70,12 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 	a.mux.Handle("/api/v1/sources", h)
 	a.mux.Handle("/api/v1/sources/", h)
 
-	sched := feeds.NewScheduler(feeds.SchedulerConfig{Logger: log}, st, crawler)
 	sctx, scancel := context.WithCancel(ctx)
 	a.group.Add(func() error {
-		runErr := sched.Run(sctx)
+		// In a cluster each crawl node runs the sources it owns (cluster.go).
+		runErr := a.runCrawl(sctx, func(ctx context.Context, owns func(string) bool) error {
+			return feeds.NewScheduler(feeds.SchedulerConfig{Logger: log, Owns: owns}, st, crawler).Run(ctx)
+		})
 		if site != nil {
 			site.Close()
 		}

@@ -69,15 +69,17 @@ func (a *app) wireIntake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc.Routes(a.mux, a.access)
+	svc.Routes(a.muxFor("intake"), a.access)
 	svcCtx, svcCancel := context.WithCancel(ctx)
 	a.group.Add(func() error { defer svc.Close(); return svc.Run(svcCtx) }, func(error) { svcCancel() })
 
 	writer := precords.New(precords.Options{Bus: a.bus, DB: a.db, DeadLetter: a.bus, BatchRows: a.cfg.BatchRows,
 		BatchDelay: a.cfg.BatchDelay, Log: a.log.With("part", "records"), Reg: a.reg})
-	wctx, wcancel := context.WithCancel(ctx)
-	a.group.Add(func() error { return writer.Run(wctx) }, func(error) { wcancel() })
-	a.watchLag("records", bus.TopicAccess)
+	if a.cfg.hasRole("process") {
+		wctx, wcancel := context.WithCancel(ctx)
+		a.group.Add(func() error { return writer.Run(wctx) }, func(error) { wcancel() })
+		a.watchLag("records", bus.TopicAccess)
+	}
 	venues := func(ctx context.Context) ([]precords.Venue, error) {
 		vs, err := a.access.Venues(ctx)
 		out := make([]precords.Venue, len(vs))
@@ -87,13 +89,16 @@ func (a *app) wireIntake(ctx context.Context) error {
 		}
 		return out, err
 	}
-	sctx, scancel := context.WithCancel(ctx)
-	a.group.Add(func() error { return writer.RunVenueSync(sctx, time.Minute, venues) }, func(error) { scancel() })
+	if a.cfg.hasRole("process") {
+		sctx, scancel := context.WithCancel(ctx)
+		a.group.Add(func() error { return writer.RunVenueSync(sctx, time.Minute, venues) }, func(error) { scancel() })
+	}
 
 	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: srecords.NewAudit(a.db, keys.Audit), Log: a.log.With("part", "records-search")}
-	api.Routes(a.mux, a.access)
+	apiMux := a.muxFor("api")
+	api.Routes(apiMux, a.access)
 
-	a.mux.Handle("GET /api/v1/intake/deliveries", access.Require(a.access, access.RoleAdmin, access.RoleLeader, access.RoleDuty, access.RoleAnalyst)(
+	apiMux.Handle("GET /api/v1/intake/deliveries", access.Require(a.access, access.RoleAdmin, access.RoleLeader, access.RoleDuty, access.RoleAnalyst)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ds, err := precords.Deliveries(r.Context(), a.db, time.Now())
 			if err != nil {
@@ -103,7 +108,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 			}
 			writeJSONResponse(w, map[string]any{"venues": ds})
 		})))
-	a.mux.Handle("PUT /api/v1/venues/{code}/legal-hold", access.Require(a.access, access.RoleAdmin)(
+	apiMux.Handle("PUT /api/v1/venues/{code}/legal-hold", access.Require(a.access, access.RoleAdmin)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hold := r.URL.Query().Get("hold") != "false"
 			if err := a.access.SetLegalHold(r.Context(), r.PathValue("code"), hold); err != nil {
@@ -122,7 +127,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 			writeJSONResponse(w, map[string]any{"venue": r.PathValue("code"), "legal_hold": hold})
 		})))
 
-	a.mux.Handle("PUT /api/v1/records/holds", access.Require(a.access, access.RoleAdmin)(
+	apiMux.Handle("PUT /api/v1/records/holds", access.Require(a.access, access.RoleAdmin)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var req struct {
 				IDType   string `json:"id_type"`
@@ -147,7 +152,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 			writeJSONResponse(w, map[string]any{"case_ref": req.CaseRef, "id_number": identity.Mask(req.IDType, identity.Normalize(req.IDNumber)), "active": active})
 		})))
 
-	if a.cfg.Demo {
+	if a.cfg.Demo && a.cfg.hasRole("intake") {
 		demoVs, err := seedIntakeDemo(ctx, a.access, func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) })
 		if err != nil {
 			return fmt.Errorf("intake demo: %w", err)

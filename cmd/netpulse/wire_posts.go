@@ -56,7 +56,12 @@ func (a *app) wirePosts(ctx context.Context) (seg *jieba.Segmenter, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.cfg.hasRole("api") {
+	// In a cluster, search spans every process node (cluster.go).
+	clusterSearch, err := a.wireSearchCluster(ctx, set)
+	if err != nil {
+		return nil, err
+	}
+	if a.cfg.hasRole("api") && !clusterSearch {
 		a.mux.Handle("GET /api/v1/search/posts", access.Require(a.access, access.RoleAnalyst, access.RoleAdmin)(
 			search.NewHandler(searcher, log.With("stage", "search"))))
 	}

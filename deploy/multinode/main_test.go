@@ -1,0 +1,168 @@
+package multinode
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/pipeline/store/chdb"
+)
+
+// dumpEnv makes the test binary print one node's store and exit: chDB
+// allows one engine per process, so each store is read by its own child.
+const dumpEnv = "NETPULSE_MULTINODE_DUMP"
+
+var (
+	brokerAddr string // set by TestMain
+	binary     string // the netpulse binary under test
+)
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(dumpEnv); dir != "" {
+		if err := dumpStore(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "dump store:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "multinode-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	binary = filepath.Join(tmp, "netpulse")
+	build := exec.Command("go", "build", "-o", binary, "github.com/netpulse/netpulse/cmd/netpulse")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: build netpulse: %v\n%s", err, out)
+		return 1
+	}
+
+	script, _ := filepath.Abs("../dev/kafka.sh")
+	cache := os.Getenv("NETPULSE_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "netpulse")
+	}
+	if _, err := os.Stat(filepath.Join(cache, "kafka-4.1.1", "libs", ".complete")); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: Kafka 4.1.1 jars missing; run deploy/dev/install-deps.sh kafka")
+		return 1
+	}
+	port, err := freePortPair()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: no free port pair:", err)
+		return 1
+	}
+	kdir := filepath.Join(tmp, "kafka")
+	kafka := func(cmd string) error {
+		out, err := exec.Command(script, cmd, kdir, strconv.Itoa(port)).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("kafka.sh %s: %w\n%s", cmd, err, out)
+		}
+		return nil
+	}
+	if err := kafka("start"); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer func() {
+		if err := kafka("stop"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return m.Run()
+}
+
+// freePortPair finds a port whose successor is free too: kafka.sh puts the
+// KRaft controller on PORT+1.
+func freePortPair() (int, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("50 tries")
+}
+
+// storeDump is what one node's store holds: raw rows, not FINAL, so that
+// duplicates show.
+type storeDump struct {
+	Records []dumpRecord `json:"records"`
+	Posts   []string     `json:"posts"`
+}
+
+type dumpRecord struct {
+	RecordID  string    `json:"record_id"`
+	Venue     string    `json:"venue"`
+	Place     string    `json:"place"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+func (r dumpRecord) key() string {
+	return r.Venue + "|" + r.Place + "|" + r.StartedAt.UTC().Format(time.RFC3339)
+}
+
+func dumpStore(dir string) error {
+	b, err := chdb.Open(dir)
+	if err != nil {
+		return err
+	}
+	db := store.New(b, nil)
+	defer db.Close()
+	ctx := context.Background()
+	var d storeDump
+	if err := db.Select(ctx, &d.Records, "SELECT record_id, venue, place, started_at FROM netpulse.access_records WHERE batch_id != 'demo-flatline'"); err != nil {
+		return err
+	}
+	var posts []struct {
+		ID string `json:"id"`
+	}
+	if err := db.Select(ctx, &posts, "SELECT id FROM netpulse.posts"); err != nil {
+		return err
+	}
+	for _, p := range posts {
+		d.Posts = append(d.Posts, p.ID)
+	}
+	return json.NewEncoder(os.Stdout).Encode(d)
+}
+
+// readStore runs the dump child for a stopped node's store.
+func readStore(t *testing.T, dataDir string) storeDump {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), dumpEnv+"="+filepath.Join(dataDir, "chdb"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("read store %s: %v\n%s", dataDir, err, stderr.String())
+	}
+	var d storeDump
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatalf("read store %s: %v\n%s", dataDir, err, out)
+	}
+	return d
+}
