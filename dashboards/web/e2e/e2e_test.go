@@ -188,7 +188,7 @@ func newTab(t *testing.T) (context.Context, *console) {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	ctx, cancel2 := context.WithTimeout(ctx, 4*time.Minute)
+	ctx, cancel2 := context.WithTimeout(ctx, 8*time.Minute)
 	t.Cleanup(cancel2)
 	c := &console{}
 	msgs := chromedp.Console(ctx)
@@ -399,7 +399,7 @@ func TestChineseSearchHighlights(t *testing.T) {
 	// Wait for demo posts, and pick a word they contain.
 	candidates := []string{"诈骗", "警方", "火灾", "通报", "交通", "市民", "天气", "网络", "发布", "学校"}
 	var word string
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for word == "" && time.Now().Before(deadline) {
 		for _, w := range candidates {
 			resp, err := c.Get(baseURL + "/api/v1/search/posts?q=" + url.QueryEscape(w))
@@ -418,7 +418,7 @@ func TestChineseSearchHighlights(t *testing.T) {
 		}
 	}
 	if word == "" {
-		t.Fatalf("no demo post matched any of %v within 90 s", candidates)
+		t.Fatalf("no demo post matched any of %v within 3 minutes", candidates)
 	}
 	ctx, con := newTab(t)
 	login(t, ctx, "analyst")
@@ -484,7 +484,7 @@ func TestAcknowledgeAlertMoves(t *testing.T) {
 	ctx, con := newTab(t)
 	login(t, ctx, "duty")
 	var id string
-	deadline := time.Now().Add(120 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for id == "" && time.Now().Before(deadline) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/alerts"), chromedp.WaitVisible(chromedp.CSS(`#board`))); err != nil {
 			t.Fatal(err)
@@ -499,7 +499,7 @@ func TestAcknowledgeAlertMoves(t *testing.T) {
 		}
 	}
 	if id == "" {
-		t.Fatal("no open alert appeared on the board within 2 minutes of demo start")
+		t.Fatal("no open alert appeared on the board within 3 minutes of demo start")
 	}
 	shot(t, ctx, "duty-alerts-before-ack")
 	sel := fmt.Sprintf(`#col-open .alert-card[data-alert-id=%q] .act-ack`, id)
@@ -683,7 +683,7 @@ func TestRecordRevealIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	var masked string
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for masked == "" && time.Now().Before(deadline) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tab-records button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#record-results .card, #record-results .notice`))); err != nil {
@@ -700,7 +700,7 @@ func TestRecordRevealIsAudited(t *testing.T) {
 		}
 	}
 	if masked == "" {
-		t.Fatal("no access record of JA-C01 was searchable within 2 minutes of demo start")
+		t.Fatal("no access record of JA-C01 was searchable within 3 minutes of demo start")
 	}
 	if !strings.Contains(masked, "*") {
 		t.Errorf("identity shown as %q, want it masked", masked)
