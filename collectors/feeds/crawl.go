@@ -185,7 +185,11 @@ func (c *Crawler) Crawl(ctx context.Context, src Source) (Run, error) {
 	if err != nil {
 		err = fmt.Errorf("crawl %s: %w", src.Name, err)
 	}
-	c.cfg.Logger.Info("feed run", "source", src.Name, "posts", r.run.Posts, "pages", r.run.Pages,
+	level := slog.LevelDebug // an idle run every few seconds is noise
+	if err != nil || r.run.Posts > 0 {
+		level = slog.LevelInfo
+	}
+	c.cfg.Logger.Log(ctx, level, "feed run", "source", src.Name, "posts", r.run.Posts, "pages", r.run.Pages,
 		"not_modified", r.run.NotModified, "seen", r.run.Seen, "robots", r.run.Robots, "failed", r.run.Failed, "err", err)
 	if herr := c.health.Record(ctx, src.Name, started, r.run, err); herr != nil && err == nil {
 		err = herr
