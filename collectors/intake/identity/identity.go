@@ -119,7 +119,9 @@ type Keys struct {
 
 // LoadKeys takes the hash and encryption keys from hex configuration values
 // or, when a value is empty, from DATA/keys/<name>.key, generating that file
-// (mode 0600) on first use. The receipt and audit keys always live in files.
+// (mode 0600) on first use. When the hash key is configured, the receipt and
+// audit keys are derived from it, so that every node of a cluster signs and
+// chains alike from configuration alone; otherwise they too live in files.
 func LoadKeys(dataDir, idHashHex, idEncHex string) (Keys, error) {
 	var k Keys
 	var err error
@@ -129,6 +131,10 @@ func LoadKeys(dataDir, idHashHex, idEncHex string) (Keys, error) {
 	if k.IDEnc, err = loadKey(dataDir, "id-enc", idEncHex); err != nil {
 		return k, err
 	}
+	if idHashHex != "" {
+		k.Receipt, k.Audit = derive(k.IDHash, "netpulse receipt key v1"), derive(k.IDHash, "netpulse audit key v1")
+		return k, nil
+	}
 	if k.Receipt, err = loadKey(dataDir, "receipt", ""); err != nil {
 		return k, err
 	}
@@ -136,6 +142,14 @@ func LoadKeys(dataDir, idHashHex, idEncHex string) (Keys, error) {
 		return k, err
 	}
 	return k, nil
+}
+
+// derive is a one-step HKDF-Expand: distinct purposes get independent keys.
+func derive(master []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte(purpose))
+	m.Write([]byte{1})
+	return m.Sum(nil)
 }
 
 func loadKey(dataDir, name, hexValue string) ([]byte, error) {

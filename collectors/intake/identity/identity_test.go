@@ -80,6 +80,19 @@ func TestKeysAndProtector(t *testing.T) {
 	if _, err := LoadKeys(dir, "zz", ""); err == nil {
 		t.Error("bad hex key accepted")
 	}
+	// Configured keys give every node the same receipt and audit keys.
+	hexKey := "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	a, err := LoadKeys(t.TempDir(), hexKey, hexKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadKeys(t.TempDir(), hexKey, hexKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a.Receipt) != string(b.Receipt) || string(a.Audit) != string(b.Audit) || string(a.Audit) == string(a.Receipt) || string(a.Audit) == string(a.IDHash) {
+		t.Error("derived keys differ between nodes or repeat each other")
+	}
 	p, err := NewProtector(k1)
 	if err != nil {
 		t.Fatal(err)
