@@ -52,7 +52,7 @@ type quarantinedRow struct {
 // delivery is one batch a venue delivered.
 type delivery struct {
 	BatchID    string    `json:"batch_id"`
-	ReceivedAt time.Time `json:"received_at"`
+	ReceivedAt time.Time `json:"first_received"`
 	Accepted   uint32    `json:"accepted"`
 }
 
@@ -84,11 +84,11 @@ func (s *Server) operatorData(r *http.Request) operatorData {
 	d.Quarantine, d.QTotal = q.Rows, q.Total
 	// No API lists a venue's batches yet; the stored records do, and the
 	// venue comes from the session, so an operator sees only their own.
-	if err := s.db.Select(r.Context(), &d.History, `SELECT batch_id, min(received_at) AS received_at,
+	if err := s.db.Select(r.Context(), &d.History, `SELECT batch_id, min(received_at) AS first_received,
 			toUInt32(count()) AS accepted
 		FROM netpulse.access_records
 		WHERE venue = ? AND received_at >= now() - INTERVAL 30 DAY AND batch_id != ''
-		GROUP BY batch_id ORDER BY received_at DESC LIMIT 30`, d.Venue); err != nil {
+		GROUP BY batch_id ORDER BY first_received DESC LIMIT 30`, d.Venue); err != nil {
 		s.log.Warn("delivery history", "venue", d.Venue, "err", err)
 	}
 	return d

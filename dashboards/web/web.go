@@ -203,7 +203,7 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 	lang := r.PathValue("lang")
 	for _, l := range Languages {
 		if l == lang {
-			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", Secure: s.secure,
+			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", Secure: s.secure, HttpOnly: true,
 				SameSite: http.SameSiteStrictMode, Expires: time.Now().AddDate(1, 0, 0)})
 		}
 	}

@@ -91,7 +91,18 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: start Chromium %s: %v\n", chromiumPath, err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	// The web UI logs what went wrong behind a page (an API or a query that
+	// failed) as warnings; the pages may still look fine, so read the log.
+	if b, err := os.ReadFile(filepath.Join(tmp, "serve.log")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, `"part":"web"`) && (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`)) {
+				fmt.Fprintln(os.Stderr, "e2e: web UI logged:", line)
+				code = 1
+			}
+		}
+	}
+	return code
 }
 
 // startServer builds netpulse into dir, runs `serve --demo` on a free port
@@ -596,6 +607,21 @@ func TestUploadCSVShowsRowError(t *testing.T) {
 		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		t.Errorf("the fixed row stays in quarantine: %v", err)
 	}
+	// The accepted row shows up in the delivery history once stored.
+	found := false
+	for deadline := time.Now().Add(2 * time.Minute); !found && time.Now().Before(deadline); {
+		if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/operator"), chromedp.WaitVisible(chromedp.CSS(`#op-history`))); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#op-history`)))
+		if found = strings.Contains(h, batch); !found {
+			time.Sleep(3 * time.Second)
+		}
+	}
+	if !found {
+		t.Errorf("batch %s is not in the delivery history", batch)
+	}
+	shot(t, ctx, "operator-history")
 	for _, e := range con.take() {
 		t.Errorf("operator page: %s", e)
 	}
