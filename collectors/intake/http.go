@@ -50,6 +50,10 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "caller is not bound to a venue")
 		return
 	}
+	if !s.enter(w) {
+		return
+	}
+	defer s.leave()
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 200 {
 		writeError(w, http.StatusBadRequest, "Idempotency-Key longer than 200 characters")
@@ -76,6 +80,22 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, ans)
 }
+
+// enter takes an in-flight slot before the body is read, or answers 503
+// with Retry-After: under overload, batches wait at the client, not here.
+func (s *Service) enter(w http.ResponseWriter) bool {
+	select {
+	case s.inflight <- struct{}{}:
+		return true
+	default:
+		s.refused.WithLabelValues("503").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "intake busy: too many batches in flight; retry after 1 s")
+		return false
+	}
+}
+
+func (s *Service) leave() { <-s.inflight }
 
 func (s *Service) writeSubmitError(w http.ResponseWriter, r *http.Request, venue string, err error) {
 	var ra *RetryAfter
@@ -159,6 +179,10 @@ func (s *Service) handleResubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "caller is not bound to a venue")
 		return
 	}
+	if !s.enter(w) {
+		return
+	}
+	defer s.leave()
 	var req struct {
 		Items []Fix `json:"items"`
 	}

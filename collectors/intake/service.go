@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -42,6 +43,10 @@ type Options struct {
 	Reg       prometheus.Registerer
 	Now       func() time.Time
 	Publisher string // topic; default raw.access
+	// MaxInFlight bounds batches being read, parsed and published at once
+	// over all venues; more get 503 with Retry-After, so that overload is
+	// refused at the door instead of queued in memory. Default 4×GOMAXPROCS.
+	MaxInFlight int
 }
 
 // Service accepts batches of access records.
@@ -50,6 +55,8 @@ type Service struct {
 	ledger *ledger
 	limit  *limiter
 	locks  [64]sync.Mutex // per Idempotency-Key stripe, so concurrent retries run once
+	// inflight holds one token per batch being handled (MaxInFlight).
+	inflight chan struct{}
 
 	kindMu sync.Mutex
 	kinds  map[string]kindEntry
@@ -81,6 +88,9 @@ func New(o Options) (*Service, error) {
 	if o.Burst <= 0 {
 		o.Burst = 20
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 4 * runtime.GOMAXPROCS(0)
+	}
 	if o.IdemTTL <= 0 {
 		o.IdemTTL = 7 * 24 * time.Hour
 	}
@@ -98,6 +108,7 @@ func New(o Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{o: o, ledger: l, limit: newLimiter(o.Rate, o.Burst), kinds: map[string]kindEntry{},
+		inflight: make(chan struct{}, o.MaxInFlight),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_intake_records_accepted_total",
 			Help: "Access records accepted and durable on the bus."}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_intake_records_rejected_total",

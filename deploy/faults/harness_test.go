@@ -279,3 +279,19 @@ func decode(t *testing.T, r reply, v any) {
 		t.Fatalf("decode %s: %v", r, err)
 	}
 }
+
+// metric returns the value of one series (name with labels as /metrics
+// prints it), or "absent".
+func (s *server) metric(t *testing.T, series string) string {
+	t.Helper()
+	r, err := s.call(context.Background(), "GET", "/metrics", "", nil)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return "absent"
+}
