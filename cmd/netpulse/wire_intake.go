@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -94,7 +95,17 @@ func (a *app) wireIntake(ctx context.Context) error {
 		a.group.Add(func() error { return writer.RunVenueSync(sctx, time.Minute, venues) }, func(error) { scancel() })
 	}
 
-	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: srecords.NewAudit(a.db, keys.Audit), Log: a.log.With("part", "records-search")}
+	// Each node keeps its own audit chain: nodes cannot agree on one
+	// sequence through ClickHouse, which has no compare-and-set.
+	chain := ""
+	if a.clustered() {
+		chain = a.cfg.Advertise
+		if chain == "" {
+			host, _ := os.Hostname()
+			chain = host + "/" + a.cfg.Listen
+		}
+	}
+	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: srecords.NewAudit(a.db, keys.Audit, chain), Log: a.log.With("part", "records-search")}
 	apiMux := a.muxFor("api")
 	api.Routes(apiMux, a.access)
 

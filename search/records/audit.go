@@ -16,6 +16,7 @@ import (
 // Entry is one audit log entry: who did what to personal data, when, under
 // which case, with which filter, and how many rows it returned.
 type Entry struct {
+	Chain    string    `json:"chain"` // the writing node's chain; "" on a single node
 	Seq      uint64    `json:"seq"`
 	At       time.Time `json:"at"`
 	Actor    string    `json:"actor"`
@@ -29,11 +30,12 @@ type Entry struct {
 	Hash     string    `json:"hash"`
 }
 
-// Audit appends to and verifies the hash-chained netpulse.audit_log. One
-// process writes the chain (serve); appends are serialised here.
+// Audit appends to and verifies the hash-chained netpulse.audit_log. Each
+// node writes its own chain, so appends only need serialising here.
 type Audit struct {
-	db  *store.DB
-	key []byte
+	db    *store.DB
+	key   []byte
+	chain string
 
 	mu       sync.Mutex
 	loaded   bool
@@ -43,11 +45,14 @@ type Audit struct {
 
 // NewAudit returns the log over db; key is the chain's HMAC key, so that
 // someone who can write to ClickHouse cannot forge a consistent chain.
-func NewAudit(db *store.DB, key []byte) *Audit { return &Audit{db: db, key: key} }
+// chain names this node's chain ("" for a single node).
+func NewAudit(db *store.DB, key []byte, chain string) *Audit {
+	return &Audit{db: db, key: key, chain: chain}
+}
 
 func (a *Audit) chainHash(prev string, e Entry) string {
 	m := hmac.New(sha256.New, a.key)
-	m.Write([]byte("netpulse-audit-v1\n" + prev + "\n" + strconv.FormatUint(e.Seq, 10) + "\n" +
+	m.Write([]byte("netpulse-audit-v1\n" + e.Chain + "\n" + prev + "\n" + strconv.FormatUint(e.Seq, 10) + "\n" +
 		strconv.FormatInt(e.At.UTC().UnixMilli(), 10) + "\n" + e.Actor + "\n" + e.Role + "\n" + e.Action + "\n" +
 		e.CaseRef + "\n" + e.Filter + "\n" + strconv.FormatUint(e.Rows, 10) + "\n" + e.Outcome))
 	return hex.EncodeToString(m.Sum(nil))
@@ -59,7 +64,7 @@ func (a *Audit) Append(ctx context.Context, e Entry) (Entry, error) {
 	defer a.mu.Unlock()
 	if !a.loaded {
 		var tail []Entry
-		if err := a.db.Select(ctx, &tail, `SELECT seq, hash FROM netpulse.audit_log ORDER BY seq DESC LIMIT 1`); err != nil {
+		if err := a.db.Select(ctx, &tail, `SELECT seq, hash FROM netpulse.audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1`, a.chain); err != nil {
 			return Entry{}, fmt.Errorf("audit: read chain tail: %w", err)
 		}
 		if len(tail) == 1 {
@@ -67,6 +72,7 @@ func (a *Audit) Append(ctx context.Context, e Entry) (Entry, error) {
 		}
 		a.loaded = true
 	}
+	e.Chain = a.chain
 	e.Seq = a.lastSeq + 1
 	if e.At.IsZero() {
 		e.At = time.Now()
@@ -86,24 +92,32 @@ func (a *Audit) Append(ctx context.Context, e Entry) (Entry, error) {
 // Verification is the result of checking the chain.
 type Verification struct {
 	OK       bool   `json:"ok"`
+	Chain    string `json:"chain,omitempty"` // the chain that broke
 	Entries  uint64 `json:"entries"`
 	BrokenAt uint64 `json:"broken_at,omitempty"` // first bad sequence number
 	Reason   string `json:"reason,omitempty"`
 }
 
-// Verify walks the whole chain: sequence numbers must run 1, 2, 3… with no
-// gap or repeat, each prev_hash must be the previous hash, and each hash
-// must match its entry.
+// Verify walks every chain: sequence numbers must run 1, 2, 3… with no gap
+// or repeat, each prev_hash must be the previous hash, and each hash must
+// match its entry. It stops at the first break.
 func (a *Audit) Verify(ctx context.Context) (Verification, error) {
 	const page = 10000
 	var v Verification
-	prev, want := "", uint64(1)
+	chain, prev, want := "", "", uint64(1)
 	for offset := 0; ; offset += page {
 		var es []Entry
-		if err := a.db.Select(ctx, &es, `SELECT * FROM netpulse.audit_log ORDER BY seq, hash LIMIT ? OFFSET ?`, page, offset); err != nil {
+		if err := a.db.Select(ctx, &es, `SELECT * FROM netpulse.audit_log ORDER BY chain, seq, hash LIMIT ? OFFSET ?`, page, offset); err != nil {
 			return v, fmt.Errorf("audit: read chain: %w", err)
 		}
 		for _, e := range es {
+			if e.Chain != chain {
+				if r := a.truncated(chain, want-1); r != "" {
+					v.Chain, v.BrokenAt, v.Reason = chain, want, r
+					return v, nil
+				}
+				chain, prev, want = e.Chain, "", 1
+			}
 			reason := ""
 			switch {
 			case e.Seq < want:
@@ -119,7 +133,7 @@ func (a *Audit) Verify(ctx context.Context) (Verification, error) {
 				reason = "entry was altered: its hash does not match its content"
 			}
 			if reason != "" {
-				v.BrokenAt, v.Reason = min(e.Seq, want), reason
+				v.Chain, v.BrokenAt, v.Reason = chain, min(e.Seq, want), reason
 				return v, nil
 			}
 			prev, want = e.Hash, want+1
@@ -129,17 +143,27 @@ func (a *Audit) Verify(ctx context.Context) (Verification, error) {
 			break
 		}
 	}
-	a.mu.Lock()
-	known := a.lastSeq
-	a.mu.Unlock()
-	if v.Entries < known {
-		// Truncating the tail leaves a valid shorter chain; this process
-		// remembers how long the chain was.
-		v.BrokenAt, v.Reason = v.Entries+1, fmt.Sprintf("entries %d to %d were removed", v.Entries+1, known)
+	if r := a.truncated(chain, want-1); r != "" {
+		v.Chain, v.BrokenAt, v.Reason = chain, want, r
 		return v, nil
 	}
 	v.OK = true
 	return v, nil
+}
+
+// truncated checks this node's own chain against the length it remembers:
+// removing the newest entries leaves a valid shorter chain.
+func (a *Audit) truncated(chain string, seen uint64) string {
+	if chain != a.chain {
+		return ""
+	}
+	a.mu.Lock()
+	known := a.lastSeq
+	a.mu.Unlock()
+	if seen < known {
+		return fmt.Sprintf("entries %d to %d were removed", seen+1, known)
+	}
+	return ""
 }
 
 // List returns entries newest first, with the total.
