@@ -83,6 +83,8 @@ type Generation struct {
 	ID     int32
 	Member string
 	Owned  []int // sorted partition ids of Options.Topic
+	// Partitions is how many the topic has (it may predate Options).
+	Partitions int
 }
 
 // Run joins the group and calls work once per generation with the
@@ -91,7 +93,8 @@ type Generation struct {
 // nil when ctx ends, or the first error work returns.
 func Run(ctx context.Context, opts Options, work func(ctx context.Context, gen Generation) error) error {
 	opts.defaults()
-	if err := ensureTopic(ctx, opts); err != nil {
+	partitions, err := ensureTopic(ctx, opts)
+	if err != nil {
 		return err
 	}
 	log := opts.Logger.With("group", opts.Group, "topic", opts.Topic)
@@ -130,9 +133,17 @@ func Run(ctx context.Context, opts Options, work func(ctx context.Context, gen G
 			if errors.Is(err, kafka.ErrGroupClosed) {
 				return nil
 			}
-			return fmt.Errorf("group %s: next generation: %w", opts.Group, err)
+			// kafka-go reports a failed join and retries it itself (after
+			// JoinGroupBackoff): coordinators load after a broker start,
+			// and a broker restart must not stop the node.
+			lvl := slog.LevelWarn
+			if errors.Is(err, kafka.RebalanceInProgress) {
+				lvl = slog.LevelDebug
+			}
+			log.Log(ctx, lvl, "join group failed; retrying", "err", err)
+			continue
 		}
-		gen := Generation{ID: g.ID, Member: g.MemberID}
+		gen := Generation{ID: g.ID, Member: g.MemberID, Partitions: partitions}
 		for _, pa := range g.Assignments[opts.Topic] {
 			gen.Owned = append(gen.Owned, pa.ID)
 		}
@@ -162,6 +173,7 @@ func Run(ctx context.Context, opts Options, work func(ctx context.Context, gen G
 // when the lease is lost; fn runs again when it is won again.
 func Lead(ctx context.Context, opts Options, fn func(ctx context.Context) error) error {
 	opts.Topic, opts.Partitions = TopicLeader, 1
+	opts.defaults()
 	return Run(ctx, opts, func(ctx context.Context, gen Generation) error {
 		if !slices.Contains(gen.Owned, 0) {
 			return nil
@@ -226,25 +238,25 @@ type advertBalancer struct {
 
 func (b advertBalancer) UserData() ([]byte, error) { return b.data, nil }
 
-func ensureTopic(ctx context.Context, opts Options) error {
+func ensureTopic(ctx context.Context, opts Options) (int, error) {
 	c := &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 10 * time.Second}
 	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: opts.Topic, NumPartitions: opts.Partitions, ReplicationFactor: opts.Replication}}})
 	if err != nil {
-		return fmt.Errorf("create topic %s: %w", opts.Topic, err)
+		return 0, fmt.Errorf("create topic %s: %w", opts.Topic, err)
 	}
 	if err := res.Errors[opts.Topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s: %w", opts.Topic, err)
+		return 0, fmt.Errorf("create topic %s: %w", opts.Topic, err)
 	}
 	// The group assigns from metadata; wait until it lists every partition.
 	for {
 		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{opts.Topic}})
 		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0 {
-			return nil
+			return len(md.Topics[0].Partitions), nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for topic %s: %w", opts.Topic, ctx.Err())
+			return 0, fmt.Errorf("wait for topic %s: %w", opts.Topic, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
