@@ -26,7 +26,9 @@ import (
 )
 
 // Doc is one post as the index holds it. ID is the document id, so indexing
-// the same post again replaces it.
+// the same post again replaces it — within its day. A post re-published with
+// a published_at on another day would exist in both days; the crawler keeps
+// published_at stable for a post id.
 type Doc struct {
 	ID          string
 	Source      string
@@ -539,8 +541,9 @@ func (s *Set) Stale() []string {
 
 // Reindex rebuilds every stale day into a new generation from the documents
 // stored in the old one and swaps it in. Searchers keep answering from the
-// old generation until the swap; writers wait only while their day is being
-// rebuilt.
+// old generation until the swap. Writers wait while a day is being rebuilt
+// (one day at a time, so a long re-index lets them through between days):
+// a write racing the copy could otherwise be overwritten by an older copy.
 func (s *Set) Reindex(ctx context.Context) (rebuilt []string, err error) {
 	for _, day := range s.Stale() {
 		if err := s.reindexDay(ctx, day); err != nil {
