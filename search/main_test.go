@@ -13,19 +13,22 @@ import (
 	"github.com/netpulse/netpulse/search/shards"
 )
 
-// seg is the process's one segmenter, as in serve.
-var seg *jieba.Segmenter
+// seg is the process's one segmenter, as in serve; dict its dictionaries.
+var (
+	seg  *jieba.Segmenter
+	dict jiebadict.Paths
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "search-jieba")
 	if err != nil {
 		panic(err)
 	}
-	paths, err := jiebadict.Install(dir)
+	dict, err = jiebadict.Install(dir)
 	if err != nil {
 		panic(err)
 	}
-	if seg, err = jieba.New(paths); err != nil {
+	if seg, err = jieba.New(dict); err != nil {
 		panic(err)
 	}
 	if err := jieba.Register(seg); err != nil {
