@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/registry"
 	blevesearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 	"github.com/prometheus/client_golang/prometheus"
@@ -307,7 +309,19 @@ func toHit(h *blevesearch.DocumentMatch) Hit {
 // the title or in the body; phrases must appear in order.
 func BuildQuery(clauses []Clause, analyzer string, from, to time.Time) query.Query {
 	var must, mustNot []query.Query
+	var cache *registry.Cache
 	for _, c := range clauses {
+		if c.Phrase && c.Field != "source" && c.Field != "author" {
+			// A phrase that is one word (most quoted Chinese terms are) needs
+			// no position check: a term match gives the same hits without
+			// decoding term vectors for each of them.
+			if cache == nil {
+				cache = registry.NewCache()
+			}
+			if a, err := cache.AnalyzerNamed(analyzer); err == nil && positions(a.Analyze([]byte(c.Text))) == 1 {
+				c.Phrase = false
+			}
+		}
 		q := clauseQuery(c, analyzer)
 		if c.Occur == MustNot {
 			mustNot = append(mustNot, q)
@@ -328,6 +342,14 @@ func BuildQuery(clauses []Clause, analyzer string, from, to time.Time) query.Que
 		return must[0] // spares a conjunction searcher around every hit
 	}
 	return query.NewBooleanQuery(must, nil, mustNot)
+}
+
+func positions(ts analysis.TokenStream) int {
+	seen := map[int]bool{}
+	for _, t := range ts {
+		seen[t.Position] = true
+	}
+	return len(seen)
 }
 
 func clauseQuery(c Clause, analyzer string) query.Query {
