@@ -54,6 +54,12 @@ type Config struct {
 	// cluster. Entries older than this are dropped at start-up, which
 	// bounds the in-memory index (about 100 bytes a post).
 	DedupWindow time.Duration
+	// SeenRetention is how long a published URL stays in the seen list
+	// (SeenPruner forgets older ones). A page dated older than this is
+	// marked seen but not published, so that a forgotten URL that shows up
+	// again, or an old backlog, does not come back as news; posts that old
+	// are past the default post retention anyway.
+	SeenRetention time.Duration
 	// PublishBatch is how many posts go to the bus per Publish.
 	PublishBatch int
 	// Now is the clock for fetched_at and relative dates ("3小时前").
@@ -100,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PublishBatch <= 0 {
 		c.PublishBatch = DefaultPublishBatch
+	}
+	if c.SeenRetention <= 0 {
+		c.SeenRetention = DefaultSeenRetention
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -191,7 +200,7 @@ func (c *Crawler) Crawl(ctx context.Context, src Source) (Run, error) {
 	}
 	c.cfg.Logger.Log(ctx, level, "feed run", "source", src.Name, "posts", r.run.Posts, "pages", r.run.Pages,
 		"not_modified", r.run.NotModified, "seen", r.run.Seen, "robots", r.run.Robots, "failed", r.run.Failed, "err", err)
-	if herr := c.health.Record(ctx, src.Name, started, r.run, err); herr != nil && err == nil {
+	if herr := c.health.Record(ctx, src.Name, started, c.cfg.Now().Sub(started), r.run, err); herr != nil && err == nil {
 		err = herr
 	}
 	return r.run, err
@@ -475,6 +484,13 @@ func (r *runState) add(key, link, title, body, author string, published time.Tim
 	}
 	if err := p.Validate(); err != nil {
 		r.c.cfg.Logger.Info("skipping unusable page", "source", r.src.Name, "url", link, "err", err)
+		r.urls = append(r.urls, key)
+		return
+	}
+	if published.Before(r.fetched.Add(-r.c.cfg.SeenRetention)) {
+		r.c.cfg.Logger.Debug("skipping page older than the seen retention", "source", r.src.Name, "url", link,
+			"published", published, "retention", r.c.cfg.SeenRetention)
+		r.run.Old++
 		r.urls = append(r.urls, key)
 		return
 	}

@@ -37,14 +37,19 @@ type Run struct {
 	Seen        int `json:"seen"`         // links skipped as already published
 	Robots      int `json:"robots"`       // pages skipped by robots.txt
 	Failed      int `json:"failed"`       // pages given up after retries
+	Old         int `json:"old"`          // dated before the seen retention, not published
 	Posts       int `json:"posts"`        // published
 }
 
 // Health tracks SourceHealth in memory, in the store (so that it survives
-// restarts) and as Prometheus metrics.
+// restarts) and as Prometheus metrics. With a RunLog (ShareRuns) every run
+// is also written to netpulse.crawl_runs, and the health API reads from
+// there: the memory and bbolt copies are then this node's cache.
 type Health struct {
 	store     *Store
 	failAfter int
+	runLog    RunLog
+	node      string
 
 	mu        sync.Mutex
 	m         map[string]SourceHealth
@@ -121,8 +126,60 @@ func (h *Health) OnFailing(f func(ctx context.Context, sh SourceHealth) error) {
 	h.mu.Unlock()
 }
 
-// Record stores the outcome of one run: err nil means success.
-func (h *Health) Record(ctx context.Context, source string, at time.Time, r Run, runErr error) error {
+// ShareRuns makes Record write every run to runs as node, and the health
+// API and Sync read from it. Set it before the scheduler runs.
+func (h *Health) ShareRuns(runs RunLog, node string) {
+	h.mu.Lock()
+	h.runLog, h.node = runs, node
+	h.mu.Unlock()
+}
+
+// Sync takes the shared state of every source whose latest run in the run
+// log is newer than this node's: serve calls it each time the node's share
+// of the sources may have changed, so that a source taken over from
+// another node continues its failure streak and totals. Without a run log
+// it does nothing.
+func (h *Health) Sync(ctx context.Context) error {
+	h.mu.Lock()
+	runs := h.runLog
+	h.mu.Unlock()
+	if runs == nil {
+		return nil
+	}
+	shared, err := sharedHealth(ctx, runs, h.failAfter)
+	if err != nil {
+		return err
+	}
+	var changed []SourceHealth
+	h.mu.Lock()
+	for name, sh := range shared {
+		if local, ok := h.m[name]; ok && !sh.LastRunAt.After(local.LastRunAt) {
+			continue
+		}
+		h.m[name] = sh
+		changed = append(changed, sh)
+	}
+	h.mu.Unlock()
+	var errs []error
+	for _, sh := range changed {
+		h.setGauges(sh)
+		errs = append(errs, h.store.putHealth(sh))
+	}
+	return errors.Join(errs...)
+}
+
+func (h *Health) setGauges(sh SourceHealth) {
+	if !sh.LastSuccessAt.IsZero() {
+		h.lastSuccess.WithLabelValues(sh.Source).Set(float64(sh.LastSuccessAt.Unix()))
+	}
+	h.postsPerRun.WithLabelValues(sh.Source).Set(float64(sh.LastRun.Posts))
+	h.failures.WithLabelValues(sh.Source).Set(float64(sh.ConsecutiveFailures))
+	h.failing.WithLabelValues(sh.Source).Set(b2f(sh.Failing))
+}
+
+// Record stores the outcome of one run that started at and took took: err
+// nil means success.
+func (h *Health) Record(ctx context.Context, source string, at time.Time, took time.Duration, r Run, runErr error) error {
 	h.mu.Lock()
 	wasFailing := h.m[source].Failing
 	sh := h.m[source]
@@ -143,6 +200,7 @@ func (h *Health) Record(ctx context.Context, source string, at time.Time, r Run,
 	}
 	h.m[source] = sh
 	notify := h.onFailing
+	runs, node := h.runLog, h.node
 	h.mu.Unlock()
 
 	result := "ok"
@@ -155,13 +213,21 @@ func (h *Health) Record(ctx context.Context, source string, at time.Time, r Run,
 	h.pages.WithLabelValues(source, "not_modified").Add(float64(r.NotModified))
 	h.pages.WithLabelValues(source, "failed").Add(float64(r.Failed))
 	h.robots.WithLabelValues(source).Add(float64(r.Robots))
-	h.postsPerRun.WithLabelValues(source).Set(float64(r.Posts))
-	if runErr == nil {
-		h.lastSuccess.WithLabelValues(source).Set(float64(at.Unix()))
-	}
-	h.failures.WithLabelValues(source).Set(float64(sh.ConsecutiveFailures))
-	h.failing.WithLabelValues(source).Set(b2f(sh.Failing))
+	h.setGauges(sh)
 	err := h.store.putHealth(sh)
+	if runs != nil {
+		row := runRow{Source: source, StartedAt: at.UTC(), Posts: r.Posts, Node: node, DurationMs: took.Milliseconds(),
+			Pages: r.Pages, NotModified: r.NotModified, Seen: r.Seen, Robots: r.Robots, Failed: r.Failed,
+			ConsecutiveFailures: sh.ConsecutiveFailures}
+		if runErr == nil {
+			row.OK = 1
+		} else {
+			row.Error = runErr.Error()
+		}
+		if ierr := runs.Insert(ctx, TableCrawlRuns, []runRow{row}); ierr != nil {
+			err = errors.Join(err, fmt.Errorf("log run of %s: %w", source, ierr))
+		}
+	}
 	if sh.Failing && !wasFailing && notify != nil {
 		if nerr := notify(ctx, sh); nerr != nil {
 			err = errors.Join(err, fmt.Errorf("report failing source %s: %w", source, nerr))
@@ -190,8 +256,58 @@ func (h *Health) All() []SourceHealth {
 	return out
 }
 
-func (h *Health) serveHTTP(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"sources": h.All()})
+// Shared returns every source's health as the run log has it, for the
+// sources this node knows (registered here, or run here and not deleted),
+// so that a deleted source's old runs do not bring it back. Without a run
+// log it is All.
+func (h *Health) Shared(ctx context.Context) ([]SourceHealth, error) {
+	h.mu.Lock()
+	runs := h.runLog
+	h.mu.Unlock()
+	if runs == nil {
+		return h.All(), nil
+	}
+	shared, err := sharedHealth(ctx, runs, h.failAfter)
+	if err != nil {
+		return nil, err
+	}
+	srcs, err := h.store.Sources()
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, s := range srcs {
+		known[s.Name] = true
+	}
+	out := []SourceHealth{}
+	for _, sh := range h.All() {
+		known[sh.Source] = true
+		if _, ok := shared[sh.Source]; !ok {
+			shared[sh.Source] = sh // run here, its row not yet readable
+		}
+	}
+	for name, sh := range shared {
+		if known[name] {
+			out = append(out, sh)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Source < out[j].Source })
+	return out, nil
+}
+
+// serveHTTP answers the shared health; when the run log cannot be read it
+// answers this node's own view, marked "shared": false, because operators
+// need the table most when something is broken.
+func (h *Health) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	shared := h.runLog != nil
+	h.mu.Unlock()
+	srcs, err := h.Shared(r.Context())
+	body := map[string]any{"sources": srcs, "shared": shared}
+	if err != nil {
+		body = map[string]any{"sources": h.All(), "shared": false, "error": err.Error()}
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,13 +1,18 @@
 package feeds
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/netpulse/netpulse/collectors/feeds/simhash"
+	"github.com/netpulse/netpulse/deploy"
 	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
+	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/pipeline/store/chdb"
 	"github.com/netpulse/netpulse/search/jieba"
 )
 
@@ -38,5 +43,37 @@ func run(m *testing.M) int {
 	}
 	defer seg.Close()
 	testTok = JiebaTokenizer(seg)
+	testChDir = filepath.Join(dir, "chdb")
+	defer func() {
+		if testDB != nil {
+			testDB.Close()
+		}
+	}()
 	return m.Run()
+}
+
+// The one chDB engine of the test process (libchdb allows one), opened by
+// the first test that needs ClickHouse, with the netpulse schema.
+var (
+	testChDir  string
+	testDBOnce sync.Once
+	testDB     *store.DB
+	testDBErr  error
+)
+
+func chDB(t testing.TB) *store.DB {
+	t.Helper()
+	testDBOnce.Do(func() {
+		b, err := chdb.Open(testChDir)
+		if err != nil {
+			testDBErr = err
+			return
+		}
+		testDB = store.New(b, nil)
+		testDBErr = testDB.Migrate(context.Background(), deploy.Schema())
+	})
+	if testDBErr != nil {
+		t.Fatalf("chDB: %v", testDBErr)
+	}
+	return testDB
 }

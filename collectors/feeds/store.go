@@ -327,3 +327,54 @@ func (s *Store) loadSimhash(ix *simhash.Index, cutoff time.Time) (loaded, droppe
 	}
 	return loaded, dropped, nil
 }
+
+// pruneBatch bounds one write transaction of PruneSeen, so that a large
+// backlog does not hold the file's write lock for long.
+const pruneBatch = 5000
+
+// PruneSeen forgets URLs marked seen before cutoff and returns how many.
+// The list would otherwise grow with every post ever published. A URL
+// re-marked after the scan keeps its entry: each batch checks the time
+// again under the write lock.
+func (s *Store) PruneSeen(cutoff time.Time) (int, error) {
+	var old [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSeen).ForEach(func(k, v []byte) error {
+			if seenBefore(v, cutoff) {
+				old = append(old, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("scan seen urls: %w", err)
+	}
+	pruned := 0
+	for len(old) > 0 {
+		batch := old[:min(pruneBatch, len(old))]
+		old = old[len(batch):]
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketSeen)
+			for _, k := range batch {
+				if !seenBefore(b.Get(k), cutoff) {
+					continue
+				}
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				pruned++
+			}
+			return nil
+		})
+		if err != nil {
+			return pruned, fmt.Errorf("prune seen urls: %w", err)
+		}
+	}
+	return pruned, nil
+}
+
+// seenBefore reports whether a seen entry was marked before cutoff. An
+// entry of the wrong size (none is written) is kept.
+func seenBefore(v []byte, cutoff time.Time) bool {
+	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff.Unix()
+}
