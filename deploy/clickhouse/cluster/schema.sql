@@ -112,6 +112,10 @@ ORDER BY seq;
 
 CREATE TABLE IF NOT EXISTS netpulse.audit_log ON CLUSTER 'netpulse' AS netpulse.audit_log_local ENGINE = Distributed('netpulse', netpulse, audit_log_local, cityHash64(seq));
 
+ALTER TABLE netpulse.audit_log_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS chain String DEFAULT '' FIRST;
+
+ALTER TABLE netpulse.audit_log ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS chain String DEFAULT '' FIRST;
+
 CREATE TABLE IF NOT EXISTS netpulse.posts_local ON CLUSTER 'netpulse' (
     id           String,
     source       LowCardinality(String),
@@ -132,6 +136,28 @@ PARTITION BY toYYYYMM(published_at)
 ORDER BY id;
 
 CREATE TABLE IF NOT EXISTS netpulse.posts ON CLUSTER 'netpulse' AS netpulse.posts_local ENGINE = Distributed('netpulse', netpulse, posts_local, cityHash64(id));
+
+CREATE TABLE IF NOT EXISTS netpulse.crawl_runs_local ON CLUSTER 'netpulse' (
+    source               LowCardinality(String),
+    started_at           DateTime64(3, 'UTC'),
+    ok                   UInt8,
+    posts                UInt32,
+    error                String,
+    node                 LowCardinality(String) DEFAULT '',
+    duration_ms          UInt32 DEFAULT 0,
+    pages                UInt32 DEFAULT 0,
+    not_modified         UInt32 DEFAULT 0,
+    seen                 UInt32 DEFAULT 0,
+    robots               UInt32 DEFAULT 0,
+    failed               UInt32 DEFAULT 0,
+    consecutive_failures UInt32 DEFAULT 0
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/netpulse/crawl_runs', '{replica}')
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (source, started_at)
+TTL toDateTime(started_at) + INTERVAL 400 DAY;
+
+CREATE TABLE IF NOT EXISTS netpulse.crawl_runs ON CLUSTER 'netpulse' AS netpulse.crawl_runs_local ENGINE = Distributed('netpulse', netpulse, crawl_runs_local, cityHash64(source));
 
 CREATE TABLE IF NOT EXISTS netpulse.term_mentions_local ON CLUSTER 'netpulse' (
     bucket_seconds UInt32,
