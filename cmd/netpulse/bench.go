@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,18 +19,22 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/search/jieba"
 )
 
 // benchRow is one line of the bench table: a production rate beside the
 // ceiling it is measured against, from the same run on the same machine.
 type benchRow struct {
-	Stage       string  `json:"stage"`
-	Metric      string  `json:"metric"`
-	Value       float64 `json:"value"`
-	Unit        string  `json:"unit"`
-	Ceiling     string  `json:"ceiling,omitempty"`
-	CeilingVal  float64 `json:"ceiling_value,omitempty"`
-	Ratio       float64 `json:"ratio,omitempty"`
+	Stage      string  `json:"stage"`
+	Metric     string  `json:"metric"`
+	Value      float64 `json:"value"`
+	Unit       string  `json:"unit"`
+	Ceiling    string  `json:"ceiling,omitempty"`
+	CeilingVal float64 `json:"ceiling_value,omitempty"`
+	Ratio      float64 `json:"ratio,omitempty"`
+	// LowerBetter marks times and costs: their ratio is ceiling/value, so
+	// that every ratio reads "fraction of the ceiling reached" (1 = at it).
+	LowerBetter bool    `json:"lower_is_better,omitempty"`
 	PeakRSSMiB  float64 `json:"peak_rss_mib"`
 	Description string  `json:"description,omitempty"`
 }
@@ -60,6 +65,12 @@ type benchEnv struct {
 	log   *slog.Logger
 	bar   *progressbar.ProgressBar
 	db    *store.DB // opened on first use by benchDB
+	// clickhouse, if set, makes benchDB use a ClickHouse server instead of
+	// chDB (point it at a scratch server: the bench writes into netpulse).
+	clickhouse []string
+	cfg        *Config          // serve's defaults: batch sizes and delays as shipped
+	run        string           // unique per run, for names in a shared server
+	seg        *jieba.Segmenter // the process's one segmenter, opened by benchSeg
 }
 
 func (e *benchEnv) progress(desc string, total int) {
@@ -82,6 +93,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scaleName := fs.String("scale", "small", "tiny, small or full")
 	jsonOut := fs.String("json", "", "also write the figures as JSON to this file")
 	only := fs.String("stages", "", "comma-separated stage names to run (default: all)")
+	chAddrs := fs.String("clickhouse", "", "ClickHouse server native addresses host:port,... (a scratch server); empty uses embedded chDB")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,18 +101,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !ok {
 		return fmt.Errorf("bench: --scale %q: want tiny, small or full", *scaleName)
 	}
-	dir := *data
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "netpulse-bench-")
-		if err != nil {
+	// Always a fresh folder of our own, even inside --data, so that a bench
+	// never writes into (or measures) data it did not make.
+	if *data != "" {
+		if err := os.MkdirAll(*data, 0o750); err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
 	}
+	dir, err := os.MkdirTemp(*data, "netpulse-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	bar := progressbar.NewOptions(1, progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-	env := &benchEnv{scale: scale, log: slog.New(slog.NewTextHandler(io.Discard, nil)), bar: bar}
+	env := &benchEnv{scale: scale, log: slog.New(slog.NewTextHandler(io.Discard, nil)), bar: bar,
+		run: strconv.FormatInt(time.Now().UnixNano()%1e10, 36)}
+	// The stages run serve's parts with serve's default settings.
+	if env.cfg, err = loadConfig("bench", nil, func(string) string { return "" }, io.Discard); err != nil {
+		return err
+	}
+	if *chAddrs != "" {
+		env.clickhouse = strings.Split(*chAddrs, ",")
+	}
+	defer env.close()
 	var rows []benchRow
 	start := time.Now()
 	for _, st := range benchStages() {
@@ -123,18 +147,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for i := range got {
 			got[i].Stage = st.name
 			got[i].PeakRSSMiB = peak
-			if got[i].CeilingVal > 0 {
+			switch {
+			case got[i].CeilingVal <= 0 || got[i].Value <= 0:
+			case got[i].LowerBetter:
+				got[i].Ratio = got[i].CeilingVal / got[i].Value
+			default:
 				got[i].Ratio = got[i].Value / got[i].CeilingVal
 			}
 		}
 		rows = append(rows, got...)
 		bar.Finish()
 	}
-	if env.db != nil {
-		env.db.Close()
-	}
 	writeBenchTable(stdout, rows)
-	fmt.Fprintf(stdout, "\nscale %s, %d cores, %s, %s, took %s\n", scale.Name, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH,
+	fmt.Fprintf(stdout, "\nratio: fraction of the ceiling reached (value/ceiling for rates, ceiling/value for times)\n")
+	fmt.Fprintf(stdout, "scale %s, %d cores, %s, %s, took %s\n", scale.Name, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH,
 		runtime.Version(), time.Since(start).Round(time.Second))
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{"scale": scale.Name, "cores": runtime.NumCPU(),
@@ -174,7 +200,9 @@ func formatNum(v float64) string {
 // resetPeakRSS asks Linux to restart the high-water mark (VmHWM) so that
 // each stage reports its own peak; elsewhere the peak is process-wide.
 func resetPeakRSS() {
-	runtime.GC()
+	// Hand freed Go heap back first, so that one stage's garbage does not
+	// count in the next stage's peak (chDB's and jieba's memory stays).
+	debug.FreeOSMemory()
 	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
