@@ -70,15 +70,6 @@ func loadFixtures(ctx context.Context, db *store.DB) error {
 	if err := db.Migrate(ctx, deploy.Schema()); err != nil {
 		return err
 	}
-	standin, err := os.ReadFile("testdata/standin.sql")
-	if err != nil {
-		return err
-	}
-	for _, stmt := range store.SplitStatements(string(standin)) {
-		if err := db.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("stand-in schema: %w", err)
-		}
-	}
 	for _, table := range []string{"venues", "access_records", "intake_quarantine", "posts", "crawl_runs", "alerts", "audit_log"} {
 		rows, err := readJSONL(filepath.Join("testdata", table+".jsonl"))
 		if err != nil {

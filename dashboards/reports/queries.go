@@ -15,7 +15,7 @@ const (
 	tblQuarantine = "netpulse.intake_quarantine" // 0011_intake_quarantine.sql
 	tblAudit      = "netpulse.audit_log"         // 0013_audit_log.sql
 	tblPosts      = "netpulse.posts"             // 0020_posts.sql
-	tblCrawlRuns  = "netpulse.crawl_runs"        // not in the schema: feeds keep run health in bbolt
+	tblCrawlRuns  = "netpulse.crawl_runs"        // 0021_crawl_runs.sql, one row per feed source run
 	tblAlerts     = "netpulse.alerts"            // 0031_alerts.sql
 )
 
