@@ -11,9 +11,8 @@ import (
 	"github.com/netpulse/netpulse/dashboards/access"
 )
 
-// Routes adds the intake endpoints to mux. auth wraps a handler with the
-// registry's role check (access.Require); venue keys and operator accounts
-// act for their own venue.
+// Routes adds the intake endpoints to mux, each behind reg's role check.
+// Venue keys and operator accounts act for their own venue only.
 func (s *Service) Routes(mux *http.ServeMux, reg *access.Registry) {
 	venueOnly := access.Require(reg, access.RoleVenue, access.RoleOperator)
 	mux.Handle("POST /api/v1/intake/access-records", venueOnly(http.HandlerFunc(s.handleSubmit)))
