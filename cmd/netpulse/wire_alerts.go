@@ -73,11 +73,15 @@ func loadAlertsConfig(path string) (alertsConfig, error) {
 	return c, nil
 }
 
-// Demo settings: 20-second buckets that the detector sees as five
-// minutes each, so that the demo's bursts show within a minute.
+// Demo settings: 2-minute buckets that the detector sees as five minutes
+// each, and tracking from 2 clusters, so that the feed demo's burst (about
+// fourteen distinct stories and their reposts over six minutes, from
+// minute four) raises a topic a few minutes in. The detector wants about
+// five clusters in a bucket before it calls a rise from nothing a burst.
 const (
-	demoBucket    = 20 * time.Second
-	demoTimeScale = float64(5*time.Minute) / float64(demoBucket)
+	demoBucket     = 2 * time.Minute
+	demoTimeScale  = float64(5*time.Minute) / float64(demoBucket)
+	demoMinSupport = 2
 )
 
 // wireAlerts connects term counting (raw.posts → term tables, cut by the
@@ -94,12 +98,15 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 		return err
 	}
 	log := a.log.With("part", "alerts")
-	bucket, scale := cfg.Bucket, 1.0
+	bucket, scale, support := cfg.Bucket, 1.0, cfg.MinSupport
 	if bucket == 0 {
 		bucket = terms.DefaultBucket
 		if a.cfg.Demo {
 			bucket, scale = demoBucket, demoTimeScale
 		}
+	}
+	if support == 0 && a.cfg.Demo {
+		support = demoMinSupport
 	}
 	rulesDir := cfg.RulesDir
 	if rulesDir == "" {
@@ -139,7 +146,7 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 		return err
 	}
 	eng, err := trends.New(trends.Options{DB: a.db, Raiser: mgr, Dir: filepath.Join(a.cfg.Data, "trends"), Bucket: bucket,
-		TimeScale: scale, MinSupport: cfg.MinSupport, AssumeHistory: a.cfg.Demo, Unit: cfg.Unit,
+		TimeScale: scale, MinSupport: support, AssumeHistory: a.cfg.Demo, Unit: cfg.Unit,
 		Log: log.With("stage", "trends"), Reg: a.reg})
 	if err != nil {
 		return err
