@@ -53,6 +53,7 @@ type Config struct {
 	PostRetention   time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
 	AlertsConfig    string        `name:"alerts-config" help:"optional YAML file for trends and alerts: bucket, min_support, rules_dir, unit, ack_sla, webhooks, smtp, digest_hour (see cmd/netpulse/wire_alerts.go)"`
 	UserAgent       string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
+	SeenRetention   time.Duration `name:"feeds-seen-retention" default:"2160h" help:"how long the crawler remembers a published URL; older ones are forgotten hourly, and pages dated older are not published"`
 }
 
 // fieldSpec describes one Config field for the loader.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/netpulse/netpulse/alerts/lifecycle"
@@ -39,6 +40,9 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 	if err != nil {
 		return err
 	}
+	// Runs go to netpulse.crawl_runs, which the reports and every node's
+	// health API read; the bbolt copy is this node's cache.
+	health.ShareRuns(a.db, a.advertise())
 	if a.alerts != nil {
 		health.OnFailing(func(ctx context.Context, sh feeds.SourceHealth) error {
 			// Health calls this once per failing streak, at the run that
@@ -52,8 +56,12 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 			return err
 		})
 	}
-	crawler, err := feeds.NewCrawler(feeds.Config{UserAgent: a.cfg.UserAgent, Logger: log}, st, health, a.bus,
-		feeds.JiebaTokenizer(seg), a.reg)
+	crawler, err := feeds.NewCrawler(feeds.Config{UserAgent: a.cfg.UserAgent, SeenRetention: a.cfg.SeenRetention, Logger: log},
+		st, health, a.bus, feeds.JiebaTokenizer(seg), a.reg)
+	if err != nil {
+		return err
+	}
+	pruner, err := feeds.NewSeenPruner(st, feeds.PruneConfig{MaxAge: a.cfg.SeenRetention, Logger: log}, a.reg)
 	if err != nil {
 		return err
 	}
@@ -73,9 +81,22 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 	sctx, scancel := context.WithCancel(ctx)
 	a.group.Add(func() error {
 		// In a cluster each crawl node runs the sources it owns (cluster.go).
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = pruner.Run(sctx) // returns nil when sctx ends; failures are logged
+		}()
 		runErr := a.runCrawl(sctx, func(ctx context.Context, owns func(string) bool) error {
+			// The node's share of the sources may have just changed: take
+			// over their failure streaks from the shared run log.
+			if err := health.Sync(ctx); err != nil {
+				log.Warn("source health not synced from the run log; streaks restart here", "err", err)
+			}
 			return feeds.NewScheduler(feeds.SchedulerConfig{Logger: log, Owns: owns}, st, crawler).Run(ctx)
 		})
+		scancel()
+		wg.Wait()
 		if site != nil {
 			site.Close()
 		}
