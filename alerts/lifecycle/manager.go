@@ -362,6 +362,9 @@ func (m *Manager) Raise(ctx context.Context, s Signal) (Alert, bool, error) {
 			if payload != nil {
 				next.Payload = payload
 			}
+			if s.Title != "" {
+				next.Title = s.Title
+			}
 			if len(s.Terms) > 0 {
 				next.Terms = mergeTerms(next.Terms, s.Terms)
 			}

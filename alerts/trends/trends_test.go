@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,6 +267,16 @@ func TestBurstRaisesOneTopicAcrossRestart(t *testing.T) {
 	// 20 distinct posts + one cluster of 10 near-duplicates = 21.
 	if peak != 21 {
 		t.Errorf("peak count of 火灾 = %d, want 21 (each cluster once)", peak)
+	}
+	// The same through the API the trends page uses.
+	mux := http.NewServeMux()
+	e.Mount(mux, func(h http.Handler) http.Handler { return h })
+	for _, path := range []string{"/api/v1/trends", "/api/v1/trends/terms/" + url.PathEscape("火灾")} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "火灾") {
+			t.Errorf("GET %s: %d %.300s", path, rec.Code, rec.Body.String())
+		}
 	}
 	h, err := e.History(ctx, "火灾", start.Add(-time.Hour), time.Now().Add(time.Minute))
 	if err != nil {
