@@ -130,6 +130,30 @@ func BenchmarkIntakeEndToEnd(b *testing.B) {
 	}
 	ceiling := float64(len(rows)) / time.Since(t1).Seconds()
 	b.ReportMetric(ceiling, "ceiling-rows/s")
+
+	// And the narrow-row ceiling of pipeline/store/chdb's BenchmarkInsert
+	// (five columns, 5000-row batches), to place both on one scale.
+	if err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS netpulse.bench_narrow (id UInt64, name String, at DateTime64(3,'UTC'), tags Array(String), score Float64) ENGINE = MergeTree ORDER BY id`); err != nil {
+		b.Fatal(err)
+	}
+	type narrow struct {
+		ID    uint64    `json:"id"`
+		Name  string    `json:"name"`
+		At    time.Time `json:"at"`
+		Tags  []string  `json:"tags"`
+		Score float64   `json:"score"`
+	}
+	nrows := make([]narrow, 5000)
+	for i := range nrows {
+		nrows[i] = narrow{uint64(i), fmt.Sprintf("终端-%04d 张三", i), time.Now().UTC(), []string{"cafe"}, float64(i)}
+	}
+	t2 := time.Now()
+	for i := 0; i < max(len(rows)/len(nrows), 1); i++ {
+		if err := db.Insert(ctx, "netpulse.bench_narrow", nrows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(max(len(rows)/len(nrows), 1)*len(nrows))/time.Since(t2).Seconds(), "narrow-ceiling-rows/s")
 	b.ReportMetric(e2e/ceiling, "ratio")
 	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "go-heap-MiB")
