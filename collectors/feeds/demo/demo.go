@@ -4,7 +4,8 @@
 // Atom feed of emergency alerts. Items appear over time from the moment the
 // site starts, and a few minutes in a telecom-fraud warning goes viral on
 // the forum (reposts plus people's own stories) so that trends have a
-// burst to show.
+// burst to show. The timeline repeats every Cycle with new ids, so a demo
+// left running keeps producing posts and a burst every half hour.
 package demo
 
 import (
@@ -54,6 +55,15 @@ var rssTmpl string
 
 //go:embed fixtures/atom.xml
 var atomTmpl string
+
+// Cycle is the length of the demo timeline: its items (the backlog dated
+// before the start excepted) and its burst come again every Cycle, as new
+// posts with new ids.
+const Cycle = 30 * time.Minute
+
+// keptCycles bounds what the site lists: a day of cycles, newest first,
+// which is more than any source's list depth reaches.
+const keptCycles = 48
 
 // Options configure the demo site.
 type Options struct {
@@ -257,14 +267,29 @@ func loadItems() ([]item, error) {
 
 func minutes(m float64) time.Duration { return time.Duration(m * float64(time.Minute)) }
 
-// visible returns the items of one site published by now, newest first.
+// visible returns the items of one site published by now, newest first:
+// the first run of the timeline, then its repeats, item ids suffixed with
+// the cycle number (n06, n06c1, n06c2, ...).
 func (s *Site) visible(site string) ([]item, time.Time) {
 	now := s.now()
 	elapsed := time.Duration(float64(now.Sub(s.start)) * s.speed)
+	last := 0
+	if elapsed > 0 {
+		last = int(elapsed / Cycle)
+	}
 	var out []item
-	for _, it := range s.items {
-		if it.Site == site && it.At <= elapsed {
-			out = append(out, it)
+	for c := max(0, last-keptCycles+1); c <= last; c++ {
+		for _, it := range s.items {
+			if it.Site != site || (c > 0 && it.At < 0) {
+				continue
+			}
+			if c > 0 {
+				it.At += time.Duration(c) * Cycle
+				it.ID = it.ID + "c" + strconv.Itoa(c)
+			}
+			if it.At <= elapsed {
+				out = append(out, it)
+			}
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At > out[j].At })

@@ -179,3 +179,136 @@ func readAll(t *testing.T, j *journal.Journal) []posts.Post {
 	}
 	return out
 }
+
+// TestTimelineCycles: the timeline repeats every Cycle with new ids and a
+// new burst, the backlog only once, and the listing stays bounded.
+func TestTimelineCycles(t *testing.T) {
+	start := time.Date(2026, 11, 28, 16, 0, 0, 0, cst)
+	clk := &clock{t: start}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	site, err := Start(ctx, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	// 57 items: 11 dated before the start (shown once), 46 in the timeline
+	// (repeated), 38 of them the forum burst from minute 4 to 10.
+	tests := []struct {
+		elapsed time.Duration
+		items   int
+		bursts  int // cycles whose burst has begun
+	}{
+		{0, 11, 0},
+		{20 * time.Minute, 57, 1},
+		{Cycle, 57, 1},
+		{Cycle + 3*time.Minute, 58, 1},
+		{Cycle + 5*time.Minute, 58 + 1 + 7, 2},
+		{2*Cycle - time.Minute, 57 + 46, 2},
+		{5*Cycle + 20*time.Minute, 57 + 5*46, 6},
+		{24*time.Hour + 25*time.Minute, keptCycles * 46, keptCycles},
+	}
+	for _, tt := range tests {
+		t.Run(tt.elapsed.String(), func(t *testing.T) {
+			clk.mu.Lock()
+			clk.t = start.Add(tt.elapsed)
+			clk.mu.Unlock()
+			ids := map[string]bool{}
+			bursts := map[int]bool{} // cycle -> burst seen
+			n := 0
+			for _, name := range []string{"news", "forum", "rss", "atom"} {
+				items, _ := site.visible(name)
+				for i, it := range items {
+					if ids[it.ID] {
+						t.Errorf("id %s listed twice", it.ID)
+					}
+					ids[it.ID] = true
+					if i > 0 && items[i-1].At < it.At {
+						t.Errorf("%s listed before the newer %s", items[i-1].ID, it.ID)
+					}
+					if it.At > tt.elapsed {
+						t.Errorf("%s (at %v) visible at %v", it.ID, it.At, tt.elapsed)
+					}
+					if it.ID[0] == 'b' { // burst items are b01..b38, then b01c1...
+						bursts[int(it.At/Cycle)] = true
+					}
+				}
+				n += len(items)
+			}
+			if n != tt.items {
+				t.Errorf("%d items visible, want %d", n, tt.items)
+			}
+			if len(bursts) != tt.bursts {
+				t.Errorf("bursts in %d cycles, want %d", len(bursts), tt.bursts)
+			}
+		})
+	}
+}
+
+// TestDemoCrawlCycles crawls two later cycles with the real crawler: each
+// brings the whole timeline again as new posts, and its burst reposts
+// join the warning's near-duplicate cluster.
+func TestDemoCrawlCycles(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 28, 16, 0, 0, 0, cst)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	site, err := Start(ctx, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	dir := t.TempDir()
+	st, err := feeds.OpenStore(filepath.Join(dir, "feeds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	j, err := journal.Open(journal.Options{Dir: filepath.Join(dir, "bus"), Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	reg := prometheus.NewRegistry()
+	h, err := feeds.NewHealth(st, reg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := feeds.NewCrawler(feeds.Config{Now: clk.Now}, st, h, j, feeds.JiebaTokenizer(seg), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crawlAll := func() int {
+		n := 0
+		for _, src := range site.Sources() {
+			run, err := c.Crawl(ctx, src)
+			if err != nil {
+				t.Fatalf("crawl %s: %v", src.Name, err)
+			}
+			n += run.Posts
+		}
+		return n
+	}
+	clk.Advance(25 * time.Minute)
+	if n := crawlAll(); n != 57 {
+		t.Errorf("first cycle: %d posts, want 57", n)
+	}
+	for cycle := 1; cycle <= 2; cycle++ {
+		clk.Advance(Cycle)
+		if n := crawlAll(); n != 46 {
+			t.Errorf("cycle %d: %d new posts, want the 46 of the timeline", cycle, n)
+		}
+	}
+	ps := readAll(t, j)
+	clusters := map[uint64]int{}
+	for _, p := range ps {
+		clusters[p.ClusterID]++
+	}
+	biggest := 0
+	for _, n := range clusters {
+		biggest = max(biggest, n)
+	}
+	// The warning and its 24 reposts, three times over.
+	if len(ps) != 57+2*46 || biggest < 3*20 {
+		t.Errorf("%d posts, largest cluster %d", len(ps), biggest)
+	}
+}
