@@ -218,7 +218,7 @@ func (h *Health) Record(ctx context.Context, source string, at time.Time, took t
 	if runs != nil {
 		row := runRow{Source: source, StartedAt: at.UTC(), Posts: r.Posts, Node: node, DurationMs: took.Milliseconds(),
 			Pages: r.Pages, NotModified: r.NotModified, Seen: r.Seen, Robots: r.Robots, Failed: r.Failed,
-			ConsecutiveFailures: sh.ConsecutiveFailures}
+			Old: r.Old, ConsecutiveFailures: sh.ConsecutiveFailures}
 		if runErr == nil {
 			row.OK = 1
 		} else {

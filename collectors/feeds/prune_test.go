@@ -153,10 +153,15 @@ func TestSeenRetentionGuard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.retention.String(), func(t *testing.T) {
 			e := newEnv(t, t.TempDir(), Config{SeenRetention: tt.retention})
-			src := feedSource("rss", KindRSS, s.URL+"/feeds/rss.xml")
+			e.health.ShareRuns(chDB(t), "guard")
+			src := feedSource("guard-"+tt.retention.String(), KindRSS, s.URL+"/feeds/rss.xml")
 			run := crawl(t, e, src)
 			if run.Posts != tt.posts || run.Old != tt.old {
 				t.Errorf("run = %+v, want %d posts and %d old", run, tt.posts, tt.old)
+			}
+			shared, err := e.health.Shared(context.Background())
+			if err != nil || len(shared) != 1 || shared[0].LastRun != run {
+				t.Errorf("shared health = %+v (%v), want the run %+v", shared, err, run)
 			}
 			if got := len(e.published(t)); got != tt.posts {
 				t.Errorf("raw.posts holds %d posts, want %d", got, tt.posts)

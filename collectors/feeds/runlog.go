@@ -33,6 +33,7 @@ type runRow struct {
 	Seen                int       `json:"seen"`
 	Robots              int       `json:"robots"`
 	Failed              int       `json:"failed"`
+	Old                 int       `json:"old"`
 	ConsecutiveFailures int       `json:"consecutive_failures"`
 }
 
@@ -55,6 +56,7 @@ SELECT source,
        toFloat64(argMax(seen, started_at)) AS last_seen,
        toFloat64(argMax(robots, started_at)) AS last_robots,
        toFloat64(argMax(failed, started_at)) AS last_failed,
+       toFloat64(argMax(old, started_at)) AS last_old,
        toFloat64(argMax(posts, started_at)) AS last_posts,
        toFloat64(sum(posts)) AS posts_total,
        toFloat64(sum(robots)) AS robots_total
@@ -76,6 +78,7 @@ type healthRow struct {
 	Seen                float64   `json:"last_seen"`
 	Robots              float64   `json:"last_robots"`
 	Failed              float64   `json:"last_failed"`
+	Old                 float64   `json:"last_old"`
 	Posts               float64   `json:"last_posts"`
 	PostsTotal          float64   `json:"posts_total"`
 	RobotsTotal         float64   `json:"robots_total"`
@@ -96,7 +99,7 @@ func sharedHealth(ctx context.Context, runs RunLog, failAfter int) (map[string]S
 			ConsecutiveFailures: int(r.ConsecutiveFailures),
 			Failing:             int(r.ConsecutiveFailures) >= failAfter,
 			LastRun: Run{Pages: int(r.Pages), NotModified: int(r.NotModified), Seen: int(r.Seen),
-				Robots: int(r.Robots), Failed: int(r.Failed), Posts: int(r.Posts)},
+				Robots: int(r.Robots), Failed: int(r.Failed), Old: int(r.Old), Posts: int(r.Posts)},
 			PostsTotal:         int64(r.PostsTotal),
 			RobotsSkippedTotal: int64(r.RobotsTotal),
 		}

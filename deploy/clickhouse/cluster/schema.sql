@@ -150,6 +150,7 @@ CREATE TABLE IF NOT EXISTS netpulse.crawl_runs_local ON CLUSTER 'netpulse' (
     seen                 UInt32 DEFAULT 0,
     robots               UInt32 DEFAULT 0,
     failed               UInt32 DEFAULT 0,
+    old                  UInt32 DEFAULT 0,
     consecutive_failures UInt32 DEFAULT 0
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/netpulse/crawl_runs', '{replica}')

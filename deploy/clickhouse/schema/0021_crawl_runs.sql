@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS netpulse.crawl_runs
     seen                 UInt32 DEFAULT 0,
     robots               UInt32 DEFAULT 0,
     failed               UInt32 DEFAULT 0,
+    old                  UInt32 DEFAULT 0,
     consecutive_failures UInt32 DEFAULT 0
 )
 ENGINE = MergeTree
