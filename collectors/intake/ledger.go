@@ -72,6 +72,7 @@ var (
 	bucketIdem     = []byte("idempotency")
 	bucketReceipts = []byte("receipts")
 	bucketAge      = []byte("idempotency_age") // 8-byte unix nanos + key -> nil, for pruning
+	bucketRcptAge  = []byte("receipts_age")    // 8-byte unix nanos + batch id -> nil
 )
 
 func openLedger(path string) (*ledger, error) {
@@ -83,7 +84,7 @@ func openLedger(path string) (*ledger, error) {
 		return nil, fmt.Errorf("open intake ledger %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketIdem, bucketReceipts, bucketAge} {
+		for _, b := range [][]byte{bucketIdem, bucketReceipts, bucketAge, bucketRcptAge} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -127,6 +128,10 @@ func (l *ledger) record(venue, key string, s stored, r Receipt) error {
 		if err := tx.Bucket(bucketReceipts).Put([]byte(r.BatchID), rb); err != nil {
 			return err
 		}
+		rage := binary.BigEndian.AppendUint64(nil, uint64(r.ReceivedAt.UnixNano()))
+		if err := tx.Bucket(bucketRcptAge).Put(append(rage, r.BatchID...), nil); err != nil {
+			return err
+		}
 		if key == "" {
 			return nil
 		}
@@ -161,25 +166,30 @@ func (l *ledger) receipt(batchID string) (Receipt, error) {
 	return r, err
 }
 
-// prune forgets idempotent answers older than before; receipts stay, since
-// they are the operator's proof of delivery.
-func (l *ledger) prune(ctx context.Context, before time.Time) (int, error) {
+// prune forgets idempotent answers older than idemBefore and receipts
+// older than rcptBefore, so the file stays bounded by time.
+func (l *ledger) prune(ctx context.Context, idemBefore, rcptBefore time.Time) (int, error) {
 	n := 0
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAge).Cursor()
-		idem := tx.Bucket(bucketIdem)
-		limit := uint64(before.UnixNano())
-		for k, _ := c.First(); k != nil && len(k) >= 8; k, _ = c.Next() {
-			if binary.BigEndian.Uint64(k[:8]) >= limit || ctx.Err() != nil {
-				break
+		for _, p := range []struct {
+			age, data []byte
+			before    time.Time
+		}{{bucketAge, bucketIdem, idemBefore}, {bucketRcptAge, bucketReceipts, rcptBefore}} {
+			c := tx.Bucket(p.age).Cursor()
+			data := tx.Bucket(p.data)
+			limit := uint64(p.before.UnixNano())
+			for k, _ := c.First(); k != nil && len(k) >= 8; k, _ = c.Next() {
+				if binary.BigEndian.Uint64(k[:8]) >= limit || ctx.Err() != nil {
+					break
+				}
+				if err := data.Delete(k[8:]); err != nil {
+					return err
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
 			}
-			if err := idem.Delete(k[8:]); err != nil {
-				return err
-			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			n++
 		}
 		return nil
 	})

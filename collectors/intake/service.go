@@ -34,15 +34,16 @@ type Options struct {
 	// Retention per record kind; records older than it are refused.
 	Retention func(kind string) time.Duration
 
-	MaxBody   int64   // bytes; default 16 MiB
-	MaxRows   int     // rows per batch; default 100000
-	Rate      float64 // batches per second per venue; default 5, negative disables
-	Burst     int     // default 20
-	IdemTTL   time.Duration
-	Log       *slog.Logger
-	Reg       prometheus.Registerer
-	Now       func() time.Time
-	Publisher string // topic; default raw.access
+	MaxBody    int64         // bytes; default 16 MiB
+	MaxRows    int           // rows per batch; default 100000
+	Rate       float64       // batches per second per venue; default 5, negative disables
+	Burst      int           // default 20
+	IdemTTL    time.Duration // how long an Idempotency-Key is remembered; default 7 days
+	ReceiptTTL time.Duration // how long receipts can be fetched again; default 90 days
+	Log        *slog.Logger
+	Reg        prometheus.Registerer
+	Now        func() time.Time
+	Publisher  string // topic; default raw.access
 	// MaxInFlight bounds batches being read, parsed and published at once
 	// over all venues; more get 503 with Retry-After, so that overload is
 	// refused at the door instead of queued in memory. Default 4×GOMAXPROCS.
@@ -94,6 +95,9 @@ func New(o Options) (*Service, error) {
 	if o.IdemTTL <= 0 {
 		o.IdemTTL = 7 * 24 * time.Hour
 	}
+	if o.ReceiptTTL <= 0 {
+		o.ReceiptTTL = 90 * 24 * time.Hour
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -127,15 +131,16 @@ func New(o Options) (*Service, error) {
 // Close closes the ledger.
 func (s *Service) Close() error { return s.ledger.close() }
 
-// Run prunes old idempotent answers until ctx ends.
+// Run prunes old idempotent answers and receipts until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := s.ledger.prune(ctx, s.o.Now().Add(-s.o.IdemTTL)); err != nil {
-			s.o.Log.Warn("prune idempotency keys", "err", err)
+		now := s.o.Now()
+		if n, err := s.ledger.prune(ctx, now.Add(-s.o.IdemTTL), now.Add(-s.o.ReceiptTTL)); err != nil {
+			s.o.Log.Warn("prune intake ledger", "err", err)
 		} else if n > 0 {
-			s.o.Log.Info("pruned idempotency keys", "n", n)
+			s.o.Log.Info("pruned intake ledger", "entries", n)
 		}
 		select {
 		case <-ctx.Done():
