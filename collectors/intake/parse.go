@@ -122,14 +122,16 @@ func parseCSV(body []byte, maxRows int) ([]Parsed, error) {
 		} else if err != nil && !errors.Is(err, csv.ErrFieldCount) {
 			return out, fmt.Errorf("%w: CSV row %d: %v", ErrBody, row, err)
 		}
+		var in Input
+		for i, v := range rec[:min(len(rec), len(cols))] {
+			in.set(cols[i], v) // fields share one allocation per line
+		}
 		if len(rec) != len(cols) {
-			out = append(out, Parsed{Row: row, Err: &RowError{Row: row, Field: "row",
+			// What could be matched to the header is kept, so that the
+			// operator sees the row in quarantine.
+			out = append(out, Parsed{Row: row, In: in, Err: &RowError{Row: row, Field: "row",
 				Reason: fmt.Sprintf("has %d columns, the header has %d", len(rec), len(cols))}})
 			continue
-		}
-		var in Input
-		for i, v := range rec {
-			in.set(cols[i], v) // fields share one allocation per line
 		}
 		out = append(out, Parsed{Row: row, In: in})
 	}
