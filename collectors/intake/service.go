@@ -65,6 +65,7 @@ type Service struct {
 	accepted, rejected prometheus.Counter
 	refused            *prometheus.CounterVec
 	batchRows          prometheus.Histogram
+	delay              prometheus.Histogram
 }
 
 type kindEntry struct {
@@ -121,9 +122,12 @@ func New(o Options) (*Service, error) {
 			Help: "Whole batches refused, by HTTP status."}, []string{"code"}),
 		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "netpulse_intake_batch_rows",
 			Help: "Rows per intake batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "netpulse_intake_record_delay_seconds",
+			Help:    "Arrival delay of accepted records after their event (start, or end for a closing update); the rule is upload at once.",
+			Buckets: []float64{10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600, 7 * 24 * 3600}}),
 	}
 	if o.Reg != nil {
-		o.Reg.MustRegister(s.accepted, s.rejected, s.refused, s.batchRows)
+		o.Reg.MustRegister(s.accepted, s.rejected, s.refused, s.batchRows, s.delay)
 	}
 	return s, nil
 }
@@ -222,6 +226,13 @@ func (s *Service) Submit(ctx context.Context, venue, idemKey, contentType string
 		return Answer{}, false, err
 	}
 	s.accepted.Add(float64(len(recs)))
+	for i := range recs {
+		event := recs[i].StartedAt
+		if recs[i].EndedAt != nil {
+			event = *recs[i].EndedAt
+		}
+		s.delay.Observe(now.Sub(event).Seconds())
+	}
 	rejected := flattenErrors(bad)
 	s.rejected.Add(float64(len(bad)))
 	if len(bad) > 0 {
