@@ -30,7 +30,11 @@ func Stream(src Source) http.Handler {
 		fl.Flush()
 		ping := time.NewTicker(15 * time.Second)
 		defer ping.Stop()
+		// The server's WriteTimeout would cut the stream; each write gets
+		// its own deadline instead.
+		rc := http.NewResponseController(w)
 		for {
+			_ = rc.SetWriteDeadline(time.Now().Add(45 * time.Second))
 			select {
 			case <-r.Context().Done():
 				return
