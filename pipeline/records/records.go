@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ type Writer struct {
 	mu        sync.RWMutex
 	heldVenue map[string]bool
 	heldIDs   map[string]bool
+	synced    bool // the stored rows match heldVenue and heldIDs
 
 	stored   prometheus.Counter
 	dead     prometheus.Counter
@@ -276,12 +278,27 @@ func (w *Writer) SyncVenues(ctx context.Context, venues []Venue) error {
 	if err != nil {
 		return err
 	}
-	// Mark before publishing the new set to the insert path, so that no
-	// window exists where a held venue's rows are written unheld.
+	// The insert path gets the new sets first, then stored rows are
+	// reconciled; a row written in between is caught by the reconcile.
+	// Reconciling scans the table, so it runs only when a set changed (or
+	// the last attempt failed).
 	w.mu.Lock()
-	w.heldVenue, w.heldIDs = held, ids
+	changed := !w.synced || !maps.Equal(w.heldVenue, held) || !maps.Equal(w.heldIDs, ids)
+	w.heldVenue, w.heldIDs, w.synced = held, ids, false
 	w.mu.Unlock()
-	return w.applyHolds(ctx)
+	if !changed {
+		w.mu.Lock()
+		w.synced = true
+		w.mu.Unlock()
+		return nil
+	}
+	if err := w.applyHolds(ctx); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.synced = true
+	w.mu.Unlock()
+	return nil
 }
 
 func (w *Writer) caseHolds(ctx context.Context) (map[string]bool, error) {
