@@ -501,7 +501,13 @@ func TestAcknowledgeAlertMoves(t *testing.T) {
 			t.Fatal(err)
 		}
 		var err error
-		id, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const b = document.querySelector("#col-open .alert-card .act-ack"); return b ? b.closest(".alert-card").dataset.alertId : ""; })()`))
+		id, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			// Prefer an alert that nothing but an officer will close: a
+			// flatline alert resolves itself when the venue delivers again.
+			const cards = [...document.querySelectorAll("#col-open .alert-card")].filter(c => c.querySelector(".act-ack"));
+			const c = cards.find(c => c.dataset.kind !== "flatline") || cards[0];
+			return c ? c.dataset.alertId : "";
+		})()`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -535,6 +541,25 @@ func TestAcknowledgeAlertMoves(t *testing.T) {
 	}
 	settle(ctx)
 	shot(t, ctx, "duty-alerts-after-ack")
+	// Mark it useful, then resolve it with a reason: it moves again.
+	card := fmt.Sprintf(`.alert-card[data-alert-id=%q]`, id)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(card+` .actions button[hx-vals*=useful]`))); err != nil {
+		t.Fatalf("feedback on %s: %v", id, err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`(document.querySelector(%q) || {innerText: ""}).innerText.includes("已标记有用")`, card),
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("feedback on %s not shown: %v", id, err)
+	}
+	resolved := fmt.Sprintf(`#col-resolved .alert-card[data-alert-id=%q]`, id)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(card+` details.more summary`)),
+		chromedp.SendKeys(chromedp.CSS(card+` input[name=reason]`), "已核实，误报已处置"),
+		chromedp.Click(chromedp.CSS(card+` form[hx-post$="/resolve"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(resolved))); err != nil {
+		t.Fatalf("resolve %s: %v", id, err)
+	}
+	if txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(resolved))); !strings.Contains(txt, "已核实") || !strings.Contains(txt, "有用") {
+		t.Errorf("resolved card %q lacks its reason or feedback", txt)
+	}
 	for _, e := range con.take() {
 		t.Errorf("alert board: %s", e)
 	}
