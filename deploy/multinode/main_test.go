@@ -112,6 +112,15 @@ func freePortPair() (int, error) {
 type storeDump struct {
 	Records []dumpRecord `json:"records"`
 	Posts   []string     `json:"posts"`
+	// Parts are the active parts' rows and compressed bytes per table,
+	// for the disk figures of docs/sizing.md.
+	Parts []tableParts `json:"parts"`
+}
+
+type tableParts struct {
+	Table string `json:"table"`
+	Rows  uint64 `json:"rows,string"`
+	Bytes uint64 `json:"bytes,string"`
 }
 
 type dumpRecord struct {
@@ -146,11 +155,15 @@ func dumpStore(dir string) error {
 	for _, p := range posts {
 		d.Posts = append(d.Posts, p.ID)
 	}
+	if err := db.Select(ctx, &d.Parts, "SELECT table, toString(sum(rows)) AS rows, toString(sum(bytes_on_disk)) AS bytes "+
+		"FROM system.parts WHERE database = 'netpulse' AND active GROUP BY table ORDER BY table"); err != nil {
+		return err
+	}
 	return json.NewEncoder(os.Stdout).Encode(d)
 }
 
 // readStore runs the dump child for a stopped node's store.
-func readStore(t *testing.T, dataDir string) storeDump {
+func readStore(t testing.TB, dataDir string) storeDump {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), dumpEnv+"="+filepath.Join(dataDir, "chdb"))

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,7 +41,7 @@ func kafkaFlags(extra ...string) []string {
 		"--cluster-token", clusterToken}, extra...)
 }
 
-func startCluster(t *testing.T, venues int) *cluster {
+func startCluster(t testing.TB, venues int) *cluster {
 	t.Helper()
 	c := &cluster{dir: t.TempDir(), venues: map[string]string{}}
 	n1 := filepath.Join(c.dir, "n1")
@@ -74,7 +76,7 @@ func groupAssignment(ctx context.Context, group, topic string) (assignment, erro
 
 // waitAssignment waits until group has members members that together own
 // every partition of topic once.
-func waitAssignment(t *testing.T, group, topic string, members, parts int) assignment {
+func waitAssignment(t testing.TB, group, topic string, members, parts int) assignment {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(60 * time.Second)
@@ -204,7 +206,7 @@ type post struct {
 	PublishedAt string `json:"published_at"`
 }
 
-func loadPosts(t *testing.T) []post {
+func loadPosts(t testing.TB) []post {
 	t.Helper()
 	f, err := os.Open("testdata/posts.jsonl")
 	if err != nil {
@@ -225,7 +227,7 @@ func loadPosts(t *testing.T) []post {
 }
 
 // sendPosts pushes posts in batches of 40 through base's post intake.
-func sendPosts(t *testing.T, base, token string, ps []post, s *sent) {
+func sendPosts(t testing.TB, base, token string, ps []post, s *sent) {
 	t.Helper()
 	for i := 0; i < len(ps); i += 40 {
 		var b strings.Builder
@@ -253,7 +255,7 @@ func sendPosts(t *testing.T, base, token string, ps []post, s *sent) {
 }
 
 // waitDrained waits until group has committed everything on topic.
-func waitDrained(t *testing.T, b *kafkabus.Bus, group, topic string, limit time.Duration) {
+func waitDrained(t testing.TB, b *kafkabus.Bus, group, topic string, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	var lag int64
@@ -313,6 +315,7 @@ func TestThreeNodes(t *testing.T) {
 	before := waitAssignment(t, "records", bus.TopicAccess, 3, partitions)
 	beforePosts := waitAssignment(t, "posts", bus.TopicPosts, 3, partitions)
 	waitAssignment(t, "netpulse.search", ownership.TopicSearch, 3, 1)
+	waitLeaders(t, c.nodes)
 
 	kb, err := kafkabus.Open(kafkabus.Options{Brokers: []string{brokerAddr}, Partitions: partitions})
 	if err != nil {
@@ -388,6 +391,7 @@ func TestThreeNodes(t *testing.T) {
 	}
 	after := waitAssignment(t, "records", bus.TopicAccess, 2, partitions)
 	afterPosts := waitAssignment(t, "posts", bus.TopicPosts, 2, partitions)
+	waitLeaders(t, c.nodes[:2])
 	movedRecords, movedPosts := moved(before, after), moved(beforePosts, afterPosts)
 	gone := 0
 	for id := range before {
@@ -513,6 +517,46 @@ func sameAnswer(t *testing.T, got, want searchAnswer, byTime bool) {
 		}
 		if !slices.Equal(key(got), key(want)) {
 			t.Errorf("hits differ:\n cluster  %v\n one node %v", key(got), key(want))
+		}
+	}
+}
+
+// waitLeaders waits until exactly one of nodes holds the leader lease (runs
+// the detector and the rules), as its netpulse_cluster_leader gauge says,
+// and checks that it stays alone for a few seconds.
+func waitLeaders(t *testing.T, nodes []*node) {
+	t.Helper()
+	count := func() (int, []string) {
+		n, who := 0, []string(nil)
+		for _, nd := range nodes {
+			resp, err := http.Get(nd.base + "/metrics")
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), "\nnetpulse_cluster_leader 1\n") {
+				n++
+				who = append(who, nd.name)
+			}
+		}
+		return n, who
+	}
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		n, who := count()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d leaders %v, want one", n, who)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for range 6 {
+		time.Sleep(500 * time.Millisecond)
+		if n, who := count(); n != 1 {
+			t.Fatalf("%d leaders %v, want one", n, who)
 		}
 	}
 }

@@ -31,7 +31,7 @@ type node struct {
 
 // admin runs `netpulse admin ...` on data and returns the last line
 // printed (the new token or key).
-func admin(t *testing.T, data string, args ...string) string {
+func admin(t testing.TB, data string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(binary, append(append([]string{"admin"}, args...), "--data", data)...).CombinedOutput()
 	if err != nil {
@@ -41,7 +41,7 @@ func admin(t *testing.T, data string, args ...string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +52,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startNode starts serve on data with extra flags and waits for /healthz.
-func startNode(t *testing.T, name, data string, flags ...string) *node {
+func startNode(t testing.TB, name, data string, flags ...string) *node {
 	t.Helper()
 	addr := freeAddr(t)
 	logf, err := os.Create(filepath.Join(filepath.Dir(data), name+".log"))
@@ -111,7 +111,7 @@ func (n *node) kill() {
 }
 
 // stop asks serve to shut down cleanly and waits.
-func (n *node) stop(t *testing.T) {
+func (n *node) stop(t testing.TB) {
 	t.Helper()
 	_ = n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
