@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -36,6 +37,11 @@ type benchRow struct {
 	// that every ratio reads "fraction of the ceiling reached" (1 = at it).
 	LowerBetter bool    `json:"lower_is_better,omitempty"`
 	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	// StageCPU is the process's CPU seconds (user+system) over the whole
+	// stage, ceilings included; with the wall time it shows how much of
+	// the shared machine the stage actually got.
+	StageCPU    float64 `json:"stage_cpu_s"`
+	StageWall   float64 `json:"stage_wall_s"`
 	Description string  `json:"description,omitempty"`
 }
 
@@ -127,6 +133,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer env.close()
 	var rows []benchRow
 	start := time.Now()
+	loadStart := loadAverage()
 	for _, st := range benchStages() {
 		if *only != "" && !strings.Contains(","+*only+",", ","+st.name+",") {
 			continue
@@ -139,14 +146,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		resetPeakRSS()
+		cpu0, wall0 := cpuSeconds(), time.Now()
 		got, err := st.run(ctx, env)
 		if err != nil {
 			return fmt.Errorf("bench stage %s: %w", st.name, err)
 		}
 		peak := peakRSSMiB()
+		cpu, wall := cpuSeconds()-cpu0, time.Since(wall0).Seconds()
 		for i := range got {
 			got[i].Stage = st.name
 			got[i].PeakRSSMiB = peak
+			got[i].StageCPU, got[i].StageWall = cpu, wall
 			switch {
 			case got[i].CeilingVal <= 0 || got[i].Value <= 0:
 			case got[i].LowerBetter:
@@ -160,10 +170,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	writeBenchTable(stdout, rows)
 	fmt.Fprintf(stdout, "\nratio: fraction of the ceiling reached (value/ceiling for rates, ceiling/value for times)\n")
-	fmt.Fprintf(stdout, "scale %s, %d cores, %s, %s, took %s\n", scale.Name, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH,
-		runtime.Version(), time.Since(start).Round(time.Second))
+	m := benchMachine(loadStart)
+	fmt.Fprintf(stdout, "scale %s, %d cores (%s), %s, %s, commit %s, load average %s at start and %s at end, took %s\n",
+		scale.Name, runtime.NumCPU(), m.CPU, runtime.GOOS+"/"+runtime.GOARCH, runtime.Version(), m.Commit, m.LoadStart, m.LoadEnd,
+		time.Since(start).Round(time.Second))
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(map[string]any{"scale": scale.Name, "cores": runtime.NumCPU(),
+		b, _ := json.MarshalIndent(map[string]any{"scale": scale.Name, "cores": runtime.NumCPU(), "machine": m,
 			"go": runtime.Version(), "when": time.Now().UTC(), "rows": rows}, "", "  ")
 		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
 			return fmt.Errorf("bench: write %s: %w", *jsonOut, err)
@@ -174,14 +186,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func writeBenchTable(w io.Writer, rows []benchRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "stage\tmetric\tvalue\tunit\tceiling\tceiling value\tratio\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "stage\tmetric\tvalue\tunit\tceiling\tceiling value\tratio\tpeak RSS MiB\tstage CPU/wall s\t")
 	for _, r := range rows {
 		ratio, ceil := "", ""
 		if r.CeilingVal > 0 {
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
 			ceil = formatNum(r.CeilingVal)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t\n", r.Stage, r.Metric, formatNum(r.Value), r.Unit, r.Ceiling, ceil, ratio, r.PeakRSSMiB)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f/%.1f\t\n", r.Stage, r.Metric, formatNum(r.Value), r.Unit, r.Ceiling, ceil, ratio,
+			r.PeakRSSMiB, r.StageCPU, r.StageWall)
 	}
 	tw.Flush()
 }
@@ -218,4 +231,61 @@ func peakRSSMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// benchMachineInfo says where the figures come from: the machine is shared,
+// so the load average beside them tells a quiet run from a noisy one.
+type benchMachineInfo struct {
+	CPU       string `json:"cpu"`
+	Commit    string `json:"commit"`
+	LoadStart string `json:"load_start"`
+	LoadEnd   string `json:"load_end"`
+}
+
+func benchMachine(loadStart string) benchMachineInfo {
+	m := benchMachineInfo{CPU: "unknown CPU", Commit: "unknown (built with -buildvcs=false)", LoadStart: loadStart, LoadEnd: loadAverage()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		modified := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				m.Commit = s.Value[:min(12, len(s.Value))]
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if modified {
+			m.Commit += "+dirty"
+		}
+	}
+	return m
+}
+
+// cpuSeconds is the process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// loadAverage is the 1-minute load average (Linux), or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
