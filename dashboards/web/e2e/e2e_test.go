@@ -648,6 +648,24 @@ func TestUploadCSVShowsRowError(t *testing.T) {
 		t.Errorf("batch %s is not in the delivery history", batch)
 	}
 	shot(t, ctx, "operator-history")
+	// The receipt of the batch downloads, signed.
+	cks, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{baseURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, baseURL+"/operator/receipts/"+batch, nil)
+	for _, ck := range cks.Cookies {
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcpt, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(rcpt, []byte(batch)) || !bytes.Contains(rcpt, []byte(`"signature"`)) {
+		t.Errorf("receipt of %s: %d %s", batch, resp.StatusCode, rcpt)
+	}
 	for _, e := range con.take() {
 		t.Errorf("operator page: %s", e)
 	}
