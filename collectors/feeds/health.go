@@ -134,8 +134,8 @@ func (h *Health) ShareRuns(runs RunLog, node string) {
 	h.mu.Unlock()
 }
 
-// Sync takes the shared state of every source whose latest run in the run
-// log is newer than this node's: serve calls it each time the node's share
+// Sync takes the shared state of every registered source whose latest run
+// in the run log is newer than this node's: serve calls it each time the node's share
 // of the sources may have changed, so that a source taken over from
 // another node continues its failure streak and totals. Without a run log
 // it does nothing.
@@ -150,10 +150,20 @@ func (h *Health) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	srcs, err := h.store.Sources()
+	if err != nil {
+		return err
+	}
+	// Only registered sources: the runs of a deleted one stay in the table
+	// and must not bring its health back.
+	registered := map[string]bool{}
+	for _, s := range srcs {
+		registered[s.Name] = true
+	}
 	var changed []SourceHealth
 	h.mu.Lock()
 	for name, sh := range shared {
-		if local, ok := h.m[name]; ok && !sh.LastRunAt.After(local.LastRunAt) {
+		if local, ok := h.m[name]; !registered[name] || (ok && !sh.LastRunAt.After(local.LastRunAt)) {
 			continue
 		}
 		h.m[name] = sh
@@ -282,8 +292,10 @@ func (h *Health) Shared(ctx context.Context) ([]SourceHealth, error) {
 	out := []SourceHealth{}
 	for _, sh := range h.All() {
 		known[sh.Source] = true
-		if _, ok := shared[sh.Source]; !ok {
-			shared[sh.Source] = sh // run here, its row not yet readable
+		// Run here and its row not written (the log was unreachable) or
+		// not yet readable: this node's view is the newer one.
+		if s, ok := shared[sh.Source]; !ok || sh.LastRunAt.After(s.LastRunAt) {
+			shared[sh.Source] = sh
 		}
 	}
 	for name, sh := range shared {

@@ -151,7 +151,7 @@ func TestRunLogSharedHealth(t *testing.T) {
 }
 
 // TestSyncKeepsNewerLocalState: a node's own newer run is not replaced by
-// an older shared one.
+// an older shared one, and runs of sources it does not have are left out.
 func TestSyncKeepsNewerLocalState(t *testing.T) {
 	db := chDB(t)
 	ctx := context.Background()
@@ -169,6 +169,13 @@ func TestSyncKeepsNewerLocalState(t *testing.T) {
 		Error: "old", ConsecutiveFailures: 1, Node: "other"}}); err != nil {
 		t.Fatal(err)
 	}
+	// And runs of a source this node does not have (deleted here).
+	if err := db.Insert(ctx, TableCrawlRuns, []runRow{{Source: "sync-deleted", StartedAt: testNow, OK: 1, Node: "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutSources(feedSource("sync-local", KindRSS, "https://x.cn/rss.xml")); err != nil {
+		t.Fatal(err)
+	}
 	// A newer success here, before the run log is shared.
 	if err := h.Record(ctx, "sync-local", testNow, 0, Run{Posts: 4}, nil); err != nil {
 		t.Fatal(err)
@@ -179,6 +186,16 @@ func TestSyncKeepsNewerLocalState(t *testing.T) {
 	}
 	if sh, _ := h.Get("sync-local"); sh.ConsecutiveFailures != 0 || sh.LastRun.Posts != 4 {
 		t.Errorf("Sync replaced newer local state: %+v", sh)
+	}
+	if sh, ok := h.Get("sync-deleted"); ok {
+		t.Errorf("Sync took an unregistered source: %+v", sh)
+	}
+	shared, err := h.Shared(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shared) != 1 || shared[0].Source != "sync-local" || shared[0].LastRun.Posts != 4 {
+		t.Errorf("shared health lists %+v, want only sync-local with this node's newer run", shared)
 	}
 }
 
