@@ -784,6 +784,31 @@ func TestRecordRevealIsAudited(t *testing.T) {
 	if len(strings.TrimSpace(full)) != 18 || strings.Contains(full, "*") {
 		t.Errorf("revealed identity %q is not a full 18-character number", full)
 	}
+	// The export is the records API's own CSV, audited as an export.
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#record-results a[download]").href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cks, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{baseURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, href, nil)
+	for _, ck := range cks.Cookies {
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(csvBody, []byte("record_id")) || !bytes.Contains(csvBody, []byte("JA-C01")) {
+		t.Errorf("records export: %d %.200s", resp.StatusCode, csvBody)
+	}
+	if bytes.Contains(csvBody, []byte(strings.TrimSpace(full))) {
+		t.Errorf("the export holds the revealed number in full")
+	}
 	for _, e := range con.take() {
 		t.Errorf("record search: %s", e)
 	}
@@ -797,8 +822,8 @@ func TestRecordRevealIsAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text, caseRef) || !strings.Contains(text, "查看明文") || !strings.Contains(text, "检索") {
-		t.Errorf("audit log lacks the search and the reveal under %s", caseRef)
+	if !strings.Contains(text, caseRef) || !strings.Contains(text, "查看明文") || !strings.Contains(text, "检索") || !strings.Contains(text, "导出") {
+		t.Errorf("audit log lacks the search, the reveal or the export under %s", caseRef)
 	}
 	if err := chromedp.Do(actx, chromedp.Click(chromedp.CSS(`button[hx-post="/audit/verify"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#verify-result`))); err != nil {
