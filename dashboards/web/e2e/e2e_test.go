@@ -458,6 +458,20 @@ func TestChineseSearchHighlights(t *testing.T) {
 	}
 	settle(ctx)
 	shot(t, ctx, "analyst-search-results")
+	// The export holds the same posts as CSV.
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#post-results a[download]").href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(exp, []byte("\xEF\xBB\xBFid,published_at,source")) || bytes.Count(exp, []byte("\n")) < 2 {
+		t.Errorf("posts export: %d %.200q", resp.StatusCode, exp)
+	}
 	// A source facet narrows the results to that source.
 	src, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const a = document.querySelector("a.facet[data-facet-source]"); if (!a) return ""; a.click(); return a.dataset.facetSource; })()`))
 	if err != nil || src == "" {
