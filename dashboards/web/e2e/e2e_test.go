@@ -854,3 +854,44 @@ func TestRecordRevealIsAudited(t *testing.T) {
 		t.Errorf("audit page: %s", e)
 	}
 }
+
+// TestAdminRegistersVenue registers a venue on the admin page and gets its
+// API key once, which then works against the intake API.
+func TestAdminRegistersVenue(t *testing.T) {
+	ctx, con := newTab(t)
+	login(t, ctx, "admin")
+	code := fmt.Sprintf("E2E-%d", time.Now().UnixNano()%1e6)
+	form := `#venues form[hx-post="/admin/venues"]`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(baseURL+"/admin"),
+		chromedp.SendKeys(chromedp.CSS(form+` input[name=code]`), code),
+		chromedp.SendKeys(chromedp.CSS(form+` input[name=name]`), "测试网吧"),
+		chromedp.SendKeys(chromedp.CSS(form+` input[name=district]`), "江岸区"),
+		chromedp.SendKeys(chromedp.CSS(form+` input[name=unit]`), "江岸分局网安大队"),
+		chromedp.Click(chromedp.CSS(form+` button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#venues code.key`)),
+	); err != nil {
+		t.Fatalf("register venue: %v", err)
+	}
+	key, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#venues code.key`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key = strings.TrimSpace(key)
+	req, _ := http.NewRequest(http.MethodPost, baseURL+"/api/v1/intake/access-records",
+		strings.NewReader("kind,place,id_type,id_number,name,started_at,ended_at\ncafe,A001,resident_id,"+residentID(9)+",王芳,"+time.Now().UTC().Format(time.RFC3339)+",\n"))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"accepted":1`)) {
+		t.Errorf("intake with the new key of %s: %d %s", code, resp.StatusCode, body)
+	}
+	for _, e := range con.take() {
+		t.Errorf("admin page: %s", e)
+	}
+}
