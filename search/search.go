@@ -193,6 +193,9 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 	}
 	sr := bleve.NewSearchRequestOptions(q, size, from, false)
 	sr.SortBy(sortOrder)
+	if req.SortTime {
+		sr.Score = "none" // ranked by time: skip scoring every match
+	}
 	if req.Facets {
 		sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, 20))
 		sr.AddFacet("day", bleve.NewFacetRequest(shards.FieldDay, 400))

@@ -229,6 +229,16 @@ func writeMeta(dir string, m meta) error {
 	return os.Rename(tmp, filepath.Join(dir, metaFile))
 }
 
+// MappingVersion is the version of NewMapping. Bump it when the fields or
+// their options change: days built with another mapping become stale and are
+// re-indexed like after a dictionary change.
+const MappingVersion = 1
+
+// fingerprint is what a day index records: analyser output and mapping.
+func (s *Set) fingerprint() string {
+	return fmt.Sprintf("%s/m%d", s.cfg.Fingerprint(), MappingVersion)
+}
+
 // Day returns the shard key of t.
 func (s *Set) Day(t time.Time) string { return t.In(s.cfg.Location).Format("20060102") }
 
@@ -347,13 +357,58 @@ func (s *Set) Index(ctx context.Context, docs []Doc) error {
 				return fmt.Errorf("index post %s: %w", d.ID, err)
 			}
 		}
-		if err := sh.idx.Batch(b); err != nil {
+		if err := batch(sh.idx, b); err != nil {
+			// What the failed batch left in memory may not match the disk
+			// (a full disk mid-persist): start again from what is persisted.
+			if rerr := s.reopen(sh); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return fmt.Errorf("index %d posts into day %s: %w", len(byDay[day]), day, err)
 		}
 	}
 	s.docs.WithLabelValues("indexed").Add(float64(len(docs) - expired))
 	s.docs.WithLabelValues("expired").Add(float64(expired))
 	s.batches.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// batch applies b, turning a panic inside Bleve into an error: scorch can
+// panic on a batch after a failed persist (a full disk), and the caller
+// retries without committing rather than losing the process.
+func batch(idx bleve.Index, b *bleve.Batch) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("bleve batch panicked: %v", p)
+		}
+	}()
+	return idx.Batch(b)
+}
+
+// reopen replaces sh by the same generation opened afresh from disk, after
+// searches holding it are done. Caller holds writeMu. If it cannot be
+// opened the day has no live shard and the next Index fails until it can.
+func (s *Set) reopen(sh *shard) error {
+	s.mu.Lock()
+	if s.shards[sh.day] == sh {
+		delete(s.shards, sh.day)
+	}
+	s.alias.Remove(sh.idx)
+	s.mu.Unlock()
+	sh.refs.Wait()
+	func() {
+		defer func() { recover() }() // a broken scorch may panic on close too
+		sh.idx.Close()
+	}()
+	idx, err := bleve.Open(sh.dir)
+	if err != nil {
+		return fmt.Errorf("reopen shard %s: %w", sh.dir, err)
+	}
+	fresh := &shard{day: sh.day, gen: sh.gen, dir: sh.dir, meta: sh.meta, idx: idx}
+	s.mu.Lock()
+	s.shards[sh.day] = fresh
+	s.alias.Add(idx)
+	s.mu.Unlock()
+	s.log.Warn("shard reopened from disk after a failed batch", "day", sh.day, "dir", sh.dir)
 	return nil
 }
 
@@ -390,7 +445,7 @@ func (s *Set) create(day string, gen int) (*shard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create shard %s: %w", dir, err)
 	}
-	m := meta{Day: day, Gen: gen, Analyzer: s.cfg.IndexAnalyzer, Fingerprint: s.cfg.Fingerprint()}
+	m := meta{Day: day, Gen: gen, Analyzer: s.cfg.IndexAnalyzer, Fingerprint: s.fingerprint()}
 	sh := &shard{day: day, gen: gen, dir: dir, meta: m, idx: idx}
 	if gen == 1 {
 		if err := writeMeta(dir, m); err != nil {
@@ -529,7 +584,7 @@ func (s *Set) retire(sh *shard) error {
 
 // Stale lists the days indexed under another fingerprint than the current.
 func (s *Set) Stale() []string {
-	fp := s.cfg.Fingerprint()
+	fp := s.fingerprint()
 	var out []string
 	for _, d := range s.Days() {
 		if d.Fingerprint != fp {
