@@ -3,6 +3,8 @@
 // gofeed) and publishes them to the raw.posts topic, politely (robots.txt,
 // per-host rate limits, conditional requests) and incrementally (seen URLs
 // survive restarts), with near-duplicate copies sharing a SimHash cluster.
+// Each run of a source is logged to netpulse.crawl_runs (RunLog), which
+// every crawl node and the reports read for source health.
 //
 // Why gofeed for feeds: it is maintained, parses RSS 0.9x/1.0/2.0 and Atom
 // 0.3/1.0 behind one universal parser (so a source mislabelled rss that
