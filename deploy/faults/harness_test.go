@@ -21,8 +21,14 @@ import (
 	"time"
 )
 
-// bin is the netpulse binary built once for the package.
-var bin string
+// binDir holds the netpulse binary, built once for the package by the
+// first test that needs it.
+var (
+	binDir   string
+	buildMu  sync.Mutex
+	bin      string
+	buildErr error
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "netpulse-faults-")
@@ -30,17 +36,31 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "netpulse")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/netpulse")
-	build.Dir = moduleRoot()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build netpulse:", err)
-		os.Exit(1)
-	}
+	binDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// binary builds netpulse (once) and returns its path.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin == "" && buildErr == nil {
+		path := filepath.Join(binDir, "netpulse")
+		build := exec.Command("go", "build", "-o", path, "./cmd/netpulse")
+		build.Dir = moduleRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build netpulse: %v\n%s", err, out)
+		} else {
+			bin = path
+		}
+	}
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return bin
 }
 
 func moduleRoot() string {
@@ -54,7 +74,7 @@ func long() bool { return os.Getenv("NETPULSE_LONG") == "1" }
 // line (the token or key of admin commands).
 func runBin(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(bin, args...).CombinedOutput()
+	out, err := exec.Command(binary(t), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("netpulse %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -116,7 +136,7 @@ func (s *server) start() {
 		s.t.Fatal(err)
 	}
 	args := append([]string{"serve", "--data", s.data, "--listen", s.addr}, s.args...)
-	s.cmd = exec.Command(bin, args...)
+	s.cmd = exec.Command(binary(s.t), args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

@@ -263,7 +263,7 @@ func (j *Journal) ApplyRetention(now time.Time) {
 				keepFrom++
 			}
 			if keepFrom > p.first() {
-				if err := p.log.TruncateFront(uint64(keepFrom) + 1); err != nil {
+				if err := p.wal().TruncateFront(uint64(keepFrom) + 1); err != nil {
 					j.log.Error("journal retention", "topic", t.name, "partition", pi, "err", err)
 					continue
 				}

@@ -159,7 +159,7 @@ func (j *Journal) Close() error {
 	var errs []error
 	for _, t := range j.topics {
 		for _, p := range t.parts {
-			if err := p.log.Close(); err != nil {
+			if err := p.wal().Close(); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -336,8 +336,11 @@ func (j *Journal) topic(name string) (*topic, error) {
 // partition wraps one wal.Log. Kafka-style offsets start at 0; wal indexes
 // start at 1, so offset = index - 1.
 type partition struct {
-	log  *wal.Log
+	log  *wal.Log // replaced only by writeLoop, under mu; others read it through wal()
+	dir  string
 	reqs chan *appendReq
+	// broken is set by writeLoop when a reopen after a failed write failed.
+	broken bool
 
 	mu         sync.Mutex
 	firstOff   int64 // oldest offset still stored
@@ -366,7 +369,7 @@ func openPartition(dir string, opts Options) (*partition, error) {
 		l.Close()
 		return nil, err
 	}
-	p := &partition{log: l, reqs: make(chan *appendReq, 256)}
+	p := &partition{log: l, dir: dir, reqs: make(chan *appendReq, 256)}
 	if last == 0 { // empty log
 		p.firstOff, p.nextOff = 0, 0
 	} else {
@@ -376,6 +379,31 @@ func openPartition(dir string, opts Options) (*partition, error) {
 }
 
 func (p *partition) first() int64 { p.mu.Lock(); defer p.mu.Unlock(); return p.firstOff }
+func (p *partition) wal() *wal.Log { p.mu.Lock(); defer p.mu.Unlock(); return p.log }
+
+// reopen replaces the log by a fresh open of its folder. After a failed
+// write (a full disk) wal keeps the unwritten entries in its in-memory tail
+// and may have written part of them, so later appends would be read back
+// at the wrong offsets and the file would hold a torn entry in the middle.
+// Opening again cuts the torn tail and counts only what is on disk.
+func (p *partition) reopen(opts Options) error {
+	p.wal().Close()
+	l, err := openWAL(p.dir, opts)
+	if err != nil {
+		p.broken = true
+		return fmt.Errorf("reopen journal partition %s: %w", p.dir, err)
+	}
+	last, err := l.LastIndex()
+	if err != nil {
+		l.Close()
+		p.broken = true
+		return fmt.Errorf("reopen journal partition %s: %w", p.dir, err)
+	}
+	p.mu.Lock()
+	p.log, p.nextOff, p.broken = l, int64(last), false
+	p.mu.Unlock()
+	return nil
+}
 func (p *partition) end() int64   { p.mu.Lock(); defer p.mu.Unlock(); return p.nextOff }
 
 // writeLoop is the partition's only writer. It drains every queued request
@@ -420,6 +448,14 @@ func (p *partition) writeLoop(ctx context.Context, opts Options, signal func()) 
 				break drain
 			}
 		}
+		if p.broken {
+			if err := p.reopen(opts); err != nil {
+				for _, r := range reqs {
+					r.done <- err
+				}
+				continue
+			}
+		}
 		batch.Clear()
 		idx := uint64(p.end()) + 1
 		for _, r := range reqs {
@@ -438,15 +474,8 @@ func (p *partition) writeLoop(ctx context.Context, opts Options, signal func()) 
 			p.unsynced = opts.Fsync == FsyncInterval
 			p.mu.Unlock()
 			signal()
-		} else {
-			// A failed write may have left part of the batch in the
-			// segment; reload the indexes so the next append continues
-			// from what is really on disk.
-			if last, lerr := p.log.LastIndex(); lerr == nil {
-				p.mu.Lock()
-				p.nextOff = int64(last)
-				p.mu.Unlock()
-			}
+		} else if rerr := p.reopen(opts); rerr != nil {
+			opts.Logger.Error("journal: reopen after a failed write", "err", rerr)
 		}
 		for _, r := range reqs {
 			r.done <- err
@@ -466,7 +495,7 @@ func (p *partition) drainClosed() {
 }
 
 func (p *partition) read(off int64) (bus.Message, error) {
-	data, err := p.log.Read(uint64(off) + 1)
+	data, err := p.wal().Read(uint64(off) + 1)
 	if err != nil {
 		return bus.Message{}, err
 	}
