@@ -378,7 +378,7 @@ func openPartition(dir string, opts Options) (*partition, error) {
 	return p, nil
 }
 
-func (p *partition) first() int64 { p.mu.Lock(); defer p.mu.Unlock(); return p.firstOff }
+func (p *partition) first() int64  { p.mu.Lock(); defer p.mu.Unlock(); return p.firstOff }
 func (p *partition) wal() *wal.Log { p.mu.Lock(); defer p.mu.Unlock(); return p.log }
 
 // reopen replaces the log by a fresh open of its folder. After a failed
@@ -404,7 +404,7 @@ func (p *partition) reopen(opts Options) error {
 	p.mu.Unlock()
 	return nil
 }
-func (p *partition) end() int64   { p.mu.Lock(); defer p.mu.Unlock(); return p.nextOff }
+func (p *partition) end() int64 { p.mu.Lock(); defer p.mu.Unlock(); return p.nextOff }
 
 // writeLoop is the partition's only writer. It drains every queued request
 // into one batch so that concurrent publishers share a single fsync.
