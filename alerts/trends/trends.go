@@ -56,9 +56,10 @@ type Options struct {
 	// MaxTracked bounds the tracked terms; the least recently seen go
 	// first. 500,000 if zero.
 	MaxTracked int
-	// AssumeHistory, for the demo, pretends that before counting began
-	// every term looked as it did in the first counted bucket, so that the
-	// detector can alert without a day of history.
+	// AssumeHistory, for the demo, gives terms a made-up past so that the
+	// detector can alert without a day of history: terms present in the
+	// first counted bucket are assumed always to have looked like that,
+	// terms that appear later to have been silent.
 	AssumeHistory bool
 	Unit          string // owner unit of topic alerts
 	Severity      string // severity of topic alerts; warning if empty
@@ -248,7 +249,7 @@ func (e *Engine) backfillSpan() time.Duration {
 // track starts detectors for terms, replaying their counted history (zero
 // where they were not mentioned) so that a term tracked today is measured
 // against its past, not against nothing.
-func (e *Engine) track(ctx context.Context, b time.Time, newTerms []string, firstCounts map[string]uint64) error {
+func (e *Engine) track(ctx context.Context, b time.Time, newTerms []string, assumed map[string]uint64) error {
 	from := b.Add(-e.backfillSpan())
 	covered := from
 	if covered.Before(e.st.since) {
@@ -279,7 +280,7 @@ func (e *Engine) track(ctx context.Context, b time.Time, newTerms []string, firs
 		for t := start; t.Before(b); t = t.Add(e.o.Bucket) {
 			var v uint64
 			if t.Before(e.st.since) {
-				v = firstCounts[term]
+				v = assumed[term]
 			} else {
 				v = hist[term][t.Unix()]
 			}
@@ -289,26 +290,6 @@ func (e *Engine) track(ctx context.Context, b time.Time, newTerms []string, firs
 		e.st.terms[term] = ts
 	}
 	return nil
-}
-
-// firstCounts is only needed with AssumeHistory.
-func (e *Engine) firstCounts(ctx context.Context, terms []string) (map[string]uint64, error) {
-	out := map[string]uint64{}
-	if !e.o.AssumeHistory || len(terms) == 0 {
-		return out, nil
-	}
-	for start := 0; start < len(terms); start += 2000 {
-		chunk := terms[start:min(start+2000, len(terms))]
-		var rows []countRow
-		if err := e.o.DB.Select(ctx, &rows, `SELECT term, uniqExactMerge(clusters) AS n FROM netpulse.term_counts
-			WHERE bucket_seconds = ? AND bucket = ? AND has(?, term) GROUP BY term`, e.secs(), e.st.since, chunk); err != nil {
-			return nil, fmt.Errorf("first counts: %w", err)
-		}
-		for _, r := range rows {
-			out[r.Term] = r.N
-		}
-	}
-	return out, nil
 }
 
 type scoreRow struct {
@@ -345,12 +326,14 @@ func (e *Engine) evalBucket(ctx context.Context, b time.Time) (bool, error) {
 		}
 	}
 	sort.Strings(newTerms)
-	fc, err := e.firstCounts(ctx, newTerms)
-	if err != nil {
-		return false, err
+	// Under AssumeHistory, terms already present when counting began get
+	// that first bucket as their past; terms that appear later get silence.
+	var assumed map[string]uint64
+	if b.Equal(e.st.since) {
+		assumed = counts
 	}
 	e.mu.Lock()
-	err = e.track(ctx, b, newTerms, fc)
+	err = e.track(ctx, b, newTerms, assumed)
 	e.mu.Unlock()
 	if err != nil {
 		return false, err
