@@ -183,10 +183,13 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 		return res, nil
 	}
 
-	// Without collapsing, one request does it all. With it, clusters are
-	// folded after ranking: a first request ranks a window wider than the
-	// page and loads only cluster ids; a second one loads fields and
-	// highlights just the page's posts.
+	// The first request ranks over every day and counts facets but loads
+	// nothing: through the alias, each day returns its own top from+size
+	// hits, and loading or highlighting them there would be wasted on all
+	// but the page. Later requests, restricted to the ids on show, load
+	// fields and highlights. With collapsing, the first request ranks a
+	// window wider than the page; cluster ids are loaded for the window,
+	// and the page is cut after folding.
 	from, size := (req.Page-1)*req.Size, req.Size
 	if req.Collapse {
 		from, size = 0, min(req.Page*req.Size*3+20, MaxWindow)
@@ -200,12 +203,6 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 		sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, 20))
 		sr.AddFacet("day", bleve.NewFacetRequest(shards.FieldDay, 400))
 	}
-	if req.Collapse {
-		sr.Fields = []string{shards.FieldCluster}
-	} else {
-		sr.Fields = fields
-		highlight(sr)
-	}
 	res, err := run(sr)
 	if err != nil {
 		return nil, err
@@ -215,45 +212,58 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 		out.Facets = &Facets{Source: buckets(res.Facets["source"]), Day: buckets(res.Facets["day"])}
 		sort.Slice(out.Facets.Day, func(i, j int) bool { return out.Facets.Day[i].Term < out.Facets.Day[j].Term })
 	}
-	if !req.Collapse {
+	// load fetches the hits with the given ids, keeping the ranking's order
+	// and scores; a post replaced meanwhile drops out.
+	load := func(ranked []Hit, fieldList []string, withHighlight bool) ([]Hit, error) {
+		ids := make([]string, len(ranked))
+		for i, h := range ranked {
+			ids[i] = h.ID
+		}
+		sr := bleve.NewSearchRequestOptions(query.NewConjunctionQuery([]query.Query{q, query.NewDocIDQuery(ids)}), len(ids), 0, false)
+		sr.Fields = fieldList
+		sr.Score = "none"
+		if withHighlight {
+			highlight(sr)
+		}
+		res, err := run(sr)
+		if err != nil {
+			return nil, err
+		}
+		got := make(map[string]Hit, len(res.Hits))
 		for _, h := range res.Hits {
-			out.Hits = append(out.Hits, toHit(h))
+			got[h.ID] = toHit(h)
+		}
+		out := make([]Hit, 0, len(ranked))
+		for _, h := range ranked {
+			if g, ok := got[h.ID]; ok {
+				g.Score, g.Duplicates = h.Score, h.Duplicates
+				out = append(out, g)
+			}
 		}
 		return out, nil
 	}
-	ranked := make([]Hit, 0, len(res.Hits))
+	page := make([]Hit, 0, len(res.Hits))
 	for _, h := range res.Hits {
-		ranked = append(ranked, toHit(h))
+		page = append(page, Hit{ID: h.ID, Score: h.Score})
 	}
-	ranked = collapse(ranked)
-	lo := min((req.Page-1)*req.Size, len(ranked))
-	page := ranked[lo:min(lo+req.Size, len(ranked))]
 	if len(page) == 0 {
 		return out, nil
 	}
-	ids := make([]string, len(page))
-	for i, h := range page {
-		ids[i] = h.ID
+	if req.Collapse {
+		if page, err = load(page, []string{shards.FieldCluster}, false); err != nil {
+			return nil, err
+		}
+		page = collapse(page)
+		lo := min((req.Page-1)*req.Size, len(page))
+		page = page[lo:min(lo+req.Size, len(page))]
+		if len(page) == 0 {
+			return out, nil
+		}
 	}
-	sr2 := bleve.NewSearchRequestOptions(query.NewConjunctionQuery([]query.Query{q, query.NewDocIDQuery(ids)}), len(ids), 0, false)
-	sr2.Fields = fields
-	highlight(sr2)
-	res2, err := run(sr2)
-	if err != nil {
+	if page, err = load(page, fields, true); err != nil {
 		return nil, err
 	}
-	full := map[string]Hit{}
-	for _, h := range res2.Hits {
-		full[h.ID] = toHit(h)
-	}
-	for _, h := range page {
-		f, ok := full[h.ID]
-		if !ok {
-			continue // replaced between the two requests
-		}
-		f.Score, f.Duplicates = h.Score, h.Duplicates
-		out.Hits = append(out.Hits, f)
-	}
+	out.Hits = append(out.Hits, page...)
 	return out, nil
 }
 
