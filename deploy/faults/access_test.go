@@ -152,7 +152,7 @@ func TestAccessMatrix(t *testing.T) {
 			if rt.pattern == "GET /api/v1/alerts/stream" && allowed {
 				continue // an endless stream; the load test reads it
 			}
-			r := pr.call(t, s, rt.method(), rt.path(), []byte("{}"), "Content-Type", "application/json")
+			r := pr.call(t, s, rt.method(), rt.path(), []byte("{}"), "Content-Type", "application/json", "X-Case-Ref", "MATRIX-1")
 			switch {
 			case !allowed && !denied(r):
 				t.Errorf("%s as %s: %s, want it refused", rt.pattern, pr.name, r)
