@@ -114,7 +114,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 			ds, err := precords.Deliveries(r.Context(), a.db, time.Now())
 			if err != nil {
 				log.Error("deliveries", "err", err)
-				http.Error(w, `{"error":"accounting unavailable"}`, http.StatusInternalServerError)
+				writeJSONError(w, http.StatusInternalServerError, `{"error":"accounting unavailable"}`)
 				return
 			}
 			writeJSONResponse(w, map[string]any{"venues": ds})
@@ -123,7 +123,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hold := r.URL.Query().Get("hold") != "false"
 			if err := a.access.SetLegalHold(r.Context(), r.PathValue("code"), hold); err != nil {
-				http.Error(w, `{"error":"no such venue"}`, http.StatusNotFound)
+				writeJSONError(w, http.StatusNotFound, `{"error":"no such venue"}`)
 				return
 			}
 			vs, err := venues(r.Context())
@@ -132,7 +132,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 			}
 			if err != nil {
 				log.Error("apply legal hold", "err", err)
-				http.Error(w, `{"error":"hold recorded; applying it to stored records failed, the next sync retries"}`, http.StatusAccepted)
+				writeJSONError(w, http.StatusAccepted, `{"error":"hold recorded; applying it to stored records failed, the next sync retries"}`)
 				return
 			}
 			writeJSONResponse(w, map[string]any{"venue": r.PathValue("code"), "legal_hold": hold})
@@ -147,7 +147,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 				Active   *bool  `json:"active"`
 			}
 			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.IDNumber == "" || req.CaseRef == "" {
-				http.Error(w, `{"error":"body must be {\"id_type\", \"id_number\", \"case_ref\", \"active\"}"}`, http.StatusBadRequest)
+				writeJSONError(w, http.StatusBadRequest, `{"error":"body must be {\"id_type\", \"id_number\", \"case_ref\", \"active\"}"}`)
 				return
 			}
 			if req.IDType == "" {
@@ -157,7 +157,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 			p, _ := access.FromContext(r.Context())
 			if err := writer.SetCaseHold(r.Context(), prot.Hash(req.IDType, identity.Normalize(req.IDNumber)), req.CaseRef, p.Name, active); err != nil {
 				log.Error("case hold", "err", err)
-				http.Error(w, `{"error":"case hold failed"}`, http.StatusInternalServerError)
+				writeJSONError(w, http.StatusInternalServerError, `{"error":"case hold failed"}`)
 				return
 			}
 			writeJSONResponse(w, map[string]any{"case_ref": req.CaseRef, "id_number": identity.Mask(req.IDType, identity.Normalize(req.IDNumber)), "active": active})
@@ -172,6 +172,15 @@ func (a *app) wireIntake(ctx context.Context) error {
 		a.group.Add(func() error { streamDemoRecords(dctx, svc, demoVs, log); return nil }, func(error) { dcancel() })
 	}
 	return nil
+}
+
+// writeJSONError answers code with body, a JSON error object, typed as JSON
+// (http.Error would call it text/plain).
+func writeJSONError(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, body)
 }
 
 func writeJSONResponse(w http.ResponseWriter, v any) {

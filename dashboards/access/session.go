@@ -201,7 +201,7 @@ func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
 			p, fromSession, csrf, err := reg.Identify(req)
 			if err != nil {
 				if !errors.Is(err, ErrUnauthenticated) {
-					http.Error(w, `{"error":"credential check failed"}`, http.StatusServiceUnavailable)
+					writeJSONError(w, http.StatusServiceUnavailable, "credential check failed")
 					return
 				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="netpulse"`)

@@ -233,3 +233,6 @@ func checkAllStored(t *testing.T, s *server, analyst string, venues []venueKey, 
 		time.Sleep(time.Second)
 	}
 }
+
+// syntheticID is the demo stream's identity number of person n.
+func syntheticID(n int) string { return identity.Synthetic("420199", n) }
