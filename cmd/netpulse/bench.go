@@ -55,12 +55,13 @@ type benchScale struct {
 	SearchPosts int // index size for search latency
 	Queries     int // queries per query kind
 	Terms       []int
+	Bursts      int // bursts timed from first post to alert
 }
 
 var benchScales = map[string]benchScale{
-	"tiny":  {"tiny", 2000, 2000, 300, 2000, 20, []int{1000}},
-	"small": {"small", 100000, 100000, 20000, 100000, 200, []int{10000, 100000, 200000}},
-	"full":  {"full", 1000000, 1000000, 100000, 1000000, 500, []int{10000, 100000, 200000}},
+	"tiny":  {"tiny", 2000, 2000, 300, 2000, 20, []int{1000}, 1},
+	"small": {"small", 100000, 100000, 20000, 100000, 200, []int{10000, 100000, 200000}, 3},
+	"full":  {"full", 1000000, 1000000, 100000, 1000000, 500, []int{10000, 100000, 200000}, 5},
 }
 
 // benchEnv is what every stage gets: a data folder of its own, the scale, a

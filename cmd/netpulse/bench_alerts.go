@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,24 +125,29 @@ func benchBucketPass(ctx context.Context, env *benchEnv, db *store.DB, mgr *life
 		return benchRow{}, fmt.Errorf("alerts bench: tracking %d terms, want %d (%v)", ov.TrackedTerms, tracked, err)
 	}
 
-	// The detector alone over the same number of series and buckets.
-	states := make([]burst.State, tracked)
-	counts := make([]float64, tracked)
-	for i := range states {
-		states[i].Update(base.Unix(), 3)
-	}
-	var alone time.Duration
-	for b := 1; b <= benchPassBuckets; b++ {
-		clear(counts)
-		for k := 0; k < tracked/10; k++ {
-			counts[rnd.IntN(tracked)]++
-		}
-		at := base.Add(time.Duration(b) * bucket).Unix()
-		start := time.Now()
+	// The detector alone over the same number of series and buckets; the
+	// faster of two passes, as every ceiling is the best of its passes.
+	alone := time.Duration(1<<63 - 1)
+	for pass := 0; pass < 2; pass++ {
+		states := make([]burst.State, tracked)
+		counts := make([]float64, tracked)
 		for i := range states {
-			states[i].Update(at, counts[i])
+			states[i].Update(base.Unix(), 3)
 		}
-		alone += time.Since(start)
+		var d time.Duration
+		for b := 1; b <= benchPassBuckets; b++ {
+			clear(counts)
+			for k := 0; k < tracked/10; k++ {
+				counts[rnd.IntN(tracked)]++
+			}
+			at := base.Add(time.Duration(b) * bucket).Unix()
+			start := time.Now()
+			for i := range states {
+				states[i].Update(at, counts[i])
+			}
+			d += time.Since(start)
+		}
+		alone = min(alone, d)
 	}
 	per := func(d time.Duration) float64 { return ms(d) / benchPassBuckets }
 	return benchRow{Metric: fmt.Sprintf("bucket pass, %d tracked terms", tracked), Value: per(pass), Unit: "ms/bucket",
@@ -153,7 +160,10 @@ var (
 	benchChatter = []string{"市民反映小区停车位紧张物业回应", "地铁三号线早高峰客流平稳", "本周末气温回升适合户外踏青",
 		"社区举办老年人智能手机培训", "菜市场蔬菜价格保持稳定", "学校开展交通安全主题班会", "图书馆延长周末开放时间",
 		"公园新增健身器材受到欢迎", "夜市小吃摊位规范经营", "医院推出线上预约挂号服务"}
-	benchBurst = "高架桥下仓库突发火灾现场浓烟滚滚消防赶到"
+	// One event per burst, with no word in common with the chatter or
+	// with each other, so that each raises a topic of its own.
+	benchBursts = []string{"高架桥下仓库突发火灾现场浓烟滚滚消防赶到", "城郊水库大坝出现管涌险情村民连夜撤离",
+		"地铁站台电梯突然倒行多名乘客摔伤送医", "景区索道故障游客被困半空等待营救", "化工园区储罐泄漏刺激性气味周边住户疏散"}
 )
 
 // benchBurstBucket is the burst bench's bucket; the detector's time is
@@ -232,13 +242,43 @@ func benchBurstToAlert(ctx context.Context, env *benchEnv, db *store.DB, mgr *li
 	go func() { defer wg.Done(); eng.Run(ctx) }()
 	env.step(1)
 
-	// Start the burst just after a bucket begins, so that the ceiling is
-	// exactly one bucket plus the grace.
+	bursts := min(max(1, env.scale.Bursts), len(benchBursts))
+	var lats []time.Duration
+	for i := 0; i < bursts; i++ {
+		lat, err := benchOneBurst(ctx, j, events, post, benchBursts[i], "bench-"+env.run)
+		if err != nil {
+			return benchRow{}, err
+		}
+		lats = append(lats, lat)
+		// Let the burst cool off before the next one.
+		time.Sleep(3 * benchBurstBucket)
+	}
+	env.step(1)
+	each := make([]string, len(lats))
+	for i, l := range lats {
+		each[i] = fmt.Sprintf("%.2f", l.Seconds())
+	}
+	slices.Sort(lats)
+	return benchRow{Metric: "burst first post → topic alert, median", Value: lats[len(lats)/2].Seconds(), Unit: "s",
+		Ceiling: "one bucket + grace", CeilingVal: (benchBurstBucket + grace).Seconds(), LowerBetter: true,
+		Description: fmt.Sprintf("%s buckets seen as 5 min, 30 posts/s of one event after 300 buckets of chatter; %d bursts: %s s",
+			benchBurstBucket, len(lats), strings.Join(each, ", "))}, nil
+}
+
+// benchOneBurst starts publishing text (30 posts/s) just after a bucket
+// begins, so that the ceiling is exactly one bucket plus the grace, and
+// returns the time from its first post to the topic alert of unit.
+func benchOneBurst(ctx context.Context, j *journal.Journal, events <-chan lifecycle.Event,
+	post func(string, time.Time) (bus.Message, error), text, unit string) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	first := time.Now().Truncate(benchBurstBucket).Add(benchBurstBucket + 10*time.Millisecond)
 	time.Sleep(time.Until(first))
 	first = time.Now()
-	stop := make(chan struct{})
 	pubErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -247,7 +287,7 @@ func benchBurstToAlert(ctx context.Context, env *benchEnv, db *store.DB, mgr *li
 		for {
 			var msgs []bus.Message
 			for k := 0; k < 3; k++ {
-				m, err := post(benchBurst, time.Now())
+				m, err := post(text, time.Now())
 				if err != nil {
 					pubErr <- err
 					return
@@ -261,30 +301,25 @@ func benchBurstToAlert(ctx context.Context, env *benchEnv, db *store.DB, mgr *li
 				return
 			}
 			select {
-			case <-stop:
-				return
 			case <-ctx.Done():
 				return
 			case <-tk.C:
 			}
 		}
 	}()
-	defer close(stop)
 	timeout := time.After(10*benchBurstBucket + 60*time.Second)
 	for {
 		select {
 		case ev := <-events:
-			if ev.Type == "opened" && ev.Alert.Kind == "topic" && ev.Alert.Unit == "bench-"+env.run {
-				lat := time.Since(first)
-				env.step(1)
-				return benchRow{Metric: "burst first post → topic alert", Value: lat.Seconds(), Unit: "s",
-					Ceiling: "one bucket + grace", CeilingVal: (benchBurstBucket + grace).Seconds(), LowerBetter: true,
-					Description: fmt.Sprintf("%s buckets seen as 5 min, 30 posts/s of one event after 300 buckets of chatter", benchBurstBucket)}, nil
+			if ev.Type == "opened" && ev.Alert.Kind == "topic" && ev.Alert.Unit == unit {
+				return time.Since(first), nil
 			}
 		case err := <-pubErr:
-			return benchRow{}, err
+			return 0, err
 		case <-timeout:
-			return benchRow{}, fmt.Errorf("alerts bench: no topic alert within %s of the burst", time.Since(first).Round(time.Second))
+			return 0, fmt.Errorf("alerts bench: no topic alert for %q within %s of its burst", text, time.Since(first).Round(time.Second))
+		case <-ctx.Done():
+			return 0, ctx.Err()
 		}
 	}
 }

@@ -158,49 +158,62 @@ func benchIntake(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 			msgs = append(msgs, bus.Message{Key: []byte(venue), Value: val, Time: r.ReceivedAt})
 		}
 	}
-	if err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS netpulse.bench_access_records AS netpulse.access_records`); err != nil {
-		return nil, err
-	}
-	env.progress("intake: raw store insert", len(rows))
-	t1 := time.Now()
-	for i := 0; i < len(rows); i += defaults.BatchRows {
-		chunk := rows[i:min(len(rows), i+defaults.BatchRows)]
-		if err := db.Insert(ctx, "netpulse.bench_access_records", chunk); err != nil {
-			return nil, err
+	// Best of two passes, each into a table of its own: a ceiling is the
+	// most the part did in this run, and one pass can land in a busy minute.
+	env.progress("intake: raw store insert", 2*len(rows))
+	rawStore, err := benchBestOf(2, func(pass int) (float64, error) {
+		table := fmt.Sprintf("netpulse.bench_access_records_%s_%d", env.run, pass)
+		if err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` AS netpulse.access_records`); err != nil {
+			return 0, err
 		}
-		env.step(len(chunk))
-	}
-	rawStore := float64(len(rows)) / time.Since(t1).Seconds()
-
-	raw, err := journal.Open(journal.Options{Dir: filepath.Join(env.dir, "raw-journal"), Logger: env.log})
+		t1 := time.Now()
+		for i := 0; i < len(rows); i += defaults.BatchRows {
+			chunk := rows[i:min(len(rows), i+defaults.BatchRows)]
+			if err := db.Insert(ctx, table, chunk); err != nil {
+				return 0, err
+			}
+			env.step(len(chunk))
+		}
+		return float64(len(rows)) / time.Since(t1).Seconds(), nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer raw.Close()
-	env.progress("intake: raw bus append", len(msgs))
-	t2 := time.Now()
-	var bw sync.WaitGroup
-	berrs := make(chan error, 2)
-	for w := 0; w < 2; w++ {
-		bw.Add(1)
-		go func() {
-			defer bw.Done()
-			for i := w * intakeBatch; i < len(msgs); i += 2 * intakeBatch {
-				chunk := msgs[i:min(len(msgs), i+intakeBatch)]
-				if err := raw.Publish(ctx, bus.TopicAccess, chunk...); err != nil {
-					berrs <- err
-					return
+
+	env.progress("intake: raw bus append", 2*len(msgs))
+	rawBus, err := benchBestOf(2, func(pass int) (float64, error) {
+		raw, err := journal.Open(journal.Options{Dir: filepath.Join(env.dir, fmt.Sprintf("raw-journal-%d", pass)), Logger: env.log})
+		if err != nil {
+			return 0, err
+		}
+		defer raw.Close()
+		t2 := time.Now()
+		var bw sync.WaitGroup
+		berrs := make(chan error, 2)
+		for w := 0; w < 2; w++ {
+			bw.Add(1)
+			go func() {
+				defer bw.Done()
+				for i := w * intakeBatch; i < len(msgs); i += 2 * intakeBatch {
+					chunk := msgs[i:min(len(msgs), i+intakeBatch)]
+					if err := raw.Publish(ctx, bus.TopicAccess, chunk...); err != nil {
+						berrs <- err
+						return
+					}
+					env.step(len(chunk))
 				}
-				env.step(len(chunk))
-			}
-		}()
-	}
-	bw.Wait()
-	close(berrs)
-	if err := <-berrs; err != nil {
+			}()
+		}
+		bw.Wait()
+		close(berrs)
+		if err := <-berrs; err != nil {
+			return 0, err
+		}
+		return float64(len(msgs)) / time.Since(t2).Seconds(), nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	rawBus := float64(len(msgs)) / time.Since(t2).Seconds()
 	desc := fmt.Sprintf("%d records, %d-row CSV batches over loopback HTTP, 2 uploaders", n, intakeBatch)
 	return []benchRow{
 		{Metric: "HTTP → stored (" + env.storeName() + ")", Value: e2e, Unit: "records/s",
@@ -208,6 +221,20 @@ func benchIntake(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 		{Metric: "HTTP → stored (" + env.storeName() + ")", Value: e2e, Unit: "records/s",
 			Ceiling: "raw journal publish", CeilingVal: rawBus, Description: desc},
 	}, nil
+}
+
+// benchBestOf runs a ceiling's measurement passes times and keeps the
+// highest rate.
+func benchBestOf(passes int, measure func(pass int) (float64, error)) (float64, error) {
+	best := 0.0
+	for p := 1; p <= passes; p++ {
+		r, err := measure(p)
+		if err != nil {
+			return 0, err
+		}
+		best = max(best, r)
+	}
+	return best, nil
 }
 
 // benchPostRecords sends one batch as a venue agent does, retrying while
