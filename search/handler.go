@@ -42,7 +42,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "use GET")
 		return
 	}
-	req, err := ParseRequest(r)
+	req, err := ParseRequest(r, h.s.idx.Location())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -68,15 +68,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = enc.Encode(res)
 }
 
-// ParseRequest reads the URL parameters of a search.
-func ParseRequest(r *http.Request) (Request, error) {
+// ParseRequest reads the URL parameters of a search. Days (2026-11-29) are
+// days in loc, the time zone of the index's days.
+func ParseRequest(r *http.Request, loc *time.Location) (Request, error) {
 	v := r.URL.Query()
 	req := Request{Query: v.Get("q"), Collapse: true, Facets: true}
 	var err error
-	if req.From, err = parseTime(v.Get("from"), false); err != nil {
+	if req.From, err = parseTime(v.Get("from"), false, loc); err != nil {
 		return req, fmt.Errorf("from: %w", err)
 	}
-	if req.To, err = parseTime(v.Get("to"), true); err != nil {
+	if req.To, err = parseTime(v.Get("to"), true, loc); err != nil {
 		return req, fmt.Errorf("to: %w", err)
 	}
 	switch v.Get("sort") {
@@ -122,14 +123,14 @@ func intParam(s string, def int) (int, error) {
 
 // parseTime accepts RFC 3339 or a day; a day as the end of a range means
 // the end of that day.
-func parseTime(s string, end bool) (time.Time, error) {
+func parseTime(s string, end bool, loc *time.Location) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	d, err := time.Parse(time.DateOnly, s)
+	d, err := time.ParseInLocation(time.DateOnly, s, loc)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-11-29T08:00:00Z) nor a day (2026-11-29)", s)
 	}

@@ -22,6 +22,7 @@ import (
 type Index interface {
 	Snapshot(from, to time.Time) *shards.Snapshot
 	QueryAnalyzer() string
+	Location() *time.Location // where days begin
 }
 
 // Request is one search.
@@ -149,7 +150,18 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 	if req.Page*req.Size > MaxWindow {
 		return nil, &QueryError{Msg: fmt.Sprintf("page %d is beyond the first %d hits; narrow the query", req.Page, MaxWindow)}
 	}
-	q := BuildQuery(clauses, s.idx.QueryAnalyzer(), req.From, req.To)
+	// The snapshot already holds only the days in range; a range query is
+	// needed only for an end that cuts a day, and it is not cheap (numeric
+	// range terms over every match).
+	loc := s.idx.Location()
+	rangeFrom, rangeTo := req.From, req.To
+	if !rangeFrom.IsZero() && dayStart(rangeFrom, loc) {
+		rangeFrom = time.Time{}
+	}
+	if !rangeTo.IsZero() && dayStart(rangeTo.Add(time.Nanosecond), loc) {
+		rangeTo = time.Time{}
+	}
+	q := BuildQuery(clauses, s.idx.QueryAnalyzer(), rangeFrom, rangeTo)
 
 	// Score alone: a tie-break on a field would load its doc values for
 	// every match, which costs more than the whole scoring on big days.
@@ -265,6 +277,12 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 	}
 	out.Hits = append(out.Hits, page...)
 	return out, nil
+}
+
+// dayStart reports whether t is the first instant of its day in loc.
+func dayStart(t time.Time, loc *time.Location) bool {
+	t = t.In(loc)
+	return t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0
 }
 
 func highlight(sr *bleve.SearchRequest) {

@@ -508,6 +508,9 @@ func (s *Set) Snapshot(from, to time.Time) *Snapshot {
 // them use Snapshot instead.
 func (s *Set) Alias() bleve.IndexAlias { return s.alias }
 
+// Location is where this set's days begin.
+func (s *Set) Location() *time.Location { return s.cfg.Location }
+
 // QueryAnalyzer is the analyser name for text queries on this set.
 func (s *Set) QueryAnalyzer() string { return s.cfg.QueryAnalyzer }
 
