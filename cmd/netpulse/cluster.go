@@ -194,7 +194,7 @@ func (a *app) wireSearchCluster(ctx context.Context, set *shards.Set) (mounted b
 	}
 	coord := scatter.NewCoordinator(peers, a.cfg.ClusterToken, 10*time.Second)
 	a.mux.Handle("GET /api/v1/search/posts", access.Require(a.access, access.RoleAnalyst, access.RoleAdmin)(
-		scatter.Handler(coord, log)))
+		scatter.Handler(coord, chinaTime, log)))
 	return true, nil
 }
 

@@ -322,13 +322,14 @@ func toHit(h NodeHit) search.Hit {
 }
 
 // Handler serves GET /api/v1/search/posts for the cluster with the
-// parameters and answer of package search's handler.
-func Handler(c *Coordinator, log *slog.Logger) http.Handler {
+// parameters and answer of package search's handler; loc is the time zone
+// of the index's days, where a bare date in from/to is read.
+func Handler(c *Coordinator, loc *time.Location, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := search.ParseRequest(r)
+		req, err := search.ParseRequest(r, loc)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return

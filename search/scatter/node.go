@@ -139,12 +139,28 @@ func reply(w http.ResponseWriter, log *slog.Logger, v any, err error) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// build makes the query package search's Searcher makes for s: the day
+// snapshot already limits the days, so a range clause (which takes part in
+// scoring) is added only for an end that cuts a day.
 func (n *Node) build(s Shape) (query.Query, error) {
 	clauses, err := search.ParseQuery(s.Query)
 	if err != nil {
 		return nil, err
 	}
-	return search.BuildQuery(clauses, n.idx.QueryAnalyzer(), s.From, s.To), nil
+	loc := n.idx.Location()
+	from, to := s.From, s.To
+	if !from.IsZero() && dayStart(from, loc) {
+		from = time.Time{}
+	}
+	if !to.IsZero() && dayStart(to.Add(time.Nanosecond), loc) {
+		to = time.Time{}
+	}
+	return search.BuildQuery(clauses, n.idx.QueryAnalyzer(), from, to), nil
+}
+
+func dayStart(t time.Time, loc *time.Location) bool {
+	t = t.In(loc)
+	return t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0
 }
 
 // Stats runs the query for its scoring figures only.
@@ -187,6 +203,11 @@ func (n *Node) Hits(ctx context.Context, req HitsRequest) (*HitsResponse, error)
 	}
 	sr := bleve.NewSearchRequestOptions(bq, req.Size, req.Offset, false)
 	sr.SortBy(sortOrder(req.SortTime))
+	if req.SortTime || len(req.IDs) > 0 {
+		// As on one node: ranked by time, or loading a page already
+		// ranked, nothing needs a score.
+		sr.Score = "none"
+	}
 	if req.Facets {
 		sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, facetSize))
 		sr.AddFacet("day", bleve.NewFacetRequest(shards.FieldDay, facetSize))
