@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -60,8 +61,17 @@ func (p *Post) Validate() error {
 		return &FieldError{Field: "body", Reason: "not valid UTF-8"}
 	case p.PublishedAt.IsZero():
 		return &FieldError{Field: "published_at", Reason: "missing"}
+	case p.URL != "" && !webURL(p.URL):
+		// Dashboards link to the URL: a javascript: or data: one would be
+		// a stored script in every analyst's browser.
+		return &FieldError{Field: "url", Reason: "not an absolute http or https URL"}
 	}
 	return nil
+}
+
+func webURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // FieldError names the field of a post that is wrong and why.
