@@ -171,8 +171,9 @@ func BenchmarkSearch(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
-	b.ReportMetric(float64(dirSize(b, s.Days()))/(1<<20), "index-MiB")
-	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+	// Sub-benchmarks hide the parent's metrics, so log these.
+	b.Logf("%d posts: index %.0f MiB on disk, peak RSS %.0f MiB", n,
+		float64(dirSize(b, s.Days()))/(1<<20), float64(peakRSS())/(1<<20))
 }
 
 // peakRSS reads the process's high-water resident set (Linux).
