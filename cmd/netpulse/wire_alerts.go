@@ -105,8 +105,14 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 			bucket, scale = demoBucket, demoTimeScale
 		}
 	}
-	if support == 0 && a.cfg.Demo {
-		support = demoMinSupport
+	unit := cfg.Unit
+	if a.cfg.Demo {
+		if support == 0 {
+			support = demoMinSupport
+		}
+		if unit == "" {
+			unit = "江岸分局网安大队"
+		}
 	}
 	rulesDir := cfg.RulesDir
 	if rulesDir == "" {
@@ -146,7 +152,7 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 		return err
 	}
 	eng, err := trends.New(trends.Options{DB: a.db, Raiser: mgr, Dir: filepath.Join(a.cfg.Data, "trends"), Bucket: bucket,
-		TimeScale: scale, MinSupport: support, AssumeHistory: a.cfg.Demo, Unit: cfg.Unit,
+		TimeScale: scale, MinSupport: support, AssumeHistory: a.cfg.Demo, Unit: unit,
 		Log: log.With("stage", "trends"), Reg: a.reg})
 	if err != nil {
 		return err
