@@ -105,9 +105,11 @@ func TestEveryPersonalDataReadIsAudited(t *testing.T) {
 		{web("POST", "/search/reveal", []byte(url.Values{"id": {recordID}, "case_ref": {"AUD-6"}}.Encode()), "Content-Type", "application/x-www-form-urlencoded"), "reveal", "ok"},
 	}
 	for i, rd := range reads {
-		if r := rd.do(); r.code >= 500 {
+		r := rd.do()
+		if r.code >= 500 {
 			t.Fatalf("read %d: %s", i, r)
 		}
+		t.Logf("read %d (%s, want %s): %d", i, rd.action, rd.outcome, r.code)
 	}
 	after := auditEntries(t, s, auditor)
 	got := after[:len(after)-before]

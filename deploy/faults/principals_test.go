@@ -85,7 +85,12 @@ func login(t *testing.T, s *server, name, password string) (sid, csrf string, co
 	if sid == "" {
 		return "", "", resp.StatusCode
 	}
+	// Any page of the layout carries the session's CSRF token; home may
+	// redirect to the role's first page.
 	r := sessionCall(t, s, "GET", "/", sid, "", nil)
+	if loc := r.header.Get("Location"); r.code/100 == 3 && strings.HasPrefix(loc, "/") {
+		r = sessionCall(t, s, "GET", loc, sid, "", nil)
+	}
 	if m := csrfField.FindSubmatch(r.body); m != nil {
 		csrf = string(m[1])
 	}
