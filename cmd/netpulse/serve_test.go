@@ -1,29 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"context"
+	"bufio"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
-
-// syncBuffer lets the test read what serve prints while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -35,20 +24,49 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startServe runs serve in this process until the returned stop is called.
-func startServe(t *testing.T, args ...string) (base string, stop func()) {
+// buildBinary compiles netpulse for tests that need real processes: serve
+// owns the process-wide chDB engine, which cannot be reopened in one process,
+// so a restart is a new process, as in production.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "netpulse")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build netpulse: %v", err)
+	}
+	return bin
+}
+
+// startServe runs `netpulse serve` until the returned stop is called, which
+// sends SIGTERM and checks for a clean exit.
+func startServe(t *testing.T, bin string, args ...string) (base string, stop func()) {
 	t.Helper()
 	addr := freeAddr(t)
-	cfg, err := loadConfig("serve", append([]string{"--listen", addr}, args...), func(string) string { return "" }, io.Discard)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr}, args...)...)
+	cancel := func() { cmd.Process.Signal(syscall.SIGTERM) }
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	logs, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, out, io.Discard) }()
+	printed := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		printed <- line
+		io.Copy(io.Discard, stdout)
+	}()
+	go func() { done <- cmd.Wait() }()
 	base = "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
@@ -59,43 +77,52 @@ func startServe(t *testing.T, args ...string) (base string, stop func()) {
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("serve exited before it was healthy: %v", err)
+			b, _ := os.ReadFile(logs.Name())
+			t.Fatalf("serve exited before it was healthy: %v\n%s", err, b)
 		default:
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatal("serve did not become healthy")
+			t.Fatal("serve did not become healthy within 90s")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), "dashboard at "+base) {
-		t.Errorf("serve printed %q, want the dashboard URL %s", out.String(), base)
+	select {
+	case line := <-printed:
+		if !strings.Contains(line, "dashboard at "+base) {
+			t.Errorf("serve printed %q, want the dashboard URL %s", line, base)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("serve printed no dashboard URL")
 	}
 	return base, func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("serve returned %v", err)
+				b, _ := os.ReadFile(logs.Name())
+				t.Errorf("serve exited with %v after SIGTERM\n%s", err, b)
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop within 30s of cancellation")
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			t.Error("serve did not stop within 60s of SIGTERM")
 		}
 	}
 }
 
 func TestServeHealthAndMetrics(t *testing.T) {
+	bin := buildBinary(t)
 	data := t.TempDir()
 	// Twice on the same folder: a restart must find its state and come up.
 	for round := 1; round <= 2; round++ {
-		base, stop := startServe(t, "--data", data)
+		base, stop := startServe(t, bin, "--data", data)
 		resp, err := http.Get(base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		for _, want := range []string{"netpulse_http_requests_total", "netpulse_store_op_seconds", "go_goroutines"} {
+		for _, want := range []string{"netpulse_http_requests_total", "netpulse_store_op_seconds", "netpulse_bus_lag_messages", "go_goroutines"} {
 			if !strings.Contains(string(body), want) {
 				t.Errorf("round %d: /metrics lacks %s", round, want)
 			}
