@@ -206,4 +206,17 @@ func TestSilenceInhibitionAndEscalation(t *testing.T) {
 	if late.SilencedBy != "" {
 		t.Errorf("expired silence still applied: %+v", late)
 	}
+	// Resolved alerts leave the board after a week, but their ids are
+	// remembered: re-raising the topic does not reopen it.
+	if _, err := m.Resolve(ctx, topic.ID, "li", "over"); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(8 * 24 * time.Hour)
+	m.Tick(ctx)
+	if _, ok := m.Get(topic.ID); ok {
+		t.Error("a resolved alert stayed on the board past a week")
+	}
+	if _, created, err := m.Raise(ctx, lifecycle.Signal{ID: "trend-" + u, Rule: "trends", Key: "topic:" + u, Unit: u}); err != nil || created {
+		t.Errorf("re-raise of a forgotten topic: created=%v err=%v", created, err)
+	}
 }

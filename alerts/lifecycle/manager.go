@@ -714,6 +714,16 @@ func (m *Manager) Tick(ctx context.Context) error {
 			delete(m.silences, id)
 		}
 	}
+	// Resolved alerts leave the board (and memory) after Keep; they stay
+	// in ClickHouse, and a re-raise of their id is still recognised there.
+	for id, a := range m.alerts {
+		if a.State == StateResolved && a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) > m.o.Keep {
+			delete(m.alerts, id)
+			if k := a.Rule + "\x00" + a.Key; m.byKey[k] == id {
+				delete(m.byKey, k)
+			}
+		}
+	}
 	var errs []error
 	for _, a := range m.alerts {
 		if a.State != StateOpen || a.Escalated || a.Quiet() {
