@@ -128,6 +128,9 @@ type Event struct {
 	At    time.Time `json:"at"`
 	Actor string    `json:"actor"`
 	Alert Alert     `json:"alert"`
+	// Remote marks a change another node made, learnt by Follow: the live
+	// board shows it, the notifiers leave it to the node that made it.
+	Remote bool `json:"-"`
 }
 
 // Silence holds back notifications of matching alerts until it expires.

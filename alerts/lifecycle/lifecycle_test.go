@@ -220,3 +220,60 @@ func TestSilenceInhibitionAndEscalation(t *testing.T) {
 		t.Errorf("re-raise of a forgotten topic: created=%v err=%v", created, err)
 	}
 }
+
+// TestTwoNodesFollow: two managers on one store, as two serve nodes. What
+// one raises, acknowledges, notes or silences, the other learns on
+// Refresh, and its board subscribers see it marked remote (so its
+// notifiers stay quiet).
+func TestTwoNodesFollow(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now().UTC()}
+	leader, api := open(t, clk), open(t, clk)
+	board, cancel := api.Subscribe(16)
+	defer cancel()
+	u := unit()
+	a, _, err := leader.Raise(ctx, lifecycle.Signal{ID: "trend-" + u, Rule: "trends", Kind: "topic", Key: "topic:" + u, Unit: u, Severity: "critical", Terms: []string{"火灾"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := api.Get(a.ID); ok {
+		t.Fatal("the other node knew before refreshing")
+	}
+	if err := api.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := api.Get(a.ID)
+	if !ok || got.State != lifecycle.StateOpen || len(got.Terms) != 1 {
+		t.Fatalf("api node after refresh: %+v %v", got, ok)
+	}
+	if e := <-board; e.Type != "opened" || !e.Remote || e.Alert.ID != a.ID {
+		t.Fatalf("board event %+v", e)
+	}
+	clk.t = clk.t.Add(time.Second)
+	if _, err := api.Ack(ctx, a.ID, "li"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.AddNote(ctx, a.ID, "li", "on it"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.AddSilence(ctx, lifecycle.Silence{Matchers: map[string]string{"rule": "quiet-" + u}, ExpiresAt: clk.t.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = leader.Get(a.ID)
+	if got.State != lifecycle.StateAcked || got.AckedBy != "li" || len(got.Notes) != 1 {
+		t.Fatalf("leader after refresh: %+v", got)
+	}
+	if s, _, _ := leader.Raise(ctx, lifecycle.Signal{Rule: "quiet-" + u, Key: "k", Unit: u}); s.SilencedBy == "" {
+		t.Error("the leader did not learn the silence")
+	}
+	// Refreshing again changes nothing and duplicates no note.
+	if err := api.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := api.Get(a.ID); len(got.Notes) != 1 {
+		t.Fatalf("notes duplicated: %+v", got.Notes)
+	}
+}

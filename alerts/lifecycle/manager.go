@@ -51,6 +51,8 @@ type Manager struct {
 	nextSub  int
 	version  uint64
 	seq      uint64
+	ver      map[string]uint64 // stored version of each alert in memory
+	mark     uint64            // Follow has read changes up to this version
 
 	opened    *prometheus.CounterVec
 	escalated prometheus.Counter
@@ -72,6 +74,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		o.Now = time.Now
 	}
 	m := &Manager{o: o, alerts: map[string]*Alert{}, byKey: map[string]string{}, silences: map[string]*Silence{}, subs: map[int]chan Event{},
+		ver:       map[string]uint64{},
 		opened:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "netpulse_alerts_opened_total", Help: "Alerts opened, by rule."}, []string{"rule"}),
 		escalated: prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_alerts_escalated_total", Help: "Alerts escalated for missing their acknowledgement SLA."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "netpulse_alerts_events_dropped_total", Help: "Alert events not delivered to a slow subscriber."}),
@@ -179,8 +182,10 @@ func (m *Manager) load(ctx context.Context) error {
 		a := fromRow(r)
 		m.alerts[a.ID] = a
 		m.byKey[a.Rule+"\x00"+a.Key] = a.ID
+		m.ver[a.ID] = r.Version
 		m.version = max(m.version, r.Version)
 	}
+	m.mark = uint64(now.UnixNano())
 	var notes []eventRow
 	if err := m.o.DB.Select(ctx, &notes, `SELECT * FROM netpulse.alert_events WHERE action = 'note' AND at > ? ORDER BY at, seq`,
 		now.Add(-2*m.o.Keep)); err != nil {
@@ -220,9 +225,11 @@ func (m *Manager) nextVersion() uint64 {
 // replaces the in-memory alert.
 func (m *Manager) commit(ctx context.Context, next *Alert, action, actor, detail string) error {
 	now := m.o.Now().UTC()
-	if err := m.o.DB.Insert(ctx, "netpulse.alerts", []alertRow{toRow(next, m.nextVersion())}); err != nil {
+	v := m.nextVersion()
+	if err := m.o.DB.Insert(ctx, "netpulse.alerts", []alertRow{toRow(next, v)}); err != nil {
 		return fmt.Errorf("lifecycle: store alert %s: %w", next.ID, err)
 	}
+	m.ver[next.ID] = v
 	m.seq++
 	if err := m.o.DB.Insert(ctx, "netpulse.alert_events", []eventRow{{AlertID: next.ID, At: now, Action: action,
 		Actor: actor, Detail: detail, Seq: m.seq}}); err != nil {
@@ -687,8 +694,106 @@ func (m *Manager) PrecisionByRule(ctx context.Context, since time.Time) ([]Preci
 	return rows, nil
 }
 
+// Follow keeps this node's alerts in step with the store, every interval
+// until ctx ends, so that with several nodes every board shows the alerts
+// the leader raised and the acknowledgements other nodes took.
+func (m *Manager) Follow(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := m.Refresh(ctx); err != nil && ctx.Err() == nil {
+			m.o.Log.Warn("lifecycle: refresh", "err", err)
+		}
+	}
+}
+
+// followOverlap re-reads recent changes so that a node whose clock runs
+// behind (versions are nanosecond clock readings) is not missed.
+const followOverlap = uint64(30 * time.Second)
+
+// Refresh applies the changes other nodes stored since the last refresh.
+func (m *Manager) Refresh(ctx context.Context) error {
+	m.mu.Lock()
+	from := m.mark - min(m.mark, followOverlap)
+	m.mu.Unlock()
+	upto := uint64(m.o.Now().UnixNano())
+	var rows []alertRow
+	if err := m.o.DB.Select(ctx, &rows, `SELECT * FROM netpulse.alerts WHERE version > ? ORDER BY version`, from); err != nil {
+		return fmt.Errorf("lifecycle: refresh alerts: %w", err)
+	}
+	var notes []eventRow
+	if err := m.o.DB.Select(ctx, &notes, `SELECT * FROM netpulse.alert_events WHERE action = 'note' AND at > ? ORDER BY at, seq`,
+		time.Unix(0, int64(from)).UTC()); err != nil {
+		return fmt.Errorf("lifecycle: refresh notes: %w", err)
+	}
+	var sil []silenceRow
+	if err := m.o.DB.Select(ctx, &sil, `SELECT * FROM netpulse.alert_silences WHERE version > ? ORDER BY version`, from); err != nil {
+		return fmt.Errorf("lifecycle: refresh silences: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range sil {
+		if r.Deleted != 0 {
+			delete(m.silences, r.ID)
+			continue
+		}
+		if _, ok := m.silences[r.ID]; !ok {
+			s := &Silence{ID: r.ID, Comment: r.Comment, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+			_ = json.Unmarshal([]byte(r.Matchers), &s.Matchers)
+			m.silences[s.ID] = s
+		}
+		m.version = max(m.version, r.Version)
+	}
+	for _, r := range rows {
+		if r.Version <= m.ver[r.ID] {
+			continue
+		}
+		a := fromRow(r)
+		typ := "updated"
+		if old := m.alerts[r.ID]; old == nil {
+			typ = "opened"
+		} else {
+			a.Notes = old.Notes
+			switch {
+			case old.State != a.State:
+				typ = a.State
+			case old.Assignee != a.Assignee:
+				typ = "assigned"
+			case old.Escalated != a.Escalated:
+				typ = "escalated"
+			case old.Feedback != a.Feedback:
+				typ = "feedback"
+			}
+		}
+		m.alerts[a.ID] = a
+		m.byKey[a.Rule+"\x00"+a.Key] = a.ID
+		m.ver[a.ID] = r.Version
+		m.version = max(m.version, r.Version)
+		m.publish(Event{Type: typ, At: a.LastSeen, Actor: "", Alert: m.out(a), Remote: true})
+	}
+	for _, n := range notes {
+		a := m.alerts[n.AlertID]
+		// The stored event's time is taken a moment after the note's own.
+		if a == nil || slices.ContainsFunc(a.Notes, func(x Note) bool {
+			return x.By == n.Actor && x.Text == n.Detail && x.At.Sub(n.At).Abs() < 5*time.Second
+		}) {
+			continue
+		}
+		a.Notes = append(a.Notes, Note{At: n.At, By: n.Actor, Text: n.Detail})
+		m.publish(Event{Type: "note", At: n.At, Actor: n.Actor, Alert: m.out(a), Remote: true})
+	}
+	m.mark = max(m.mark, upto)
+	return nil
+}
+
 // Run escalates alerts that miss their acknowledgement SLA and forgets
-// expired silences, until ctx ends.
+// expired silences, until ctx ends. With several nodes only the leader
+// runs it, so that an alert escalates once.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -719,6 +824,7 @@ func (m *Manager) Tick(ctx context.Context) error {
 	for id, a := range m.alerts {
 		if a.State == StateResolved && a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) > m.o.Keep {
 			delete(m.alerts, id)
+			delete(m.ver, id)
 			if k := a.Rule + "\x00" + a.Key; m.byKey[k] == id {
 				delete(m.byKey, k)
 			}

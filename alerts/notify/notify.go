@@ -116,6 +116,9 @@ var severityRank = map[string]int{lifecycle.SeverityInfo: 0, lifecycle.SeverityW
 // wants reports whether an event should go out at all: silenced and
 // inhibited alerts stay on the board but do not page anyone.
 func wants(e lifecycle.Event) bool {
+	if e.Remote {
+		return false // the node that made the change notifies
+	}
 	return !e.Alert.Quiet() || e.Type == "resolved"
 }
 

@@ -89,9 +89,9 @@ const (
 // engine, the watch rules, the alert lifecycle, the notifiers and the
 // alerts, rules and trends APIs.
 //
-// The lifecycle keeps the alert board in memory, so one node serves the
-// alerts API and runs the detectors; scale-out puts them on the node with
-// the api and process roles.
+// The lifecycle keeps the alert board in memory on every node and follows
+// the store for changes other nodes make; the detector, the rules and the
+// escalation timer run on the leader only (cluster.go).
 func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 	cfg, err := loadAlertsConfig(a.cfg.AlertsConfig)
 	if err != nil {
@@ -141,7 +141,11 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 			return nil
 		}, func(error) { cancel() })
 	}
-	run("alert escalation", mgr.Run)
+	// Every node follows the store so its board shows what the leader
+	// raised and what officers on other nodes did; the leader alone
+	// escalates, so an alert escalates once.
+	run("alert follow", func(ctx context.Context) error { return mgr.Follow(ctx, 2*time.Second) })
+	a.runLed("alert escalation", mgr.Run)
 
 	if tok == nil {
 		tok = terms.Bigrams{}
