@@ -145,7 +145,6 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 	// raised and what officers on other nodes did; the leader alone
 	// escalates, so an alert escalates once.
 	run("alert follow", func(ctx context.Context) error { return mgr.Follow(ctx, 2*time.Second) })
-	a.runLed("alert escalation", mgr.Run)
 
 	if tok == nil {
 		tok = terms.Bigrams{}
@@ -176,6 +175,7 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 		// One node at a time detects and evaluates rules (cluster.go).
 		a.runLed("trends", eng.Run)
 		a.runLed("rules", ruleEng.Run)
+		a.runLed("alert escalation", mgr.Run)
 	}
 
 	var mailer *notify.Mailer
