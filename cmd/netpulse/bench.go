@@ -78,6 +78,7 @@ type benchEnv struct {
 	cfg        *Config          // serve's defaults: batch sizes and delays as shipped
 	run        string           // unique per run, for names in a shared server
 	seg        *jieba.Segmenter // the process's one segmenter, opened by benchSeg
+	prodPeak   float64          // peak RSS when the stage's production path ended; 0: not marked
 }
 
 func (e *benchEnv) progress(desc string, total int) {
@@ -87,6 +88,11 @@ func (e *benchEnv) progress(desc string, total int) {
 }
 
 func (e *benchEnv) step(n int) { e.bar.Add(n) }
+
+// productionDone marks the end of a stage's production path: the stage's
+// peak RSS is read here, before its ceilings hold their own copies of the
+// data.
+func (e *benchEnv) productionDone() { e.prodPeak = peakRSSMiB() }
 
 type benchStage struct {
 	name string
@@ -147,12 +153,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		resetPeakRSS()
+		env.prodPeak = 0
 		cpu0, wall0 := cpuSeconds(), time.Now()
 		got, err := st.run(ctx, env)
 		if err != nil {
 			return fmt.Errorf("bench stage %s: %w", st.name, err)
 		}
-		peak := peakRSSMiB()
+		peak := env.prodPeak
+		if peak == 0 {
+			peak = peakRSSMiB()
+		}
 		cpu, wall := cpuSeconds()-cpu0, time.Since(wall0).Seconds()
 		for i := range got {
 			got[i].Stage = st.name

@@ -138,6 +138,7 @@ func benchIntake(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 		return nil, err
 	}
 	e2e := float64(n) / time.Since(t0).Seconds()
+	env.productionDone()
 
 	// The same rows as the writer stores them, and as intake publishes them.
 	v := &intake.Validator{Venue: venue, VenueKind: "cafe", Now: time.Now(), Protect: prot}

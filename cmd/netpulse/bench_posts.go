@@ -123,6 +123,7 @@ func benchPosts(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 		return nil, fmt.Errorf("posts bench: %d posts indexed, want %d", got, n)
 	}
 	rate := float64(n) / el.Seconds()
+	env.productionDone()
 
 	// Ceiling 1: jieba alone, cutting the same text on every core. Each
 	// ceiling is the best of two passes (see benchBestOf).
