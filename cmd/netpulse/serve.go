@@ -60,6 +60,11 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 }
 
 func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
+	if len(cfg.Kafka) > 0 && cfg.ClusterToken == "" && (cfg.hasRole("process") || cfg.hasRole("api")) {
+		// Checked before anything opens: the same error from wire left
+		// serve hanging in its shutdown, with no message.
+		return errors.New("cluster-token: required with --kafka on process and api nodes (cluster search)")
+	}
 	log := newLogger(cfg, stderr)
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
