@@ -335,42 +335,15 @@ func TestThreeNodes(t *testing.T) {
 	waitDrained(t, kb, "records", bus.TopicAccess, 60*time.Second)
 	waitDrained(t, kb, "posts", bus.TopicPosts, 90*time.Second)
 
-	t.Run("search equals one node", func(t *testing.T) {
-		ref := filepath.Join(c.dir, "ref")
-		refAdmin := admin(t, ref, "user", "add", "--name", "admin", "--role", "admin")
-		refAnalyst := admin(t, ref, "user", "add", "--name", "analyst", "--role", "analyst")
-		single := startNode(t, "ref", ref, "--roles", "intake,process,api")
-		defer single.stop(t)
-		sendPosts(t, single.base, refAdmin, first, nil)
-		deadline := time.Now().Add(90 * time.Second)
-		for searchPosts(t, single.base, refAnalyst, url.Values{"collapse": {"0"}}).Total < uint64(len(first)) {
-			if time.Now().After(deadline) {
-				t.Fatal("the single node did not index every post in 90s")
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		cases := []url.Values{
-			{"q": {"诈骗"}},
-			{"q": {"网贷 上海"}},
-			{"q": {"诈骗"}, "page": {"2"}, "size": {"10"}},
-			{"q": {"警方 -盗窃"}},
-			{"q": {`"手续费"`}},
-			{"q": {"警方"}, "from": {"2026-11-20"}, "to": {"2026-11-24"}},
-			{"q": {"警方"}, "sort": {"time"}, "page": {"3"}, "size": {"10"}},
-			{"sort": {"time"}, "size": {"50"}},
-		}
-		for _, p := range cases {
-			p.Set("collapse", "0")
-			t.Run(p.Encode(), func(t *testing.T) {
-				got := searchPosts(t, c.nodes[0].base, c.analyst, p)
-				want := searchPosts(t, single.base, refAnalyst, p)
-				if len(want.Hits) == 0 {
-					t.Fatal("the single node found nothing; the case tests nothing")
-				}
-				sameAnswer(t, got, want, p.Get("sort") == "time")
-			})
-		}
-	})
+	// The reference: one node (journal, all roles) fed the same posts.
+	ref := filepath.Join(c.dir, "ref")
+	refAdmin := admin(t, ref, "user", "add", "--name", "admin", "--role", "admin")
+	refAnalyst := admin(t, ref, "user", "add", "--name", "analyst", "--role", "analyst")
+	single := startNode(t, "ref", ref, "--roles", "intake,process,api")
+	defer single.stop(t)
+	sendPosts(t, single.base, refAdmin, first, nil)
+	waitIndexed(t, single.base, refAnalyst, len(first))
+	t.Run("search equals one node", func(t *testing.T) { compareSearch(t, c, single.base, refAnalyst) })
 
 	// Phase 2: stream while n3 dies.
 	var wg sync.WaitGroup
@@ -412,10 +385,59 @@ func TestThreeNodes(t *testing.T) {
 	waitDrained(t, kb, "records", bus.TopicAccess, 90*time.Second)
 	waitDrained(t, kb, "posts", bus.TopicPosts, 90*time.Second)
 
-	for _, n := range c.nodes[:2] {
+	// Shards live with the node that indexed them: restarted on its data
+	// folder, n3 rejoins the search group and the cluster again answers
+	// like one node holding every post.
+	sendPosts(t, single.base, refAdmin, rest, nil)
+	waitIndexed(t, single.base, refAnalyst, len(all))
+	c.nodes[2] = startNode(t, "n3-again", c.nodes[2].data, kafkaFlags("--roles", "process")...)
+	waitAssignment(t, "netpulse.search", ownership.TopicSearch, 3, 1)
+	waitAssignment(t, "posts", bus.TopicPosts, 3, partitions)
+	waitDrained(t, kb, "posts", bus.TopicPosts, 90*time.Second)
+	t.Run("search equals one node after a restart", func(t *testing.T) { compareSearch(t, c, single.base, refAnalyst) })
+
+	for _, n := range c.nodes {
 		n.stop(t)
 	}
 	checkStores(t, c, s, movedRecords, movedPosts)
+}
+
+// waitIndexed waits until a node's search finds n posts.
+func waitIndexed(t *testing.T, base, token string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for searchPosts(t, base, token, url.Values{"collapse": {"0"}}).Total < uint64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not index %d posts in 90s", base, n)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// compareSearch runs the same searches on the cluster (through n1, the api
+// node) and on the single reference node.
+func compareSearch(t *testing.T, c *cluster, refBase, refToken string) {
+	cases := []url.Values{
+		{"q": {"诈骗"}},
+		{"q": {"网贷 上海"}},
+		{"q": {"诈骗"}, "page": {"2"}, "size": {"10"}},
+		{"q": {"警方 -盗窃"}},
+		{"q": {`"手续费"`}},
+		{"q": {"警方"}, "from": {"2026-11-20T06:00:00Z"}, "to": {"2026-11-24"}},
+		{"q": {"警方"}, "sort": {"time"}, "page": {"3"}, "size": {"10"}},
+		{"sort": {"time"}, "size": {"50"}},
+	}
+	for _, p := range cases {
+		p.Set("collapse", "0")
+		t.Run(p.Encode(), func(t *testing.T) {
+			got := searchPosts(t, c.nodes[0].base, c.analyst, p)
+			want := searchPosts(t, refBase, refToken, p)
+			if len(want.Hits) == 0 {
+				t.Fatal("the single node found nothing; the case tests nothing")
+			}
+			sameAnswer(t, got, want, p.Get("sort") == "time")
+		})
+	}
 }
 
 // checkStores reads the three stores and checks the union.
