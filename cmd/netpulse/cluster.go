@@ -200,9 +200,11 @@ func (a *app) wireSearchCluster(ctx context.Context, set *shards.Set) (mounted b
 
 // muxFor returns the mux for routes of role: the served one when this node
 // runs role, otherwise one that nobody serves, so that a subsystem wires
-// its routes the same way on every node.
+// its routes the same way on every node. Venue intake is served on api
+// nodes too: the web UI's operator pages call it in process (intake is
+// stateless, so any node may take an upload).
 func (a *app) muxFor(role string) *http.ServeMux {
-	if a.cfg.hasRole(role) {
+	if a.cfg.hasRole(role) || (role == "intake" && a.cfg.hasRole("api")) {
 		return a.mux
 	}
 	return http.NewServeMux()
