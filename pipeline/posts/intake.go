@@ -12,7 +12,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/netpulse/netpulse/pipeline/bus"
@@ -48,12 +50,34 @@ type Intake struct {
 	Producer bus.Producer
 	Log      *slog.Logger
 	Now      func() time.Time // for tests; nil means time.Now
+	// MaxInFlight bounds pushes being read and published at once (each may
+	// hold MaxIntakeBytes); more get 503 with Retry-After. Zero means
+	// 2×GOMAXPROCS.
+	MaxInFlight int
+
+	once  sync.Once
+	slots chan struct{}
 }
 
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		intakeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	in.once.Do(func() {
+		n := in.MaxInFlight
+		if n <= 0 {
+			n = 2 * runtime.GOMAXPROCS(0)
+		}
+		in.slots = make(chan struct{}, n)
+	})
+	select {
+	case in.slots <- struct{}{}:
+		defer func() { <-in.slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		intakeError(w, http.StatusServiceUnavailable, "intake busy: too many pushes in flight; retry after 1 s")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxIntakeBytes))
