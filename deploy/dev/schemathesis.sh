@@ -10,8 +10,11 @@
 # Each operation is run with the credential of the role that may call it
 # (a wrong role would only ever see 403).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+root=$(cd "$(dirname "$0")/../.." && pwd)
+spec="$root/docs/openapi.yaml"
 base=${1:?usage: $0 BASE_URL}
+# schemathesis keeps a cache in its working folder; keep it out of the tree.
+cd "$(mktemp -d)"
 venv=${ST_VENV:-$HOME/.cache/netpulse/schemathesis-venv}
 if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv" || { echo "schemathesis.sh: cannot create a Python venv at $venv (python3-venv missing?)" >&2; exit 3; }
@@ -24,7 +27,7 @@ status=0
 run() { # credential, path regex
   local cred=$1 re=$2
   echo "== schemathesis: $re"
-  "$st" run docs/openapi.yaml --url "$base" -H "Authorization: Bearer $cred" \
+  "$st" run "$spec" --url "$base" -H "Authorization: Bearer $cred" \
     --include-path-regex "$re" --checks "$checks" --max-examples "$n" --phases examples,coverage,fuzzing \
     --seed 1 --request-timeout 20 --no-color ${ST_EXTRA:-} || status=1
 }
