@@ -96,9 +96,21 @@
     var dot = document.getElementById("live-dot");
     var es = new EventSource(board.dataset.events);
     var pending = null;
+    // An officer halfway through a form (an open "more" panel, or focus in
+    // one of its fields) must not lose what they typed to a live refresh:
+    // wait until they finish. Their own action re-renders the board anyway.
+    function busy() {
+      var a = document.activeElement;
+      if (a && board.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName)) return true;
+      return !!board.querySelector("details[open]");
+    }
     function refresh() {
       if (pending) return;
-      pending = setTimeout(function () { pending = null; htmx.trigger(document.body, "board-changed"); }, 300);
+      pending = setTimeout(function tick() {
+        if (busy()) { pending = setTimeout(tick, 1000); return; }
+        pending = null;
+        htmx.trigger(document.body, "board-changed");
+      }, 300);
     }
     es.onopen = function () { if (dot) dot.classList.add("on"); refresh(); };
     es.onerror = function () { if (dot) dot.classList.remove("on"); };
