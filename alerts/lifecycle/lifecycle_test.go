@@ -3,38 +3,17 @@ package lifecycle_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/netpulse/netpulse/alerts/lifecycle"
-	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/store"
-	"github.com/netpulse/netpulse/pipeline/store/chdb"
+	"github.com/netpulse/netpulse/pipeline/store/storetest"
 )
 
 var db *store.DB
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lifecycle-chdb-")
-	if err != nil {
-		panic(err)
-	}
-	b, err := chdb.Open(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	db = store.New(b, nil)
-	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	db.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { storetest.Main(m, &db) }
 
 type clock struct{ t time.Time }
 

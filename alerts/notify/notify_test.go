@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,33 +19,13 @@ import (
 
 	"github.com/netpulse/netpulse/alerts/lifecycle"
 	"github.com/netpulse/netpulse/alerts/notify"
-	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/store"
-	"github.com/netpulse/netpulse/pipeline/store/chdb"
+	"github.com/netpulse/netpulse/pipeline/store/storetest"
 )
 
 var db *store.DB
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "notify-chdb-")
-	if err != nil {
-		panic(err)
-	}
-	b, err := chdb.Open(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	db = store.New(b, nil)
-	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	db.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { storetest.Main(m, &db) }
 
 // mailbox is a real SMTP server (emersion/go-smtp) on loopback.
 type mailbox struct {

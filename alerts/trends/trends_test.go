@@ -16,37 +16,17 @@ import (
 	"github.com/netpulse/netpulse/alerts/lifecycle"
 	"github.com/netpulse/netpulse/alerts/terms"
 	"github.com/netpulse/netpulse/alerts/trends"
-	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/posts"
 	"github.com/netpulse/netpulse/pipeline/store"
-	"github.com/netpulse/netpulse/pipeline/store/chdb"
+	"github.com/netpulse/netpulse/pipeline/store/storetest"
 )
 
 // One chDB engine per process.
 var db *store.DB
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "trends-chdb-")
-	if err != nil {
-		panic(err)
-	}
-	b, err := chdb.Open(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	db = store.New(b, nil)
-	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	db.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { storetest.Main(m, &db) }
 
 // background is everyday chatter; burstText is the event.
 var background = []string{

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,34 +13,14 @@ import (
 	"github.com/netpulse/netpulse/collectors/intake"
 	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/collectors/intake/intaketest"
-	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/store"
-	"github.com/netpulse/netpulse/pipeline/store/chdb"
+	"github.com/netpulse/netpulse/pipeline/store/storetest"
 )
 
 // One chDB engine per process (libchdb allows a single connection).
 var db *store.DB
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "intake-chdb-")
-	if err != nil {
-		panic(err)
-	}
-	b, err := chdb.Open(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	db = store.New(b, nil)
-	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	db.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { storetest.Main(m, &db) }
 
 const header = "kind,place,id_type,id_number,name,started_at,ended_at,ip,mac,party_size\n"
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,34 +16,14 @@ import (
 	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/collectors/intake/intaketest"
 	"github.com/netpulse/netpulse/dashboards/access"
-	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/store"
-	"github.com/netpulse/netpulse/pipeline/store/chdb"
+	"github.com/netpulse/netpulse/pipeline/store/storetest"
 	"github.com/netpulse/netpulse/search/records"
 )
 
 var db *store.DB
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "records-chdb-")
-	if err != nil {
-		panic(err)
-	}
-	b, err := chdb.Open(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	db = store.New(b, nil)
-	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	db.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { storetest.Main(m, &db) }
 
 // fixture is an intake with two venues in two districts, some records sent
 // through the real path, and the search API with analyst and auditor users.
