@@ -84,6 +84,7 @@ func TestCrawlSplit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two netpulse processes")
 	}
+	useBroker(t)
 	site := &feedSite{inFlight: map[string]int{}, overlap: map[string]int{}, by: map[string]map[string]int{}}
 	srv := httptest.NewServer(site)
 	defer srv.Close()

@@ -22,9 +22,49 @@ import (
 const dumpEnv = "NETPULSE_MULTINODE_DUMP"
 
 var (
-	brokerAddr string // set by TestMain
-	binary     string // the netpulse binary under test
+	// brokerAddr is the broker of the test running now (useBroker). Each
+	// test gets its own: the topics and group names are serve's fixed
+	// ones, and one test's posts must not reach another's nodes.
+	brokerAddr string
+	binary     string // the netpulse binary under test, built by TestMain
 )
+
+// useBroker starts a real single-node Kafka (deploy/dev/kafka.sh) for the
+// calling test and points brokerAddr at it.
+func useBroker(tb testing.TB) {
+	tb.Helper()
+	script, _ := filepath.Abs("../dev/kafka.sh")
+	cache := os.Getenv("NETPULSE_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "netpulse")
+	}
+	if _, err := os.Stat(filepath.Join(cache, "kafka-4.1.1", "libs", ".complete")); err != nil {
+		tb.Fatal("Kafka 4.1.1 jars missing; run deploy/dev/install-deps.sh kafka")
+	}
+	port, err := freePortPair()
+	if err != nil {
+		tb.Fatal("no free port pair:", err)
+	}
+	dir := tb.TempDir()
+	kafka := func(cmd string) error {
+		out, err := exec.Command(script, cmd, dir, strconv.Itoa(port)).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("kafka.sh %s: %w\n%s", cmd, err, out)
+		}
+		return nil
+	}
+	if err := kafka("start"); err != nil {
+		tb.Fatal(err)
+	}
+	// Registered before the nodes' cleanups, so it runs after them.
+	tb.Cleanup(func() {
+		if err := kafka("stop"); err != nil {
+			tb.Error(err)
+		}
+	})
+	brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(dumpEnv); dir != "" {
@@ -52,39 +92,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	script, _ := filepath.Abs("../dev/kafka.sh")
-	cache := os.Getenv("NETPULSE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "netpulse")
-	}
-	if _, err := os.Stat(filepath.Join(cache, "kafka-4.1.1", "libs", ".complete")); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: Kafka 4.1.1 jars missing; run deploy/dev/install-deps.sh kafka")
-		return 1
-	}
-	port, err := freePortPair()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: no free port pair:", err)
-		return 1
-	}
-	kdir := filepath.Join(tmp, "kafka")
-	kafka := func(cmd string) error {
-		out, err := exec.Command(script, cmd, kdir, strconv.Itoa(port)).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("kafka.sh %s: %w\n%s", cmd, err, out)
-		}
-		return nil
-	}
-	if err := kafka("start"); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	defer func() {
-		if err := kafka("stop"); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}()
-	brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	return m.Run()
 }
 

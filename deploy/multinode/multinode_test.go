@@ -311,6 +311,7 @@ func TestThreeNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four netpulse processes")
 	}
+	useBroker(t)
 	c := startCluster(t, 12)
 	before := waitAssignment(t, "records", bus.TopicAccess, 3, partitions)
 	beforePosts := waitAssignment(t, "posts", bus.TopicPosts, 3, partitions)

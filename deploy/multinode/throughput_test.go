@@ -23,6 +23,7 @@ import (
 //
 //	go test ./deploy/multinode -run '^$' -bench PipelineNodes -benchtime 1x
 func BenchmarkPipelineNodes(b *testing.B) {
+	useBroker(b)
 	dir := b.TempDir()
 	in := filepath.Join(dir, "intake")
 	keys := map[string]string{}
