@@ -141,18 +141,10 @@ func (c *Counter) Run(ctx context.Context) error {
 		return fmt.Errorf("terms: subscribe %s: %w", bus.TopicPosts, err)
 	}
 	defer cons.Close()
-	for {
-		msgs, err := cons.Fetch(ctx, c.o.BatchMax)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.o.Log.Warn("terms: fetch", "err", err)
-			if !sleep(ctx, time.Second) {
-				return nil
-			}
-			continue
-		}
+	return bus.Consume(ctx, cons, bus.BatchOptions{Max: c.o.BatchMax,
+		OnError: func(step string, err error, n int) {
+			c.o.Log.Warn("terms: "+step+", will retry", "err", err, "posts", n)
+		}}, func(ctx context.Context, msgs []bus.Message) error {
 		docs := make([]Doc, 0, len(msgs))
 		for _, m := range msgs {
 			p, err := posts.Decode(m.Value)
@@ -162,30 +154,8 @@ func (c *Counter) Run(ctx context.Context) error {
 			}
 			docs = append(docs, Doc{Post: p, Arrived: m.Time})
 		}
-		for {
-			if err = c.Add(ctx, docs); err == nil {
-				break
-			}
-			c.o.Log.Warn("terms: store batch, will retry", "err", err, "posts", len(docs))
-			if !sleep(ctx, 2*time.Second) {
-				return nil
-			}
-		}
-		if err := cons.Commit(ctx, msgs...); err != nil && ctx.Err() == nil {
-			c.o.Log.Warn("terms: commit", "err", err)
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+		return c.Add(ctx, docs)
+	})
 }
 
 type mentionRow struct {

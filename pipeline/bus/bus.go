@@ -32,14 +32,19 @@ type Producer interface {
 	Publish(ctx context.Context, topic string, msgs ...Message) error
 }
 
-// Consumer reads one topic as a member of a consumer group.
-type Consumer interface {
+// Source is the reading half of a Consumer, which is all Consume needs.
+type Source interface {
 	// Fetch blocks until at least one message is available and returns up
 	// to max messages, each partition in offset order.
 	Fetch(ctx context.Context, max int) ([]Message, error)
 	// Commit records that the given messages (and everything before them in
 	// their partitions) are done. Committed offsets never move backwards.
 	Commit(ctx context.Context, msgs ...Message) error
+}
+
+// Consumer reads one topic as a member of a consumer group.
+type Consumer interface {
+	Source
 	Close() error
 }
 

@@ -3,7 +3,6 @@ package posts
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -105,59 +104,13 @@ func NewConsumer(src Source, store Store, index Index, tok Tokenizer, cfg Config
 // retried (with backoff) without committing, so nothing is lost; replays
 // are harmless because the post id is both the row key and the document id.
 func (c *Consumer) Run(ctx context.Context) error {
-	for {
-		msgs, err := c.collect(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	return bus.Consume(ctx, c.src, bus.BatchOptions{Max: c.cfg.MaxBatch, Linger: c.cfg.MaxWait,
+		OnError: func(step string, err error, n int) {
+			if step == "handle" {
+				c.retries.Inc()
 			}
-			return fmt.Errorf("posts consumer: fetch: %w", err)
-		}
-		backoff := 100 * time.Millisecond
-		for {
-			err := c.Process(ctx, msgs)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.retries.Inc()
-			c.log.Error("posts batch failed; retrying", "posts", len(msgs), "err", err, "backoff", backoff)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 30*time.Second)
-		}
-	}
-}
-
-// collect waits for a first message, then gathers more until the batch is
-// full or MaxWait has passed.
-func (c *Consumer) collect(ctx context.Context) ([]bus.Message, error) {
-	msgs, err := c.src.Fetch(ctx, c.cfg.MaxBatch)
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(c.cfg.MaxWait)
-	for len(msgs) < c.cfg.MaxBatch {
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		more, err := c.src.Fetch(wctx, c.cfg.MaxBatch-len(msgs))
-		cancel()
-		msgs = append(msgs, more...)
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, err
-		}
-	}
-	return msgs, nil
+			c.log.Error("posts batch: "+step+" failed; retrying", "posts", n, "err", err)
+		}}, c.Process)
 }
 
 // row is a netpulse.posts row.
@@ -176,8 +129,8 @@ type row struct {
 	Tokens      []string  `json:"tokens"`
 }
 
-// Process stores and indexes one batch, then commits it. Invalid posts go
-// to the dead-letter topic and are committed with the batch.
+// Process stores and indexes one batch; Run commits it afterwards. Invalid
+// posts go to the dead-letter topic and are committed with the batch.
 func (c *Consumer) Process(ctx context.Context, msgs []bus.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -240,9 +193,6 @@ func (c *Consumer) Process(ctx context.Context, msgs []bus.Message) error {
 				c.log.Warn("invalid post dropped", "key", string(m.Key), "reason", string(m.Value))
 			}
 		}
-	}
-	if err := c.src.Commit(ctx, msgs...); err != nil {
-		return fmt.Errorf("commit %d posts: %w", len(msgs), err)
 	}
 	c.posts.WithLabelValues("ok").Add(float64(len(posts)))
 	c.posts.WithLabelValues("invalid").Add(float64(len(bad)))

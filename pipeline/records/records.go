@@ -89,70 +89,10 @@ func (w *Writer) Run(ctx context.Context) error {
 		return fmt.Errorf("records: subscribe %s: %w", bus.TopicAccess, err)
 	}
 	defer c.Close()
-	for {
-		msgs, err := w.fetchBatch(ctx, c)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			w.o.Log.Warn("records: fetch", "err", err)
-			if !sleep(ctx, time.Second) {
-				return nil
-			}
-			continue
-		}
-		for backoff := 200 * time.Millisecond; ; backoff = min(backoff*2, 30*time.Second) {
-			err := w.Store(ctx, msgs)
-			if err == nil {
-				break
-			}
-			w.o.Log.Error("records: store batch", "rows", len(msgs), "err", err)
-			if !sleep(ctx, backoff) {
-				return nil
-			}
-		}
-		if err := c.Commit(ctx, msgs...); err != nil && ctx.Err() == nil {
-			w.o.Log.Error("records: commit", "err", err)
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// fetchBatch blocks for the first messages, then gathers more for at most
-// BatchDelay so that inserts are large.
-func (w *Writer) fetchBatch(ctx context.Context, c bus.Consumer) ([]bus.Message, error) {
-	msgs, err := c.Fetch(ctx, w.o.BatchRows)
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(w.o.BatchDelay)
-	for len(msgs) < w.o.BatchRows {
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			break
-		}
-		fctx, cancel := context.WithTimeout(ctx, wait)
-		more, err := c.Fetch(fctx, w.o.BatchRows-len(msgs))
-		cancel()
-		msgs = append(msgs, more...)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			break
-		}
-	}
-	return msgs, nil
+	return bus.Consume(ctx, c, bus.BatchOptions{Max: w.o.BatchRows, Linger: w.o.BatchDelay,
+		OnError: func(step string, err error, rows int) {
+			w.o.Log.Error("records: "+step, "rows", rows, "err", err)
+		}}, w.Store)
 }
 
 // meta is the part of a record the writer reads; the rest passes through
