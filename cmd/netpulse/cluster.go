@@ -169,7 +169,7 @@ func (a *app) wireSearchCluster(ctx context.Context, set *shards.Set) (mounted b
 	}
 	log := a.log.With("part", "cluster-search")
 	if a.cfg.hasRole("process") {
-		scatter.NewNode(set, a.cfg.ClusterToken, log).Routes(a.mux)
+		scatter.NewNode(set, a.cfg.ClusterToken, log).WithRepair(a.db, set).Routes(a.mux)
 		sctx, cancel := context.WithCancel(ctx)
 		a.group.Add(func() error {
 			return ownership.Run(sctx, a.ownershipOptions(groupSearch, ownership.TopicSearch, 1),
@@ -195,6 +195,35 @@ func (a *app) wireSearchCluster(ctx context.Context, set *shards.Set) (mounted b
 	coord := scatter.NewCoordinator(peers, a.cfg.ClusterToken, 10*time.Second)
 	a.mux.Handle("GET /api/v1/search/posts", access.Require(a.access, access.RoleAnalyst, access.RoleAdmin)(
 		scatter.Handler(coord, chinaTime, log)))
+	// After a process node is lost for good (its volume too), an admin
+	// rebuilds what no node's shards hold any more from the shared store:
+	// POST /api/v1/search/repair?from=2026-11-01&to=2026-11-29 (days in
+	// China time; default: the post retention up to now).
+	a.mux.Handle("POST /api/v1/search/repair", access.Require(a.access, access.RoleAdmin)(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			span := scatter.Span{From: time.Now().Add(-a.cfg.PostRetention), To: time.Now()}
+			for name, dst := range map[string]*time.Time{"from": &span.From, "to": &span.To} {
+				if v := r.URL.Query().Get(name); v != "" {
+					d, err := time.ParseInLocation(time.DateOnly, v, chinaTime)
+					if err != nil {
+						http.Error(w, `{"error":"`+name+`: want YYYY-MM-DD"}`, http.StatusBadRequest)
+						return
+					}
+					if name == "to" {
+						d = d.Add(24*time.Hour - time.Nanosecond)
+					}
+					*dst = d
+				}
+			}
+			res, err := coord.Repair(r.Context(), a.db, span)
+			if err != nil {
+				log.Error("search repair", "err", err, "done", res)
+				http.Error(w, `{"error":"repair failed; see the log"}`, http.StatusServiceUnavailable)
+				return
+			}
+			log.Info("search repair", "stored", res.Stored, "indexed", res.Indexed, "rebuilt", res.Rebuilt, "node", res.Node)
+			writeJSONResponse(w, res)
+		})))
 	return true, nil
 }
 

@@ -77,6 +77,8 @@ type Node struct {
 	idx   search.Index
 	token string
 	log   *slog.Logger
+	db    Store   // with ix, for the repair endpoints (WithRepair)
+	ix    Indexer // this node's shards
 }
 
 // NewNode serves idx to coordinators that present token.
@@ -91,6 +93,7 @@ func NewNode(idx search.Index, token string, log *slog.Logger) *Node {
 func (n *Node) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+PathStats, n.guard(http.HandlerFunc(n.serveStats)))
 	mux.Handle("POST "+PathHits, n.guard(http.HandlerFunc(n.serveHits)))
+	n.repairRoutes(mux)
 }
 
 func (n *Node) guard(h http.Handler) http.Handler {

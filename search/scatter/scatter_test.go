@@ -16,18 +16,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/deploy"
 	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/pipeline/store/chdb"
 	"github.com/netpulse/netpulse/search"
 	"github.com/netpulse/netpulse/search/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 
-var seg *jieba.Segmenter
+var (
+	seg *jieba.Segmenter
+	// db is the one chDB engine of this test process, standing in for the
+	// cluster's shared ClickHouse.
+	db *store.DB
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "scatter-jieba")
 	if err != nil {
+		panic(err)
+	}
+	backend, err := chdb.Open(filepath.Join(dir, "chdb"))
+	if err != nil {
+		panic(err)
+	}
+	db = store.New(backend, nil)
+	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
 		panic(err)
 	}
 	paths, err := jiebadict.Install(dir)
@@ -41,6 +57,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	db.Close()
 	seg.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -307,5 +324,83 @@ func TestLocalFiguresWouldDiffer(t *testing.T) {
 	}
 	if differ == 0 {
 		t.Fatal("local figures gave the single index's scores; the split is too even to test the stats round")
+	}
+}
+
+type postRow struct {
+	ID          string    `json:"id"`
+	Source      string    `json:"source"`
+	URL         string    `json:"url"`
+	Title       string    `json:"title"`
+	Body        string    `json:"body"`
+	Author      string    `json:"author"`
+	PublishedAt time.Time `json:"published_at"`
+	FetchedAt   time.Time `json:"fetched_at"`
+	ClusterID   uint64    `json:"cluster_id"`
+	Lang        string    `json:"lang"`
+}
+
+// TestRepairRebuildsALostNode loses one of three nodes for good, replaces
+// it with an empty one, and rebuilds from the shared store what no node
+// holds any more: the cluster then answers like one index again.
+func TestRepairRebuildsALostNode(t *testing.T) {
+	ctx := context.Background()
+	docs := loadPosts(t)
+	rows := make([]postRow, len(docs))
+	for i, d := range docs {
+		rows[i] = postRow{ID: d.ID, Source: d.Source, URL: d.URL, Title: d.Title, Body: d.Body, Author: d.Author,
+			PublishedAt: d.PublishedAt, FetchedAt: d.PublishedAt, ClusterID: d.ClusterID, Lang: "zh"}
+	}
+	if err := db.Insert(ctx, "netpulse.posts", rows); err != nil {
+		t.Fatal(err)
+	}
+	parts := make([][]shards.Doc, 3)
+	for _, d := range docs {
+		p := bus.PartitionFor([]byte(d.ID), 6)
+		parts[p/2] = append(parts[p/2], d)
+	}
+	// Node 2 is gone; node 2' starts with nothing.
+	parts[2] = nil
+	var urls []string
+	for i, part := range parts {
+		set := openSet(t, filepath.Join(t.TempDir(), fmt.Sprint("node", i)), part)
+		mux := http.NewServeMux()
+		NewNode(set, testToken, nil).WithRepair(db, set).Routes(mux)
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	c := NewCoordinator(func(context.Context) ([]string, error) { return urls, nil }, testToken, 30*time.Second)
+	single, err := search.NewSearcher(openSet(t, filepath.Join(t.TempDir(), "single"), docs), 10*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := search.Request{Query: "警方", Facets: true}
+	want, err := single.Search(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Search(ctx, req); err != nil || got.Total == want.Total {
+		t.Fatalf("before the repair the cluster should miss the lost node's posts: %v, total %d of %d", err, got.Total, want.Total)
+	}
+
+	span := Span{From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	res, err := c.Repair(ctx, db, span)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := len(docs) - len(parts[0]) - len(parts[1])
+	if res.Stored != len(docs) || res.Rebuilt != lost || res.Node != urls[2] {
+		t.Fatalf("repair %+v; want %d stored, %d rebuilt on %s", res, len(docs), lost, urls[2])
+	}
+	got, err := c.Search(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameResult(t, got, want, false)
+
+	// A second repair finds nothing to do.
+	if res, err := c.Repair(ctx, db, span); err != nil || res.Rebuilt != 0 || res.Indexed != len(docs) {
+		t.Fatalf("second repair %+v, %v", res, err)
 	}
 }
