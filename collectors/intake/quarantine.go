@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Quarantine statuses.
@@ -97,6 +98,13 @@ func (s *Service) Resubmit(ctx context.Context, venue string, fixes []Fix) (Answ
 	now := s.o.Now().UTC()
 	if ok, wait := s.limit.allow(venue, now); !ok {
 		return Answer{}, &RetryAfter{After: wait, Err: ErrRateLimited}
+	}
+	for i, f := range fixes {
+		// A fix names a quarantined row: anything else cannot be stored
+		// (row is a UInt32) and used to fail the whole resubmit with a 500.
+		if f.Row < 1 || f.Row > s.o.MaxRows || f.BatchID == "" || len(f.BatchID) > 64 || !utf8.ValidString(f.BatchID) {
+			return Answer{}, fmt.Errorf("%w: items[%d]: batch_id and row (1 to %d) must name a quarantined row", ErrBody, i, s.o.MaxRows)
+		}
 	}
 	kind, err := s.venueKind(ctx, venue)
 	if err != nil {
