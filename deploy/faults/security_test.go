@@ -165,6 +165,28 @@ func TestSecurity(t *testing.T) {
 		}
 	})
 
+	t.Run("user disabled", func(t *testing.T) {
+		tok := pop.tokens["leader"]
+		if r := s.mustCall(t, "GET", "/api/v1/reports", tok, nil); denied(r) {
+			t.Fatalf("leader token refused before disabling: %s", r)
+		}
+		runBin(t, "admin", "user", "disable", "--data", data, "--name", "u-leader")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r := s.mustCall(t, "GET", "/api/v1/reports", tok, nil)
+			if r.code == 401 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("token of a disabled user still answered %s", r)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if sid, _, code := login(t, s, "u-leader", pop.password); sid != "" {
+			t.Errorf("disabled user logged in (%d)", code)
+		}
+	})
+
 	t.Run("session expiry", func(t *testing.T) {
 		pr := sessions["analyst"]
 		time.Sleep(ttl + time.Second)
