@@ -30,7 +30,9 @@ func registerVenues(t *testing.T, data, prefix string, n int) []venueKey {
 	return out
 }
 
-// recordBatch is n records of venue with places P<seq>, unique per test run.
+// recordBatch is n records with places P<seq>, unique per test run,
+// started within 10 minutes after start (pass a start at least that far
+// in the past: intake refuses starts in the future).
 func recordBatch(start time.Time, first, n int) []byte {
 	var b bytes.Buffer
 	b.WriteByte('[')
@@ -41,7 +43,7 @@ func recordBatch(start time.Time, first, n int) []byte {
 		}
 		row := map[string]string{"kind": "cafe", "place": place(seq), "id_type": identity.TypeResident,
 			"id_number": identity.Synthetic("420199", seq%9000), "name": "测试" + strconv.Itoa(seq%97),
-			"started_at": start.Add(time.Duration(seq) * time.Millisecond).UTC().Format(time.RFC3339Nano)}
+			"started_at": start.Add(time.Duration(seq%600000) * time.Millisecond).UTC().Format(time.RFC3339Nano)}
 		j, _ := json.Marshal(row)
 		b.Write(j)
 	}

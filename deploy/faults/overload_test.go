@@ -64,6 +64,7 @@ func TestOverloadAnswersRetryAfter(t *testing.T) {
 	sample := time.NewTicker(100 * time.Millisecond)
 	defer sample.Stop()
 	start := time.Now()
+	recStart := start.Add(-20 * time.Minute)
 	for n := 0; ctx.Err() == nil; {
 		select {
 		case <-ctx.Done():
@@ -89,7 +90,7 @@ func TestOverloadAnswersRetryAfter(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer inflight.Add(-1)
-			r, err := s.call(context.Background(), "POST", "/api/v1/intake/access-records", v.key, recordBatch(start, first, per),
+			r, err := s.call(context.Background(), "POST", "/api/v1/intake/access-records", v.key, recordBatch(recStart, first, per),
 				"Content-Type", "application/json", "Idempotency-Key", fmt.Sprintf("ov-%d", first))
 			mu.Lock()
 			defer mu.Unlock()
