@@ -35,12 +35,15 @@ install_kafka() {
   touch "$dest/.complete"
 }
 
+# The browser tests need Chromium with CJK fonts; the report tests read the
+# PDFs back with poppler's pdftotext, pdfinfo and pdffonts.
 install_chromium() {
-  if command -v chromium >/dev/null 2>&1; then return; fi
-  log "installing Debian's chromium"
+  if command -v chromium >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 \
+     && dpkg -s fonts-noto-cjk >/dev/null 2>&1; then return; fi
+  log "installing Debian's chromium, fonts-noto-cjk and poppler-utils"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  apt-get install -y -qq chromium fonts-noto-cjk poppler-utils >/dev/null
 }
 
 for w in $want; do "install_$w"; done
