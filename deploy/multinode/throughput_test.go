@@ -41,7 +41,7 @@ func BenchmarkPipelineNodes(b *testing.B) {
 	defer kb.Close()
 	c := &cluster{nodes: []*node{intake}, venues: keys, admin: token}
 	posts := loadPosts(b)
-	const perVenue, postRounds = 1500, 12 // 36,000 records, 4,320 posts per size
+	const perVenue, postRounds = 6000, 36 // 144,000 records, 12,960 posts per size
 	seq := 100
 	for _, size := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("nodes=%d", size), func(b *testing.B) {
