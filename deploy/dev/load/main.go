@@ -304,7 +304,8 @@ func streamLoop(ctx context.Context, o options, connected, events *atomic.Int64)
 			}
 			continue
 		}
-		if resp.StatusCode == 200 {
+		ok := resp.StatusCode == 200
+		if ok {
 			connected.Add(1)
 			sc := bufio.NewScanner(resp.Body)
 			for sc.Scan() {
@@ -314,6 +315,12 @@ func streamLoop(ctx context.Context, o options, connected, events *atomic.Int64)
 			}
 		}
 		resp.Body.Close()
+		if !ok {
+			select { // refused: do not hammer the server with reconnects
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
 	}
 }
 
