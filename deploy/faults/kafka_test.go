@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -41,13 +42,15 @@ func startKafka(t *testing.T) kafkaBroker {
 	if _, err := os.Stat(filepath.Join(cache, "kafka-4.1.1", "libs", ".complete")); err != nil {
 		t.Fatalf("Kafka 4.1.1 jars not found under %s; install them with deploy/dev/install-deps.sh kafka", cache)
 	}
+	// The broker takes PORT and its controller PORT+1; pick both below the
+	// ephemeral range so that no outgoing connection takes PORT+1 meanwhile.
 	var port int
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		p := 20000 + rand.IntN(10000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		p := l.Addr().(*net.TCPAddr).Port
 		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
 		l.Close()
 		if err == nil {
@@ -55,6 +58,9 @@ func startKafka(t *testing.T) kafkaBroker {
 			port = p
 			break
 		}
+	}
+	if port == 0 {
+		t.Fatal("no free port pair for the broker")
 	}
 	b := kafkaBroker{dir: t.TempDir(), port: port}
 	b.run(t, "start")
