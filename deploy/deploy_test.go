@@ -158,8 +158,12 @@ func TestCompose(t *testing.T) {
 				Host string `xml:"host"`
 			} `xml:"replica"`
 		} `xml:"remote_servers>netpulse>shard"`
-		Shard   struct{ FromEnv string `xml:"from_env,attr"` } `xml:"macros>shard"`
-		Replica struct{ FromEnv string `xml:"from_env,attr"` } `xml:"macros>replica"`
+		Shard struct {
+			FromEnv string `xml:"from_env,attr"`
+		} `xml:"macros>shard"`
+		Replica struct {
+			FromEnv string `xml:"from_env,attr"`
+		} `xml:"macros>replica"`
 	}
 	b, err := os.ReadFile("compose/clickhouse/cluster.xml")
 	if err != nil {

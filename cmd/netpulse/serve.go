@@ -73,6 +73,12 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	defer a.close()
 
 	if err := a.wire(ctx); err != nil {
+		// Parts wired before the failure may hold subscriptions, indexes
+		// and the segmenter, which their actors release when they stop:
+		// run the group with an actor that fails at once, so that each of
+		// them stops the way it would at shutdown.
+		a.group.Add(func() error { return err }, func(error) {})
+		a.group.Run()
 		return err
 	}
 
@@ -191,7 +197,25 @@ func openBackend(cfg *Config) (store.Backend, error) {
 	return chdb.Open(filepath.Join(cfg.Data, "chdb"))
 }
 
+// closeTimeout bounds the release of the bus and the store at exit: a
+// broker that does not answer a consumer group's leave request must not keep
+// the process from exiting, which releases everything anyway.
+const closeTimeout = 30 * time.Second
+
 func (a *app) close() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.closeParts()
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeTimeout):
+		a.log.Error("closing the bus and the store took too long; exiting without them", "timeout", closeTimeout)
+	}
+}
+
+func (a *app) closeParts() {
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
 			a.log.Error("close store", "err", err)
