@@ -130,3 +130,32 @@ func TestServeHealthAndMetrics(t *testing.T) {
 		stop()
 	}
 }
+
+// TestServeRefusesUnreachableKafka: a node that cannot reach any broker
+// says so and exits (for its supervisor to restart it) instead of hanging
+// in its wiring with no message.
+func TestServeRefusesUnreachableKafka(t *testing.T) {
+	bin := buildBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cmd := exec.Command(bin, "serve", "--data", t.TempDir(), "--listen", freeAddr(t), "--kafka", dead, "--cluster-token", "t")
+	done := make(chan struct{})
+	var out []byte
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute): // a hang guard, not a speed check
+		cmd.Process.Kill()
+		t.Fatal("serve kept waiting for an unreachable broker")
+	}
+	if err == nil {
+		t.Fatal("serve exited 0 without a broker")
+	}
+	if !strings.Contains(string(out), "unreachable at start") {
+		t.Errorf("serve's output does not say the brokers are unreachable:\n%s", out)
+	}
+}
