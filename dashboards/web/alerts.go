@@ -10,62 +10,49 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/netpulse/netpulse/alerts/lifecycle"
 )
 
-// alert is one alert as the alerts API (and its table) describe it.
-type alert struct {
-	ID            string     `json:"id"`
-	Rule          string     `json:"rule"`
-	Kind          string     `json:"kind"`
-	Severity      string     `json:"severity"`
-	Unit          string     `json:"unit"`
-	Title         string     `json:"title"`
-	State         string     `json:"state"`
-	Assignee      string     `json:"assignee"`
-	AckedBy       string     `json:"acked_by"`
-	AckedAt       *time.Time `json:"acked_at"`
-	ResolvedBy    string     `json:"resolved_by"`
-	ResolvedAt    *time.Time `json:"resolved_at"`
-	ResolveReason string     `json:"resolve_reason"`
-	OpenedAt      time.Time  `json:"opened_at"`
-	LastSeen      time.Time  `json:"last_seen"`
-	Occurrences   uint32     `json:"occurrences"`
-	Escalated     any        `json:"escalated"`
-	Feedback      string     `json:"feedback"`
-	SLADue        *time.Time `json:"sla_due"`
-	Terms         []string   `json:"terms"`
-	Notes         []struct {
-		At   time.Time `json:"at"`
-		By   string    `json:"by"`
-		Text string    `json:"text"`
-	} `json:"notes"`
+// alert is one alert as the alerts API returns it, with what the board
+// shows about its acknowledgement deadline.
+type alert struct{ lifecycle.Alert }
+
+// due is the acknowledgement deadline; the alerts API states it (sla_due)
+// while an alert is open, from its own per-severity SLA settings.
+func (a alert) due() (time.Time, bool) {
+	if a.SLADue == nil {
+		return time.Time{}, false
+	}
+	return *a.SLADue, true
 }
 
-// ackSLA is the time to acknowledge by severity, used when the API does not
-// state an alert's deadline itself.
-var ackSLA = map[string]time.Duration{"critical": 5 * time.Minute, "warning": 15 * time.Minute, "info": time.Hour}
-
-func (a alert) due() time.Time {
-	if a.SLADue != nil {
-		return *a.SLADue
+// urgency orders alerts of one severity: by deadline while open, else by
+// when they opened.
+func (a alert) urgency() time.Time {
+	if due, ok := a.due(); ok {
+		return due
 	}
-	d, ok := ackSLA[strings.ToLower(a.Severity)]
-	if !ok {
-		d = ackSLA["info"]
-	}
-	return a.OpenedAt.Add(d)
+	return a.OpenedAt
 }
 
 // slaLeft is the time left to acknowledge, negative when late.
 func (a alert) SLALeft() string {
-	left := time.Until(a.due()).Round(time.Minute)
+	due, ok := a.due()
+	if !ok {
+		return "—"
+	}
+	left := time.Until(due).Round(time.Minute)
 	if left < 0 {
 		return "-" + fmtDur(-left)
 	}
 	return fmtDur(left)
 }
 
-func (a alert) Late() bool { return a.State == "open" && time.Now().After(a.due()) }
+func (a alert) Late() bool {
+	due, ok := a.due()
+	return ok && a.State == "open" && time.Now().After(due)
+}
 
 func fmtDur(d time.Duration) string {
 	h, m := int(d.Hours()), int(d.Minutes())%60
@@ -104,7 +91,7 @@ func (s *Server) listAlerts(ctx context.Context, r *http.Request) ([]alert, erro
 		if ra, rb := rank(a.Severity), rank(b.Severity); ra != rb {
 			return ra < rb
 		}
-		return a.due().Before(b.due())
+		return a.urgency().Before(b.urgency())
 	})
 	return out, nil
 }

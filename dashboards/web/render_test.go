@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/alerts/lifecycle"
+
 	"github.com/netpulse/netpulse/dashboards/access"
 )
 
@@ -24,9 +26,10 @@ func BenchmarkRenderBoard(b *testing.B) {
 	var d boardData
 	now := time.Now()
 	for i := range 200 {
-		a := alert{ID: fmt.Sprint(i), Rule: "demo-fraud-words", Severity: []string{"critical", "warning", "info"}[i%3],
+		due := now.Add(time.Duration(15-i) * time.Minute)
+		a := alert{lifecycle.Alert{ID: fmt.Sprint(i), Rule: "demo-fraud-words", Severity: []string{"critical", "warning", "info"}[i%3],
 			Title: fmt.Sprintf("诈骗 话题 %d 爆发", i), State: "open", OpenedAt: now.Add(-time.Duration(i) * time.Minute),
-			Terms: []string{"诈骗", "刷单"}}
+			SLADue: &due, Terms: []string{"诈骗", "刷单"}}}
 		if i%2 == 1 {
 			a.State, a.AckedBy = "acknowledged", "duty"
 			d.Acked = append(d.Acked, a)
