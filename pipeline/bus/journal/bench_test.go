@@ -1,15 +1,11 @@
 package journal
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"testing"
 
-	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/bus/bustest"
 )
 
 // BenchmarkAppend measures durable publish throughput with fsync on every
@@ -30,36 +26,7 @@ func BenchmarkAppend(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer j.Close()
-			ctx := context.Background()
-			value := bytes.Repeat([]byte("v"), msgBytes)
-			b.SetBytes(msgBytes)
-			b.ResetTimer()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for p := range tc.publishers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					key := fmt.Appendf(nil, "venue-%d", p)
-					batch := make([]bus.Message, tc.batch)
-					for {
-						n := next.Add(int64(tc.batch)) - int64(tc.batch)
-						if n >= int64(b.N) {
-							return
-						}
-						k := min(int64(tc.batch), int64(b.N)-n)
-						for i := range batch[:k] {
-							batch[i] = bus.Message{Key: key, Value: value}
-						}
-						if err := j.Publish(ctx, "bench", batch[:k]...); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			bustest.BenchPublish(b, j, "bench", tc.publishers, tc.batch, msgBytes)
 		})
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/netpulse/netpulse/pipeline/bus"
@@ -31,35 +29,7 @@ func BenchmarkProduce(b *testing.B) {
 			if err := kb.ensureTopic(ctx, topic); err != nil {
 				b.Fatal(err)
 			}
-			value := bytes.Repeat([]byte("v"), benchMsgBytes)
-			b.SetBytes(benchMsgBytes)
-			b.ResetTimer()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for p := range tc.publishers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					key := fmt.Appendf(nil, "venue-%d", p)
-					batch := make([]bus.Message, tc.batch)
-					for {
-						n := next.Add(int64(tc.batch)) - int64(tc.batch)
-						if n >= int64(b.N) {
-							return
-						}
-						k := min(int64(tc.batch), int64(b.N)-n)
-						for i := range batch[:k] {
-							batch[i] = bus.Message{Key: key, Value: value}
-						}
-						if err := kb.Publish(ctx, topic, batch[:k]...); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			bustest.BenchPublish(b, kb, topic, tc.publishers, tc.batch, benchMsgBytes)
 		})
 	}
 }
