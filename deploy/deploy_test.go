@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netpulse/netpulse/deploy"
+	"github.com/netpulse/netpulse/pipeline/kvtopic"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
 )
@@ -289,11 +290,25 @@ func TestKafkaTopics(t *testing.T) {
 	names := map[string]bool{}
 	for _, tp := range spec.Topics {
 		names[tp.Name] = true
-		if tp.ReplicationFactor != 3 || tp.Config["min.insync.replicas"] != "2" || tp.Config["retention.ms"] == "" || tp.Key == "" || tp.Partitions < 1 {
-			t.Errorf("topic %s: %+v, want rf 3, min.insync.replicas 2, a retention and a key", tp.Name, tp)
+		if tp.ReplicationFactor != 3 || tp.Config["min.insync.replicas"] != "2" || tp.Key == "" || tp.Partitions < 1 {
+			t.Errorf("topic %s: %+v, want rf 3, min.insync.replicas 2 and a key", tp.Name, tp)
+		}
+		// A compacted topic keeps every key's latest value for good;
+		// what it must bound is how long a delete stays readable.
+		retention := "retention.ms"
+		if tp.Config["cleanup.policy"] == "compact" {
+			retention = "delete.retention.ms"
+		}
+		if tp.Config[retention] == "" {
+			t.Errorf("topic %s: no %s", tp.Name, retention)
+		}
+		// The state topic's total order and read-your-writes rest on it
+		// having one partition, and its full state on compaction.
+		if tp.Name == kvtopic.DefaultTopic && (tp.Partitions != 1 || tp.Config["cleanup.policy"] != "compact") {
+			t.Errorf("topic %s: %d partitions, cleanup %q; want 1 partition, compacted", tp.Name, tp.Partitions, tp.Config["cleanup.policy"])
 		}
 	}
-	for _, want := range []string{"raw.access", "raw.posts", "dead.letter"} {
+	for _, want := range []string{"raw.access", "raw.posts", "dead.letter", kvtopic.DefaultTopic} {
 		if !names[want] {
 			t.Errorf("no spec for topic %s", want)
 		}

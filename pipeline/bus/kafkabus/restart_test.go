@@ -156,10 +156,10 @@ func TestBrokerRestartMidStream(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("restarting the broker after %d acknowledged messages", count(acked))
-	if err := testBroker.run("stop"); err != nil {
+	if err := testBroker.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if err := testBroker.run("start"); err != nil {
+	if err := testBroker.Start(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,0 +1,95 @@
+// Package kafkatest runs a real single-node Apache Kafka broker for the tests
+// of packages that talk to Kafka (deploy/dev/kafka.sh, KRaft, loopback), so
+// that each of them starts, stops and restarts it the same way.
+package kafkatest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+)
+
+// Broker is one broker under a test's control.
+type Broker struct {
+	script string
+	dir    string
+	port   int
+}
+
+// Addr is the broker's host:port.
+func (b Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+
+// Start starts the broker; starting a running broker does nothing.
+func (b Broker) Start() error { return b.run("start") }
+
+// Stop stops the broker and keeps its data, so that Start resumes it.
+func (b Broker) Stop() error { return b.run("stop") }
+
+func (b Broker) run(cmd string) error {
+	out, err := exec.Command(b.script, cmd, b.dir, strconv.Itoa(b.port)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kafka.sh %s %s: %w\n%s", cmd, b.dir, err, out)
+	}
+	return nil
+}
+
+// New prepares (without starting) a broker whose data lives in dir, on a
+// free port pair. It fails when the Kafka jars are missing: CI installs them
+// first, and a silently skipped Kafka suite would hide a broken bus.
+func New(dir string) (Broker, error) {
+	script, err := scriptPath()
+	if err != nil {
+		return Broker{}, err
+	}
+	cache := os.Getenv("NETPULSE_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "netpulse")
+	}
+	libs := filepath.Join(cache, "kafka-4.1.1", "libs")
+	if _, err := os.Stat(filepath.Join(libs, ".complete")); err != nil {
+		return Broker{}, fmt.Errorf("kafka 4.1.1 jars not found in %s; install them with deploy/dev/install-deps.sh kafka", libs)
+	}
+	port, err := freePortPair()
+	if err != nil {
+		return Broker{}, fmt.Errorf("no free port pair for the broker: %w", err)
+	}
+	return Broker{script: script, dir: dir, port: port}, nil
+}
+
+// scriptPath finds deploy/dev/kafka.sh from this source file, so that tests
+// in any package directory reach it.
+func scriptPath() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("locate kafkatest source")
+	}
+	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "deploy", "dev", "kafka.sh")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("find kafka.sh: %w", err)
+	}
+	return p, nil
+}
+
+// freePortPair finds a port whose successor is free too: kafka.sh puts the
+// KRaft controller on PORT+1.
+func freePortPair() (int, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("50 tries")
+}

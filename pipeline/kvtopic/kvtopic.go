@@ -1,0 +1,456 @@
+// Package kvtopic provides key-value tables replicated through one compacted
+// Kafka topic, so that every node of a scaled-out deployment shares the small
+// state that used to live in one node's data folder: accounts, venue keys and
+// sessions, idempotent intake answers, feed sources.
+//
+// Why Kafka and not ClickHouse: one partition of a compacted topic gives a
+// total order of every write and, because a writer learns the offset of its
+// write, read-your-writes (wait until the local copy has passed that offset).
+// ClickHouse replication is asynchronous and has neither, and no ClickHouse
+// server can run where netpulse is developed.
+//
+// The model:
+//
+//   - One topic (DefaultTopic), one partition. A message's key is
+//     "<table>/<key>", its value the bytes to store; a nil value (a
+//     tombstone) deletes the key. Compaction keeps the latest value per key.
+//   - Each node materialises the tables into its own local files (Table);
+//     those stay the read path, so reads cost no broker round trip. A Table
+//     stores the offset it has applied in the same transaction as the data,
+//     so a node that crashes resumes exactly where it stopped.
+//   - Write produces with acks from every in-sync replica and returns once
+//     this node's applier has passed the write: the writer reads its write.
+//     Other nodes see it once their applier gets there (Sync waits for that).
+//   - Conflicts are last-writer-wins per key, in topic order. A check made
+//     before a write (does this venue code exist?) reads the local copy, so
+//     two nodes racing on the same key both succeed and the later write wins.
+//   - Tombstones are kept for the topic's delete.retention.ms; a node that
+//     stays away longer may miss a delete and must be rebuilt (remove its
+//     state files) before it rejoins.
+package kvtopic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// DefaultTopic is the state topic of deploy/kafka/topics.yaml.
+const DefaultTopic = "netpulse.state"
+
+// Entry is one key of one table. A nil Value deletes the key.
+type Entry struct {
+	Key   string
+	Value []byte
+}
+
+// Table is one node's local copy of a table.
+type Table interface {
+	// Next returns the offset of the first message not yet applied
+	// (0 when nothing was).
+	Next(ctx context.Context) (int64, error)
+	// Apply writes entries, in order, and records next as the offset to
+	// resume from, in one transaction.
+	Apply(ctx context.Context, entries []Entry, next int64) error
+}
+
+// Snapshotter is a Table that can list its local entries, so that the first
+// node of a cluster can seed an empty topic with the state it kept alone.
+type Snapshotter interface {
+	Snapshot(ctx context.Context) ([]Entry, error)
+}
+
+// Options configure a Log.
+type Options struct {
+	Brokers           []string // required
+	Topic             string   // default DefaultTopic
+	ReplicationFactor int      // when the topic is created here; default 1
+	ClientID          string   // default "netpulse"
+	Logger            *slog.Logger
+}
+
+// Log is the shared state topic seen from one node: it writes to it and
+// applies it to the registered tables.
+type Log struct {
+	opts   Options
+	log    *slog.Logger
+	client *kafka.Client
+
+	tables map[string]Table // fixed before Start
+
+	mu      sync.Mutex
+	applied int64         // every message below this offset is applied
+	moved   chan struct{} // closed and replaced when applied moves
+	done    chan struct{} // closed when the applier stops
+	runErr  error
+	started bool
+	syncing chan struct{} // an end-offset probe in flight, shared by Sync callers
+	syncEnd int64
+	syncErr error
+}
+
+// Open connects to the brokers and creates the topic if it is missing.
+func Open(ctx context.Context, opts Options) (*Log, error) {
+	if len(opts.Brokers) == 0 {
+		return nil, errors.New("open state topic: no brokers given")
+	}
+	if opts.Topic == "" {
+		opts.Topic = DefaultTopic
+	}
+	if opts.ReplicationFactor <= 0 {
+		opts.ReplicationFactor = 1
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = "netpulse"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	tr := &kafka.Transport{ClientID: opts.ClientID, DialTimeout: 5 * time.Second, MetadataTTL: 5 * time.Second}
+	l := &Log{
+		opts:   opts,
+		log:    opts.Logger.With("component", "kvtopic", "topic", opts.Topic),
+		client: &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Transport: tr, Timeout: 10 * time.Second},
+		tables: map[string]Table{},
+		moved:  make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if err := l.ensureTopic(ctx); err != nil {
+		tr.CloseIdleConnections()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Log) ensureTopic(ctx context.Context) error {
+	minISR := "1"
+	if l.opts.ReplicationFactor > 1 {
+		minISR = "2"
+	}
+	res, err := l.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic:             l.opts.Topic,
+		NumPartitions:     1, // one partition: one total order of every write
+		ReplicationFactor: l.opts.ReplicationFactor,
+		ConfigEntries: []kafka.ConfigEntry{
+			{ConfigName: "cleanup.policy", ConfigValue: "compact"},
+			{ConfigName: "min.insync.replicas", ConfigValue: minISR},
+			{ConfigName: "delete.retention.ms", ConfigValue: "604800000"},
+		},
+	}}})
+	if err != nil {
+		return fmt.Errorf("create state topic %s: %w", l.opts.Topic, err)
+	}
+	if err := res.Errors[l.opts.Topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("create state topic %s: %w", l.opts.Topic, err)
+	}
+	// A new topic has no leader for a moment; the end offset answers only
+	// once it has.
+	for {
+		_, err := l.end(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for state topic %s: %w", l.opts.Topic, errors.Join(ctx.Err(), err))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Register adds a table under name. Call it before Start.
+func (l *Log) Register(name string, t Table) {
+	if strings.Contains(name, "/") {
+		panic("kvtopic: table name with a slash: " + name)
+	}
+	l.tables[name] = t
+}
+
+// end is the offset the next write will get.
+func (l *Log) end(ctx context.Context) (int64, error) {
+	res, err := l.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{l.opts.Topic: {kafka.LastOffsetOf(0)}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("end offset of %s: %w", l.opts.Topic, err)
+	}
+	for _, po := range res.Topics[l.opts.Topic] {
+		if po.Error != nil {
+			return 0, fmt.Errorf("end offset of %s: %w", l.opts.Topic, po.Error)
+		}
+		return po.LastOffset, nil
+	}
+	return 0, fmt.Errorf("end offset of %s: no answer for partition 0", l.opts.Topic)
+}
+
+// Write sends entries of table and returns once this node has applied
+// them, or when ctx ends. Entries of one call keep their order.
+func (l *Log) Write(ctx context.Context, table string, entries ...Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	last, err := l.produce(ctx, table, entries)
+	if err != nil {
+		return err
+	}
+	return l.waitApplied(ctx, last+1)
+}
+
+// produce sends entries and returns the offset of the last one. A retry
+// after a lost answer may write them twice, which a key-value table shrugs
+// off: the second copy sets the same values.
+func (l *Log) produce(ctx context.Context, table string, entries []Entry) (int64, error) {
+	now := time.Now()
+	backoff := 100 * time.Millisecond
+	for {
+		// A request consumes its records' readers, so each attempt builds
+		// them afresh.
+		recs := make([]kafka.Record, len(entries))
+		for i, e := range entries {
+			recs[i] = kafka.Record{Time: now, Key: kafka.NewBytes([]byte(table + "/" + e.Key)), Value: kafka.NewBytes(e.Value)}
+		}
+		res, err := l.client.Produce(ctx, &kafka.ProduceRequest{
+			Topic:        l.opts.Topic,
+			Partition:    0,
+			RequiredAcks: kafka.RequireAll,
+			Records:      kafka.NewRecordReader(recs...),
+		})
+		if err == nil {
+			err = res.Error
+		}
+		if err == nil {
+			return res.BaseOffset + int64(len(entries)) - 1, nil
+		}
+		var ke kafka.Error
+		if errors.As(err, &ke) && !ke.Temporary() {
+			return 0, fmt.Errorf("write %d %s entries to %s: %w", len(entries), table, l.opts.Topic, err)
+		}
+		l.log.Warn("state write failed; retrying", "table", table, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("write %d %s entries to %s: %w", len(entries), table, l.opts.Topic, errors.Join(ctx.Err(), err))
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// waitApplied waits until every message below next is applied here.
+func (l *Log) waitApplied(ctx context.Context, next int64) error {
+	for {
+		l.mu.Lock()
+		applied, moved, done, runErr := l.applied, l.moved, l.done, l.runErr
+		l.mu.Unlock()
+		if applied >= next {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-done:
+			if runErr == nil {
+				runErr = errors.New("applier stopped")
+			}
+			return fmt.Errorf("wait for state offset %d: %w", next, runErr)
+		case <-ctx.Done():
+			return fmt.Errorf("wait for state offset %d (applied %d): %w", next, applied, ctx.Err())
+		}
+	}
+}
+
+// Sync waits until this node has applied every write made anywhere before
+// the call: what another node wrote and answered is then visible here.
+// Concurrent callers share one broker round trip.
+func (l *Log) Sync(ctx context.Context) error {
+	l.mu.Lock()
+	ch := l.syncing
+	if ch == nil {
+		ch = make(chan struct{})
+		l.syncing = ch
+		go func() {
+			pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			end, err := l.end(pctx)
+			cancel()
+			l.mu.Lock()
+			l.syncEnd, l.syncErr, l.syncing = end, err, nil
+			l.mu.Unlock()
+			close(ch)
+		}()
+	}
+	l.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return fmt.Errorf("sync state topic: %w", ctx.Err())
+	}
+	l.mu.Lock()
+	end, err := l.syncEnd, l.syncErr
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("sync state topic: %w", err)
+	}
+	return l.waitApplied(ctx, end)
+}
+
+// Start begins applying the topic to the registered tables in one
+// goroutine, which runs until ctx ends or a table fails; Wait returns its
+// error. Before it reads, Start seeds an empty topic from the tables'
+// local entries (Snapshotter), which is how a single node becomes the
+// first node of a cluster.
+func (l *Log) Start(ctx context.Context) error {
+	l.mu.Lock()
+	if l.started {
+		l.mu.Unlock()
+		return errors.New("state applier already started")
+	}
+	l.started = true
+	l.mu.Unlock()
+	nexts := map[string]int64{}
+	from := int64(-1)
+	for name, t := range l.tables {
+		n, err := t.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("state table %s: %w", name, err)
+		}
+		nexts[name] = n
+		if from < 0 || n < from {
+			from = n
+		}
+	}
+	from = max(from, 0)
+	end, err := l.end(ctx)
+	if err != nil {
+		return err
+	}
+	if from > end {
+		return fmt.Errorf("state tables are at offset %d but %s ends at %d: the data folder belongs to another cluster", from, l.opts.Topic, end)
+	}
+	if end == 0 {
+		if err := l.seed(ctx, nexts); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	l.applied = from
+	l.mu.Unlock()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   l.opts.Brokers,
+		Topic:     l.opts.Topic,
+		Partition: 0,
+		MinBytes:  1,
+		MaxBytes:  8 << 20,
+		// A fetch returns as soon as there is one byte; MaxWait only
+		// bounds an idle long poll.
+		MaxWait:     500 * time.Millisecond,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { l.log.Warn(fmt.Sprintf(msg, args...)) }),
+	})
+	if err := r.SetOffset(from); err != nil {
+		r.Close()
+		return fmt.Errorf("state applier: seek to %d: %w", from, err)
+	}
+	go func() {
+		err := l.apply(ctx, r, nexts)
+		r.Close()
+		if ctx.Err() != nil {
+			err = nil
+		}
+		l.mu.Lock()
+		l.runErr = err
+		l.mu.Unlock()
+		close(l.done)
+	}()
+	return nil
+}
+
+// seed writes the local entries of tables that have never read the topic.
+// Two nodes seeding at once both succeed; last writer wins per key.
+func (l *Log) seed(ctx context.Context, nexts map[string]int64) error {
+	for name, t := range l.tables {
+		s, ok := t.(Snapshotter)
+		if !ok || nexts[name] != 0 {
+			continue
+		}
+		entries, err := s.Snapshot(ctx)
+		if err != nil {
+			return fmt.Errorf("snapshot state table %s: %w", name, err)
+		}
+		for len(entries) > 0 {
+			n := min(len(entries), 500)
+			if _, err := l.produce(ctx, name, entries[:n]); err != nil {
+				return fmt.Errorf("seed %s: %w", l.opts.Topic, err)
+			}
+			entries = entries[n:]
+		}
+		l.log.Info("seeded the empty state topic from the local table", "table", name)
+	}
+	return nil
+}
+
+// Wait blocks until the applier stops and returns why.
+func (l *Log) Wait() error {
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.runErr
+}
+
+// Close drops idle broker connections. Stop the applier (its context) first.
+func (l *Log) Close() {
+	if t, ok := l.client.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// maxBatch bounds the messages applied in one table transaction.
+const maxBatch = 512
+
+func (l *Log) apply(ctx context.Context, r *kafka.Reader, nexts map[string]int64) error {
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", l.opts.Topic, err)
+		}
+		batch := []kafka.Message{m}
+		// Take what has already arrived, so that a burst costs one
+		// transaction per table rather than one per message.
+		for len(batch) < maxBatch {
+			qctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+			m, err := r.FetchMessage(qctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		next := batch[len(batch)-1].Offset + 1
+		byTable := map[string][]Entry{}
+		for _, m := range batch {
+			table, key, ok := strings.Cut(string(m.Key), "/")
+			t := l.tables[table]
+			if !ok || t == nil || m.Offset < nexts[table] {
+				continue // another binary's table, or applied before a restart
+			}
+			var v []byte
+			if len(m.Value) > 0 {
+				v = m.Value // an empty value reads as a tombstone whatever the client made of it
+			}
+			byTable[table] = append(byTable[table], Entry{Key: key, Value: v})
+		}
+		for name, entries := range byTable {
+			if err := l.tables[name].Apply(ctx, entries, next); err != nil {
+				return fmt.Errorf("apply %d entries to state table %s: %w", len(entries), name, err)
+			}
+			nexts[name] = next
+		}
+		l.mu.Lock()
+		l.applied = next
+		close(l.moved)
+		l.moved = make(chan struct{})
+		l.mu.Unlock()
+	}
+}
