@@ -5,6 +5,14 @@
 // The registry is a bbolt file in the data folder, opened for each operation
 // rather than held open, so that `netpulse admin` can add a user or a venue
 // while `netpulse serve` runs on the same folder.
+//
+// With several nodes (serve --kafka) the file becomes one node's copy of the
+// table "access" of the shared state topic (package kvtopic; state.go): every
+// change is written to the topic and reaches the file through the node's
+// applier, and reads stay local. Conflicting changes to one user, venue or
+// session are last-writer-wins. Login lockout counters stay in memory, per
+// node: behind a load balancer of N nodes a name gets up to N×5 tries per
+// window.
 package access
 
 import (
@@ -26,6 +34,8 @@ import (
 
 	"github.com/alexedwards/argon2id"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
 // Role names a set of permissions.
@@ -110,6 +120,10 @@ type Registry struct {
 	path       string
 	sessionTTL time.Duration
 
+	// shared is set in Kafka mode (Share): changes go through the state
+	// topic instead of straight to the file.
+	shared Shared
+
 	mu       sync.Mutex
 	cache    map[string]cached // token hash -> principal, to spare a file open per request
 	failures map[string]failures
@@ -120,7 +134,10 @@ type cached struct {
 	expires time.Time
 }
 
-// cacheTTL bounds how long a revoked credential may still be honoured.
+// cacheTTL bounds how long a revoked credential may still be honoured. In
+// Kafka mode the applier also empties the cache when it applies a user or
+// venue change, so other nodes honour a revoked key no longer than their
+// replication lag plus, at most, this TTL.
 const cacheTTL = 3 * time.Second
 
 // Open creates the registry file in dataDir if needed.
@@ -224,19 +241,14 @@ func (r *Registry) AddUser(ctx context.Context, s UserSpec) (string, error) {
 	}
 	tok := NewSecret("npu_")
 	u.TokenHash = hashToken(tok)
-	err := r.update(ctx, func(tx *bolt.Tx) error {
-		users := tx.Bucket(bucketUsers)
-		if users.Get([]byte(u.Name)) != nil {
-			return fmt.Errorf("user %s: %w", u.Name, ErrExists)
+	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+		if tx.Bucket(bucketUsers).Get([]byte(u.Name)) != nil {
+			return nil, fmt.Errorf("user %s: %w", u.Name, ErrExists)
 		}
 		if s.Role == RoleOperator && tx.Bucket(bucketVenues).Get([]byte(s.Venue)) == nil {
-			return fmt.Errorf("venue %s: %w", s.Venue, ErrNotFound)
+			return nil, fmt.Errorf("venue %s: %w", s.Venue, ErrNotFound)
 		}
-		b, _ := json.Marshal(u)
-		if err := users.Put([]byte(u.Name), b); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketTokens).Put([]byte(u.TokenHash), []byte("user:"+u.Name))
+		return []kvtopic.Entry{userEntry(u)}, nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("add user %s: %w", s.Name, err)
@@ -253,41 +265,28 @@ func (r *Registry) SetPassword(ctx context.Context, name, password string) error
 	if err != nil {
 		return fmt.Errorf("set password for %s: %w", name, err)
 	}
-	return r.update(ctx, func(tx *bolt.Tx) error {
-		var u User
-		users := tx.Bucket(bucketUsers)
-		b := users.Get([]byte(name))
+	return r.updateUser(ctx, name, func(u *User) { u.PassHash = h })
+}
+
+// updateUser changes one stored user.
+func (r *Registry) updateUser(ctx context.Context, name string, fn func(*User)) error {
+	return r.change(ctx, true, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+		b := tx.Bucket(bucketUsers).Get([]byte(name))
 		if b == nil {
-			return fmt.Errorf("user %s: %w", name, ErrNotFound)
+			return nil, fmt.Errorf("user %s: %w", name, ErrNotFound)
 		}
+		var u User
 		if err := json.Unmarshal(b, &u); err != nil {
-			return err
+			return nil, err
 		}
-		u.PassHash = h
-		nb, _ := json.Marshal(u)
-		return users.Put([]byte(name), nb)
+		fn(&u)
+		return []kvtopic.Entry{userEntry(u)}, nil
 	})
 }
 
 // DisableUser revokes a user's token and sessions.
 func (r *Registry) DisableUser(ctx context.Context, name string) error {
-	err := r.update(ctx, func(tx *bolt.Tx) error {
-		users := tx.Bucket(bucketUsers)
-		b := users.Get([]byte(name))
-		if b == nil {
-			return fmt.Errorf("user %s: %w", name, ErrNotFound)
-		}
-		var u User
-		if err := json.Unmarshal(b, &u); err != nil {
-			return err
-		}
-		u.Disabled = true
-		nb, _ := json.Marshal(u)
-		if err := tx.Bucket(bucketTokens).Delete([]byte(u.TokenHash)); err != nil {
-			return err
-		}
-		return users.Put([]byte(name), nb)
-	})
+	err := r.updateUser(ctx, name, func(u *User) { u.Disabled = true })
 	r.flushCache()
 	return err
 }
@@ -322,16 +321,11 @@ func (r *Registry) AddVenue(ctx context.Context, v Venue) (string, error) {
 	key := NewSecret("npv_")
 	v.KeyHash = hashToken(key)
 	v.Created = time.Now().UTC()
-	err := r.update(ctx, func(tx *bolt.Tx) error {
-		venues := tx.Bucket(bucketVenues)
-		if venues.Get([]byte(v.Code)) != nil {
-			return fmt.Errorf("venue %s: %w", v.Code, ErrExists)
+	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+		if tx.Bucket(bucketVenues).Get([]byte(v.Code)) != nil {
+			return nil, fmt.Errorf("venue %s: %w", v.Code, ErrExists)
 		}
-		b, _ := json.Marshal(v)
-		if err := venues.Put([]byte(v.Code), b); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketTokens).Put([]byte(v.KeyHash), []byte("venue:"+v.Code))
+		return []kvtopic.Entry{venueEntry(v)}, nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("add venue %s: %w", v.Code, err)
@@ -342,12 +336,8 @@ func (r *Registry) AddVenue(ctx context.Context, v Venue) (string, error) {
 // RotateVenueKey revokes a venue's key and issues a new one.
 func (r *Registry) RotateVenueKey(ctx context.Context, code string) (string, error) {
 	key := NewSecret("npv_")
-	err := r.updateVenue(ctx, code, func(tx *bolt.Tx, v *Venue) error {
-		if err := tx.Bucket(bucketTokens).Delete([]byte(v.KeyHash)); err != nil {
-			return err
-		}
+	err := r.updateVenue(ctx, code, func(v *Venue) {
 		v.KeyHash, v.Revoked = hashToken(key), false
-		return tx.Bucket(bucketTokens).Put([]byte(v.KeyHash), []byte("venue:"+code))
 	})
 	r.flushCache()
 	if err != nil {
@@ -358,38 +348,28 @@ func (r *Registry) RotateVenueKey(ctx context.Context, code string) (string, err
 
 // RevokeVenueKey stops a venue's key from working.
 func (r *Registry) RevokeVenueKey(ctx context.Context, code string) error {
-	err := r.updateVenue(ctx, code, func(tx *bolt.Tx, v *Venue) error {
-		v.Revoked = true
-		return tx.Bucket(bucketTokens).Delete([]byte(v.KeyHash))
-	})
+	err := r.updateVenue(ctx, code, func(v *Venue) { v.Revoked = true })
 	r.flushCache()
 	return err
 }
 
 // SetLegalHold suspends (or resumes) retention deletes for a venue's records.
 func (r *Registry) SetLegalHold(ctx context.Context, code string, hold bool) error {
-	return r.updateVenue(ctx, code, func(_ *bolt.Tx, v *Venue) error {
-		v.LegalHold = hold
-		return nil
-	})
+	return r.updateVenue(ctx, code, func(v *Venue) { v.LegalHold = hold })
 }
 
-func (r *Registry) updateVenue(ctx context.Context, code string, fn func(*bolt.Tx, *Venue) error) error {
-	err := r.update(ctx, func(tx *bolt.Tx) error {
-		venues := tx.Bucket(bucketVenues)
-		b := venues.Get([]byte(code))
+func (r *Registry) updateVenue(ctx context.Context, code string, fn func(*Venue)) error {
+	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+		b := tx.Bucket(bucketVenues).Get([]byte(code))
 		if b == nil {
-			return fmt.Errorf("venue %s: %w", code, ErrNotFound)
+			return nil, fmt.Errorf("venue %s: %w", code, ErrNotFound)
 		}
 		var v Venue
 		if err := json.Unmarshal(b, &v); err != nil {
-			return err
+			return nil, err
 		}
-		if err := fn(tx, &v); err != nil {
-			return err
-		}
-		nb, _ := json.Marshal(v)
-		return venues.Put([]byte(code), nb)
+		fn(&v)
+		return []kvtopic.Entry{venueEntry(v)}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("update venue %s: %w", code, err)
@@ -441,7 +421,7 @@ func (r *Registry) Authenticate(ctx context.Context, token string) (Principal, e
 	}
 	r.mu.Unlock()
 	var p Principal
-	err := r.view(ctx, func(tx *bolt.Tx) error {
+	lookup := func(tx *bolt.Tx) error {
 		ref := tx.Bucket(bucketTokens).Get([]byte(h))
 		if ref == nil {
 			return ErrUnauthenticated
@@ -449,7 +429,11 @@ func (r *Registry) Authenticate(ctx context.Context, token string) (Principal, e
 		var err error
 		p, err = principalFor(tx, string(ref))
 		return err
-	})
+	}
+	err := r.view(ctx, lookup)
+	if errors.Is(err, ErrUnauthenticated) && r.catchUp(ctx) {
+		err = r.view(ctx, lookup)
+	}
 	if err != nil {
 		return Principal{}, err
 	}

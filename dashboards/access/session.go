@@ -13,6 +13,8 @@ import (
 
 	"github.com/alexedwards/argon2id"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
 // SessionCookie names the browser session cookie.
@@ -89,9 +91,9 @@ func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf 
 	r.mu.Unlock()
 	sid, csrf = NewSecret("nps_"), NewSecret("")
 	s := session{User: u.Name, CSRF: csrf, Expires: now.Add(r.sessionTTL)}
-	err = r.update(ctx, func(tx *bolt.Tx) error {
+	err = r.change(ctx, false, func(*bolt.Tx) ([]kvtopic.Entry, error) {
 		b, _ := json.Marshal(s)
-		return tx.Bucket(bucketSessions).Put([]byte(hashToken(sid)), b)
+		return []kvtopic.Entry{{Key: keySession + hashToken(sid), Value: b}}, nil
 	})
 	if err != nil {
 		return "", "", fmt.Errorf("login %s: store session: %w", name, err)
@@ -116,7 +118,7 @@ func (r *Registry) Session(ctx context.Context, sid string) (Principal, string, 
 	}
 	var p Principal
 	var s session
-	err := r.view(ctx, func(tx *bolt.Tx) error {
+	lookup := func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions).Get([]byte(hashToken(sid)))
 		if b == nil {
 			return ErrUnauthenticated
@@ -130,7 +132,11 @@ func (r *Registry) Session(ctx context.Context, sid string) (Principal, string, 
 		var err error
 		p, err = principalFor(tx, "user:"+s.User)
 		return err
-	})
+	}
+	err := r.view(ctx, lookup)
+	if errors.Is(err, ErrUnauthenticated) && r.catchUp(ctx) {
+		err = r.view(ctx, lookup)
+	}
 	if err != nil {
 		return Principal{}, "", err
 	}
@@ -140,23 +146,18 @@ func (r *Registry) Session(ctx context.Context, sid string) (Principal, string, 
 // Logout ends a session and sweeps expired ones.
 func (r *Registry) Logout(ctx context.Context, sid string) error {
 	now := time.Now()
-	return r.update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSessions)
-		if err := b.Delete([]byte(hashToken(sid))); err != nil {
-			return err
-		}
-		var expired [][]byte
-		b.ForEach(func(k, v []byte) error {
+	return r.change(ctx, false, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+		// Deletes of expired sessions ride along, so that they leave the
+		// state topic too and do not pile up in it.
+		del := []kvtopic.Entry{{Key: keySession + hashToken(sid)}}
+		tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
 			var s session
 			if json.Unmarshal(v, &s) != nil || now.After(s.Expires) {
-				expired = append(expired, append([]byte(nil), k...))
+				del = append(del, kvtopic.Entry{Key: keySession + string(k)})
 			}
 			return nil
 		})
-		for _, k := range expired {
-			b.Delete(k)
-		}
-		return nil
+		return del, nil
 	})
 }
 

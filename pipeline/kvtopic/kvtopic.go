@@ -56,7 +56,11 @@ type Table interface {
 	// (0 when nothing was).
 	Next(ctx context.Context) (int64, error)
 	// Apply writes entries, in order, and records next as the offset to
-	// resume from, in one transaction.
+	// resume from, in one transaction. When the table is already at next or
+	// beyond (another process applied the same topic to the same file), it
+	// must leave it alone: a batch that overlaps the table's position
+	// replays to the same state, but one that ends before it would turn
+	// keys back.
 	Apply(ctx context.Context, entries []Entry, next int64) error
 }
 
@@ -71,6 +75,9 @@ type Options struct {
 	Brokers           []string // required
 	Topic             string   // default DefaultTopic
 	ReplicationFactor int      // when the topic is created here; default 1
+	// Join means the topic must exist already: tools that join a running
+	// cluster (netpulse admin) must not create it with their own settings.
+	Join bool
 	ClientID          string   // default "netpulse"
 	Logger            *slog.Logger
 }
@@ -129,6 +136,12 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 }
 
 func (l *Log) ensureTopic(ctx context.Context) error {
+	if l.opts.Join {
+		if _, err := l.end(ctx); err != nil {
+			return fmt.Errorf("state topic %s (serve --kafka creates it): %w", l.opts.Topic, err)
+		}
+		return nil
+	}
 	minISR := "1"
 	if l.opts.ReplicationFactor > 1 {
 		minISR = "2"

@@ -80,6 +80,10 @@ func (b *boltTable) Next(context.Context) (int64, error) {
 
 func (b *boltTable) Apply(_ context.Context, entries []Entry, next int64) error {
 	err := b.db.Update(func(tx *bolt.Tx) error {
+		if NextIn(tx) >= next {
+			entries = nil
+			return nil
+		}
 		data := tx.Bucket(bucketData)
 		for _, e := range entries {
 			var err error

@@ -1,0 +1,237 @@
+package access
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/netpulse/netpulse/pipeline/kvtopic"
+)
+
+// StateTable names the registry's table in the shared state topic.
+const StateTable = "access"
+
+// Keys of the registry's table: one entry per user, venue and session. The
+// token index (bucket tokens) is not replicated; each node derives it from
+// the users and venues it applies.
+const (
+	keyUser    = "user/"
+	keyVenue   = "venue/"
+	keySession = "session/" // + sha256 of the session id
+)
+
+// Shared is the state topic as the registry uses it (kvtopic.Log).
+type Shared interface {
+	// Write returns once this node has applied the entries.
+	Write(ctx context.Context, table string, entries ...kvtopic.Entry) error
+	// Sync returns once this node has applied every write made anywhere
+	// before the call.
+	Sync(ctx context.Context) error
+}
+
+// Share makes the registry a copy of the cluster's: changes go through s,
+// and the file changes only by StateTable's Apply. Call it before serving.
+func (r *Registry) Share(s Shared) { r.shared = s }
+
+// Replica reports whether the file has ever applied the state topic, which
+// makes it a copy that must not be changed except through the topic.
+func (r *Registry) Replica(ctx context.Context) (bool, error) {
+	var ok bool
+	err := r.view(ctx, func(tx *bolt.Tx) error { ok = kvtopic.Replica(tx); return nil })
+	return ok, err
+}
+
+// ErrReplica refuses a change made to a copy of the cluster's registry
+// without going through the cluster.
+var ErrReplica = errors.New("the access registry is a copy of the cluster's state topic; change it through Kafka (--kafka)")
+
+func userEntry(u User) kvtopic.Entry {
+	b, _ := json.Marshal(u)
+	return kvtopic.Entry{Key: keyUser + u.Name, Value: b}
+}
+
+func venueEntry(v Venue) kvtopic.Entry {
+	b, _ := json.Marshal(v)
+	return kvtopic.Entry{Key: keyVenue + v.Code, Value: b}
+}
+
+// change computes entries from the registry as it stands and makes them.
+// Alone, it does both in one transaction, exactly as a single node always
+// has. Shared, it reads the local copy (after catching up with the cluster
+// when sync is set, so that a read-modify-write starts from every write
+// already made) and writes through the topic; a change racing another on
+// the same key is last-writer-wins.
+func (r *Registry) change(ctx context.Context, sync bool, plan func(*bolt.Tx) ([]kvtopic.Entry, error)) error {
+	if r.shared == nil {
+		return r.update(ctx, func(tx *bolt.Tx) error {
+			entries, err := plan(tx)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if err := applyEntry(tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if sync {
+		if err := r.shared.Sync(ctx); err != nil {
+			return err
+		}
+	}
+	var entries []kvtopic.Entry
+	if err := r.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		entries, err = plan(tx)
+		return err
+	}); err != nil {
+		return err
+	}
+	return r.shared.Write(ctx, StateTable, entries...)
+}
+
+// catchUp waits, briefly, until this node has every write made anywhere,
+// for a credential not found locally: a key created or a session opened on
+// another node a moment ago then works here at once. Concurrent misses
+// share one broker round trip (kvtopic.Log.Sync).
+func (r *Registry) catchUp(ctx context.Context) bool {
+	if r.shared == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return r.shared.Sync(ctx) == nil
+}
+
+// applyEntry writes one entry and keeps the token index in step with it.
+func applyEntry(tx *bolt.Tx, e kvtopic.Entry) error {
+	tokens := tx.Bucket(bucketTokens)
+	switch {
+	case strings.HasPrefix(e.Key, keyUser):
+		name := []byte(strings.TrimPrefix(e.Key, keyUser))
+		users := tx.Bucket(bucketUsers)
+		if old := users.Get(name); old != nil {
+			var u User
+			if json.Unmarshal(old, &u) == nil && u.TokenHash != "" {
+				if err := tokens.Delete([]byte(u.TokenHash)); err != nil {
+					return err
+				}
+			}
+		}
+		if e.Value == nil {
+			return users.Delete(name)
+		}
+		var u User
+		if err := json.Unmarshal(e.Value, &u); err != nil {
+			return fmt.Errorf("user %s: %w", name, err)
+		}
+		if err := users.Put(name, e.Value); err != nil {
+			return err
+		}
+		if u.Disabled || u.TokenHash == "" {
+			return nil
+		}
+		return tokens.Put([]byte(u.TokenHash), []byte("user:"+u.Name))
+	case strings.HasPrefix(e.Key, keyVenue):
+		code := []byte(strings.TrimPrefix(e.Key, keyVenue))
+		venues := tx.Bucket(bucketVenues)
+		if old := venues.Get(code); old != nil {
+			var v Venue
+			if json.Unmarshal(old, &v) == nil && v.KeyHash != "" {
+				if err := tokens.Delete([]byte(v.KeyHash)); err != nil {
+					return err
+				}
+			}
+		}
+		if e.Value == nil {
+			return venues.Delete(code)
+		}
+		var v Venue
+		if err := json.Unmarshal(e.Value, &v); err != nil {
+			return fmt.Errorf("venue %s: %w", code, err)
+		}
+		if err := venues.Put(code, e.Value); err != nil {
+			return err
+		}
+		if v.Revoked || v.KeyHash == "" {
+			return nil
+		}
+		return tokens.Put([]byte(v.KeyHash), []byte("venue:"+v.Code))
+	case strings.HasPrefix(e.Key, keySession):
+		id := []byte(strings.TrimPrefix(e.Key, keySession))
+		if e.Value == nil {
+			return tx.Bucket(bucketSessions).Delete(id)
+		}
+		return tx.Bucket(bucketSessions).Put(id, e.Value)
+	}
+	return nil // a key of a newer release: ignored, not fatal
+}
+
+// StateTable returns the registry as a table of the state topic.
+func (r *Registry) StateTable() kvtopic.Table { return stateTable{r} }
+
+type stateTable struct{ r *Registry }
+
+func (t stateTable) Next(ctx context.Context) (int64, error) {
+	var n int64
+	err := t.r.view(ctx, func(tx *bolt.Tx) error { n = kvtopic.NextIn(tx); return nil })
+	return n, err
+}
+
+func (t stateTable) Apply(ctx context.Context, entries []kvtopic.Entry, next int64) error {
+	touched := false
+	err := t.r.update(ctx, func(tx *bolt.Tx) error {
+		if kvtopic.NextIn(tx) >= next {
+			return nil // another process (netpulse admin) applied these to this file
+		}
+		for _, e := range entries {
+			if err := applyEntry(tx, e); err != nil {
+				return err
+			}
+			touched = touched || !strings.HasPrefix(e.Key, keySession)
+		}
+		return kvtopic.SetNextIn(tx, next)
+	})
+	if touched {
+		// A key revoked or a user disabled on another node must not
+		// live on here for a cache TTL.
+		t.r.flushCache()
+	}
+	return err
+}
+
+// Snapshot lists every user, venue and live session, to seed an empty topic
+// from the registry of the node that ran alone until now.
+func (t stateTable) Snapshot(ctx context.Context) ([]kvtopic.Entry, error) {
+	var out []kvtopic.Entry
+	now := time.Now()
+	err := t.r.view(ctx, func(tx *bolt.Tx) error {
+		for _, b := range []struct {
+			bucket []byte
+			prefix string
+		}{{bucketUsers, keyUser}, {bucketVenues, keyVenue}, {bucketSessions, keySession}} {
+			err := tx.Bucket(b.bucket).ForEach(func(k, v []byte) error {
+				if b.prefix == keySession {
+					var s session
+					if json.Unmarshal(v, &s) != nil || now.After(s.Expires) {
+						return nil
+					}
+				}
+				out = append(out, kvtopic.Entry{Key: b.prefix + string(k), Value: append([]byte(nil), v...)})
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
