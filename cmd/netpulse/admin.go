@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,12 +34,35 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	code := fs.String("code", "", "venue code")
 	kind := fs.String("kind", "", "venue kind: cafe or hotel")
 	district := fs.String("district", "", "venue district")
+	kafka := fs.String("kafka", "", "Kafka brokers host:port,... of a scaled-out cluster: change the cluster's registry (netpulse.state), not only DATA's")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
 	reg, err := access.Open(*data, 0)
 	if err != nil {
 		return err
+	}
+	if *kafka != "" {
+		// DATA becomes (or stays) a copy of the cluster's registry: caught
+		// up before the command reads it, and changed only through Kafka.
+		cfg := &Config{Kafka: strings.Split(*kafka, ",")}
+		st, err := shareTable(ctx, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			access.StateTable, reg.StateTable(), true)
+		if err != nil {
+			return err
+		}
+		defer st.stop()
+		reg.Share(st.log)
+	} else if verb != "list" {
+		// Changing a copy alone would fork it from the cluster, silently:
+		// the other nodes would never learn of the change.
+		replica, err := reg.Replica(ctx)
+		if err != nil {
+			return err
+		}
+		if replica {
+			return fmt.Errorf("admin %s %s on %s: %w", what, verb, *data, access.ErrReplica)
+		}
 	}
 	switch what + " " + verb {
 	case "user add":

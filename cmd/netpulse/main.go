@@ -23,6 +23,7 @@ commands:
   admin venue add  register a venue: --data DIR --code CODE --kind cafe|hotel --name NAME --district D --unit U
   admin venue list list venues
   admin venue rotate-key|revoke-key --code CODE
+                   (user and venue commands take --kafka BROKERS to change a scaled-out cluster's registry)
   admin sources    list|export|import feed sources with serve stopped: --data DIR [--file sources.yaml]
   agent            ship venue export files: --watch DIR --server URL --key K
   trends eval      run the burst detector over a series: --in SERIES.csv --out ALERTS.csv

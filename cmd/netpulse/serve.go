@@ -46,6 +46,10 @@ type app struct {
 
 	cl *clusterState // cluster coordination (cluster.go); made on first use
 
+	// shared are the tables this node keeps of the state topic (state.go),
+	// in Kafka mode.
+	shared []*sharedTable
+
 	lagMu    sync.Mutex
 	lagWatch [][2]string // (group, topic) pairs whose lag is exported
 	lag      *prometheus.GaugeVec
@@ -160,6 +164,14 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	if a.bus, err = openBus(ctx, cfg, log); err != nil {
 		return nil, err
 	}
+	if len(cfg.Kafka) > 0 {
+		l, err := a.share(ctx, access.StateTable, a.access.StateTable())
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.access.Share(l)
+	}
 	backend, err := openBackend(cfg)
 	if err != nil {
 		a.bus.Close()
@@ -216,6 +228,9 @@ func (a *app) close() {
 }
 
 func (a *app) closeParts() {
+	for _, st := range a.shared {
+		st.stop()
+	}
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
 			a.log.Error("close store", "err", err)

@@ -70,6 +70,16 @@ func (a *app) wireIntake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(a.cfg.Kafka) > 0 {
+		// Behind a load balancer a retry may reach any node: answers and
+		// receipts live in the shared state topic.
+		l, err := a.share(ctx, intake.StateTable, svc.StateTable())
+		if err != nil {
+			svc.Close()
+			return err
+		}
+		svc.Share(l)
+	}
 	svc.Routes(a.muxFor("intake"), a.access)
 	svcCtx, svcCancel := context.WithCancel(ctx)
 	a.group.Add(func() error { defer svc.Close(); return svc.Run(svcCtx) }, func(error) { svcCancel() })

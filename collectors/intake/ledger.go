@@ -12,9 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
 // Receipt is the signed statement of what a batch delivered. The operator
@@ -64,8 +67,38 @@ type stored struct {
 
 // ledger keeps idempotent answers and receipts in a bbolt file of the data
 // folder: both must survive a restart, and neither needs a query engine.
+//
+// Behind a load balancer (serve --kafka) the file is this node's copy of the
+// table "intake" of the shared state topic (package kvtopic): answers and
+// receipts are written through the topic, and a key not found here makes
+// the node catch up with the topic before it counts as new, so a retry sent
+// to another node gets the first node's answer and publishes nothing. Two
+// sends of one key that race inside the replication window (each node
+// checks before either has recorded) may both publish: harmless, because
+// record ids are derived from the record (identity.RecordID) and the store
+// keeps one row per id, but the two answers then differ in batch id and the
+// later one is what retries get.
 type ledger struct {
-	db *bolt.DB
+	db     *bolt.DB
+	shared Shared
+}
+
+// StateTable names the ledger's table in the shared state topic.
+const StateTable = "intake"
+
+// Keys of the ledger's table.
+const (
+	keyIdem    = "idem/"    // + venue NUL Idempotency-Key
+	keyReceipt = "receipt/" // + batch id
+)
+
+// Shared is the state topic as the ledger uses it (kvtopic.Log).
+type Shared interface {
+	// Write returns once this node has applied the entries.
+	Write(ctx context.Context, table string, entries ...kvtopic.Entry) error
+	// Sync returns once this node has applied every write made anywhere
+	// before the call.
+	Sync(ctx context.Context) error
 }
 
 var (
@@ -100,17 +133,25 @@ func openLedger(path string) (*ledger, error) {
 
 func idemKey(venue, key string) []byte { return []byte(venue + "\x00" + key) }
 
-func (l *ledger) answer(venue, key string) (stored, bool, error) {
+func (l *ledger) answer(ctx context.Context, venue, key string) (stored, bool, error) {
 	var s stored
 	var found bool
-	err := l.db.View(func(tx *bolt.Tx) error {
+	lookup := func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIdem).Get(idemKey(venue, key))
 		if b == nil {
 			return nil
 		}
 		found = true
 		return json.Unmarshal(b, &s)
-	})
+	}
+	err := l.db.View(lookup)
+	if err == nil && !found && l.shared != nil {
+		// Another node may have answered this key a moment ago.
+		if err := l.shared.Sync(ctx); err != nil {
+			return s, false, fmt.Errorf("read idempotent answer: catch up with the cluster: %w", err)
+		}
+		err = l.db.View(lookup)
+	}
 	if err != nil {
 		return s, false, fmt.Errorf("read idempotent answer: %w", err)
 	}
@@ -118,38 +159,93 @@ func (l *ledger) answer(venue, key string) (stored, bool, error) {
 }
 
 // record stores the receipt and, when key is set, the answer for key, in
-// one fsynced transaction.
-func (l *ledger) record(venue, key string, s stored, r Receipt) error {
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		rb, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketReceipts).Put([]byte(r.BatchID), rb); err != nil {
-			return err
-		}
-		rage := binary.BigEndian.AppendUint64(nil, uint64(r.ReceivedAt.UnixNano()))
-		if err := tx.Bucket(bucketRcptAge).Put(append(rage, r.BatchID...), nil); err != nil {
-			return err
-		}
-		if key == "" {
-			return nil
-		}
+// one fsynced transaction (shared: in one write to the state topic).
+func (l *ledger) record(ctx context.Context, venue, key string, s stored, r Receipt) error {
+	rb, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("record batch %s: %w", r.BatchID, err)
+	}
+	entries := []kvtopic.Entry{{Key: keyReceipt + r.BatchID, Value: rb}}
+	if key != "" {
 		sb, err := json.Marshal(s)
 		if err != nil {
-			return err
+			return fmt.Errorf("record batch %s: %w", r.BatchID, err)
 		}
-		k := idemKey(venue, key)
-		if err := tx.Bucket(bucketIdem).Put(k, sb); err != nil {
-			return err
-		}
-		age := binary.BigEndian.AppendUint64(nil, uint64(s.At.UnixNano()))
-		return tx.Bucket(bucketAge).Put(append(age, k...), nil)
-	})
+		entries = append(entries, kvtopic.Entry{Key: keyIdem + string(idemKey(venue, key)), Value: sb})
+	}
+	if l.shared != nil {
+		// The records are on the bus already: a client that hangs up now
+		// must not keep its retry from finding the answer.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = l.shared.Write(wctx, StateTable, entries...)
+		cancel()
+	} else {
+		err = l.db.Update(func(tx *bolt.Tx) error { return applyEntries(tx, entries) })
+	}
 	if err != nil {
 		return fmt.Errorf("record batch %s: %w", r.BatchID, err)
 	}
 	return nil
+}
+
+// applyEntries writes entries of the ledger's table and keeps the age
+// indexes, which prune walks, in step with them.
+func applyEntries(tx *bolt.Tx, entries []kvtopic.Entry) error {
+	for _, e := range entries {
+		var data, ages []byte
+		var k string
+		switch {
+		case strings.HasPrefix(e.Key, keyIdem):
+			data, ages, k = bucketIdem, bucketAge, strings.TrimPrefix(e.Key, keyIdem)
+		case strings.HasPrefix(e.Key, keyReceipt):
+			data, ages, k = bucketReceipts, bucketRcptAge, strings.TrimPrefix(e.Key, keyReceipt)
+		default:
+			continue // a key of a newer release
+		}
+		db, ab := tx.Bucket(data), tx.Bucket(ages)
+		if old := db.Get([]byte(k)); old != nil {
+			if at, ok := entryTime(data, old); ok {
+				if err := ab.Delete(ageKey(at, k)); err != nil {
+					return err
+				}
+			}
+		}
+		if e.Value == nil {
+			if err := db.Delete([]byte(k)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := db.Put([]byte(k), e.Value); err != nil {
+			return err
+		}
+		if at, ok := entryTime(data, e.Value); ok {
+			if err := ab.Put(ageKey(at, k), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// entryTime is the time an answer or receipt ages from.
+func entryTime(bucket, v []byte) (time.Time, bool) {
+	if string(bucket) == string(bucketIdem) {
+		var s stored
+		if json.Unmarshal(v, &s) != nil {
+			return time.Time{}, false
+		}
+		return s.At, true
+	}
+	var r Receipt
+	if json.Unmarshal(v, &r) != nil {
+		return time.Time{}, false
+	}
+	return r.ReceivedAt, true
+}
+
+func ageKey(at time.Time, k string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())), k...)
 }
 
 var errNoReceipt = errors.New("no such batch")
@@ -167,33 +263,82 @@ func (l *ledger) receipt(batchID string) (Receipt, error) {
 }
 
 // prune forgets idempotent answers older than idemBefore and receipts
-// older than rcptBefore, so the file stays bounded by time.
+// older than rcptBefore, so the file stays bounded by time. Shared, it
+// writes deletes to the state topic, so that the topic stays bounded too;
+// nodes pruning at once write some deletes twice, which costs nothing.
 func (l *ledger) prune(ctx context.Context, idemBefore, rcptBefore time.Time) (int, error) {
-	n := 0
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	var dels []kvtopic.Entry
+	err := l.db.View(func(tx *bolt.Tx) error {
 		for _, p := range []struct {
-			age, data []byte
-			before    time.Time
-		}{{bucketAge, bucketIdem, idemBefore}, {bucketRcptAge, bucketReceipts, rcptBefore}} {
+			age    []byte
+			prefix string
+			before time.Time
+		}{{bucketAge, keyIdem, idemBefore}, {bucketRcptAge, keyReceipt, rcptBefore}} {
 			c := tx.Bucket(p.age).Cursor()
-			data := tx.Bucket(p.data)
 			limit := uint64(p.before.UnixNano())
 			for k, _ := c.First(); k != nil && len(k) >= 8; k, _ = c.Next() {
 				if binary.BigEndian.Uint64(k[:8]) >= limit || ctx.Err() != nil {
 					break
 				}
-				if err := data.Delete(k[8:]); err != nil {
-					return err
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
+				dels = append(dels, kvtopic.Entry{Key: p.prefix + string(k[8:])})
 			}
 		}
 		return nil
 	})
+	if err != nil || len(dels) == 0 {
+		return 0, err
+	}
+	if l.shared != nil {
+		err = l.shared.Write(ctx, StateTable, dels...)
+	} else {
+		err = l.db.Update(func(tx *bolt.Tx) error { return applyEntries(tx, dels) })
+	}
+	if err != nil {
+		return 0, fmt.Errorf("prune intake ledger: %w", err)
+	}
+	return len(dels), nil
+}
+
+// ledgerTable is the ledger as a table of the state topic.
+type ledgerTable struct{ l *ledger }
+
+func (t ledgerTable) Next(context.Context) (int64, error) {
+	var n int64
+	err := t.l.db.View(func(tx *bolt.Tx) error { n = kvtopic.NextIn(tx); return nil })
 	return n, err
+}
+
+func (t ledgerTable) Apply(_ context.Context, entries []kvtopic.Entry, next int64) error {
+	return t.l.db.Update(func(tx *bolt.Tx) error {
+		if kvtopic.NextIn(tx) >= next {
+			return nil
+		}
+		if err := applyEntries(tx, entries); err != nil {
+			return err
+		}
+		return kvtopic.SetNextIn(tx, next)
+	})
+}
+
+// Snapshot lists the answers and receipts kept by a node that ran alone,
+// to merge them into the cluster when it joins.
+func (t ledgerTable) Snapshot(context.Context) ([]kvtopic.Entry, error) {
+	var out []kvtopic.Entry
+	err := t.l.db.View(func(tx *bolt.Tx) error {
+		for _, b := range []struct {
+			bucket []byte
+			prefix string
+		}{{bucketIdem, keyIdem}, {bucketReceipts, keyReceipt}} {
+			if err := tx.Bucket(b.bucket).ForEach(func(k, v []byte) error {
+				out = append(out, kvtopic.Entry{Key: b.prefix + string(k), Value: append([]byte(nil), v...)})
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (l *ledger) close() error { return l.db.Close() }

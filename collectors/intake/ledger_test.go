@@ -30,7 +30,7 @@ func TestLedgerPrune(t *testing.T) {
 		at := now.Add(-tt.age)
 		r := Receipt{BatchID: tt.batch, Venue: "V", ReceivedAt: at}
 		r.Sign(key)
-		if err := l.record("V", tt.idem, stored{BodySHA256: "h", Status: 200, Answer: []byte(`{}`), At: at}, r); err != nil {
+		if err := l.record(context.Background(), "V", tt.idem, stored{BodySHA256: "h", Status: 200, Answer: []byte(`{}`), At: at}, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,7 +38,7 @@ func TestLedgerPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range tests {
-		_, found, err := l.answer("V", tt.idem)
+		_, found, err := l.answer(context.Background(), "V", tt.idem)
 		if err != nil || found != tt.keepAnswer {
 			t.Errorf("%s: answer kept %v, want %v (%v)", tt.idem, found, tt.keepAnswer, err)
 		}

@@ -149,7 +149,7 @@ func (s *Service) Resubmit(ctx context.Context, venue string, fixes []Fix) (Answ
 	rc := Receipt{BatchID: batchID, Venue: venue, ReceivedAt: now, Rows: len(fixes), Accepted: len(recs), Rejected: len(bad)}
 	rc.Sign(s.o.ReceiptKey)
 	ans.Receipt = &rc
-	if err := s.ledger.record(venue, "", stored{}, rc); err != nil {
+	if err := s.ledger.record(ctx, venue, "", stored{}, rc); err != nil {
 		s.o.Log.Error("store resubmit receipt", "venue", venue, "batch", batchID, "err", err)
 	}
 	return ans, nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/kvtopic"
 	"github.com/netpulse/netpulse/pipeline/store"
 )
 
@@ -132,6 +133,14 @@ func New(o Options) (*Service, error) {
 	return s, nil
 }
 
+// StateTable returns the ledger as a table of the shared state topic, for
+// nodes behind a load balancer (see ledger).
+func (s *Service) StateTable() kvtopic.Table { return ledgerTable{s.ledger} }
+
+// Share makes the ledger a copy of the cluster's: answers and receipts go
+// through sh. Call it before serving.
+func (s *Service) Share(sh Shared) { s.ledger.shared = sh }
+
 // Close closes the ledger.
 func (s *Service) Close() error { return s.ledger.close() }
 
@@ -195,7 +204,7 @@ func (s *Service) Submit(ctx context.Context, venue, idemKey, contentType string
 		mu := &s.locks[h.Sum32()%uint32(len(s.locks))]
 		mu.Lock()
 		defer mu.Unlock()
-		prev, found, err := s.ledger.answer(venue, idemKey)
+		prev, found, err := s.ledger.answer(ctx, venue, idemKey)
 		if err != nil {
 			return Answer{}, false, err
 		}
@@ -246,7 +255,7 @@ func (s *Service) Submit(ctx context.Context, venue, idemKey, contentType string
 	rc.Sign(s.o.ReceiptKey)
 	ans = Answer{BatchID: batchID, Accepted: len(recs), Rejected: rejected, Receipt: &rc}
 	ab, _ := json.Marshal(ans)
-	if err := s.ledger.record(venue, idemKey, stored{BodySHA256: bodyHash, Status: 200, Answer: ab, At: now}, rc); err != nil {
+	if err := s.ledger.record(ctx, venue, idemKey, stored{BodySHA256: bodyHash, Status: 200, Answer: ab, At: now}, rc); err != nil {
 		// The records are durable; a resend would be absorbed by record ids.
 		s.o.Log.Error("store batch answer", "venue", venue, "batch", batchID, "err", err)
 	}

@@ -93,9 +93,11 @@ func TestCrawlSplit(t *testing.T) {
 	names := sourceNames()
 	var nodes []*node
 	var tokens []string
+	// One admin for the cluster: ca brings its registry into the state
+	// topic, cb joins with an empty one and learns the account from it.
+	token := admin(t, filepath.Join(dir, "ca"), "user", "add", "--name", "admin", "--role", "admin")
 	for _, n := range []string{"ca", "cb"} {
 		data := filepath.Join(dir, n)
-		token := admin(t, data, "user", "add", "--name", "admin", "--role", "admin")
 		nd := startNode(t, n, data, kafkaFlags("--roles", "crawl", "--user-agent", "np-"+n, "--log-level", "info")...)
 		for _, name := range names {
 			// 3 s, not the 1 s minimum: the scheduler fills its slots in

@@ -64,8 +64,8 @@ type Table interface {
 	Apply(ctx context.Context, entries []Entry, next int64) error
 }
 
-// Snapshotter is a Table that can list its local entries, so that the first
-// node of a cluster can seed an empty topic with the state it kept alone.
+// Snapshotter is a Table that can list its local entries, so that a node
+// that kept its state alone brings it into the cluster (Start).
 type Snapshotter interface {
 	Snapshot(ctx context.Context) ([]Entry, error)
 }
@@ -77,9 +77,9 @@ type Options struct {
 	ReplicationFactor int      // when the topic is created here; default 1
 	// Join means the topic must exist already: tools that join a running
 	// cluster (netpulse admin) must not create it with their own settings.
-	Join bool
-	ClientID          string   // default "netpulse"
-	Logger            *slog.Logger
+	Join     bool
+	ClientID string // default "netpulse"
+	Logger   *slog.Logger
 }
 
 // Log is the shared state topic seen from one node: it writes to it and
@@ -95,6 +95,7 @@ type Log struct {
 	applied int64         // every message below this offset is applied
 	moved   chan struct{} // closed and replaced when applied moves
 	done    chan struct{} // closed when the applier stops
+	joined  chan struct{} // closed once the local tables are merged in (Start)
 	runErr  error
 	started bool
 	syncing chan struct{} // an end-offset probe in flight, shared by Sync callers
@@ -127,6 +128,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		tables: map[string]Table{},
 		moved:  make(chan struct{}),
 		done:   make(chan struct{}),
+		joined: make(chan struct{}),
 	}
 	if err := l.ensureTopic(ctx); err != nil {
 		tr.CloseIdleConnections()
@@ -208,6 +210,14 @@ func (l *Log) Write(ctx context.Context, table string, entries ...Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	// A write made before the merge would be overwritten by it.
+	select {
+	case <-l.joined:
+	case <-l.done:
+		return fmt.Errorf("write to %s: applier stopped", l.opts.Topic)
+	case <-ctx.Done():
+		return fmt.Errorf("write to %s: wait for the merge of local tables: %w", l.opts.Topic, ctx.Err())
+	}
 	last, err := l.produce(ctx, table, entries)
 	if err != nil {
 		return err
@@ -280,6 +290,13 @@ func (l *Log) waitApplied(ctx context.Context, next int64) error {
 // the call: what another node wrote and answered is then visible here.
 // Concurrent callers share one broker round trip.
 func (l *Log) Sync(ctx context.Context) error {
+	select {
+	case <-l.joined:
+	case <-l.done:
+		return fmt.Errorf("sync state topic: applier stopped")
+	case <-ctx.Done():
+		return fmt.Errorf("sync state topic: wait for the merge of local tables: %w", ctx.Err())
+	}
 	l.mu.Lock()
 	ch := l.syncing
 	if ch == nil {
@@ -312,9 +329,15 @@ func (l *Log) Sync(ctx context.Context) error {
 
 // Start begins applying the topic to the registered tables in one
 // goroutine, which runs until ctx ends or a table fails; Wait returns its
-// error. Before it reads, Start seeds an empty topic from the tables'
-// local entries (Snapshotter), which is how a single node becomes the
-// first node of a cluster.
+// error.
+//
+// A table that has never applied the topic and lists its local entries
+// (Snapshotter) joins by merging: once the applier has read the topic as it
+// stood at Start, the local entries whose keys the topic never had are
+// written to it. Keys the cluster has (or has deleted) keep the cluster's
+// value. So the first node of a cluster seeds the empty topic with what it
+// kept alone, and nodes that each held a copy of the same registry (the way
+// of releases without the state topic) add nothing twice.
 func (l *Log) Start(ctx context.Context) error {
 	l.mu.Lock()
 	if l.started {
@@ -324,6 +347,7 @@ func (l *Log) Start(ctx context.Context) error {
 	l.started = true
 	l.mu.Unlock()
 	nexts := map[string]int64{}
+	pending := map[string][]Entry{}
 	from := int64(-1)
 	for name, t := range l.tables {
 		n, err := t.Next(ctx)
@@ -334,6 +358,15 @@ func (l *Log) Start(ctx context.Context) error {
 		if from < 0 || n < from {
 			from = n
 		}
+		if s, ok := t.(Snapshotter); ok && n == 0 {
+			entries, err := s.Snapshot(ctx)
+			if err != nil {
+				return fmt.Errorf("snapshot state table %s: %w", name, err)
+			}
+			if len(entries) > 0 {
+				pending[name] = entries
+			}
+		}
 	}
 	from = max(from, 0)
 	end, err := l.end(ctx)
@@ -342,11 +375,6 @@ func (l *Log) Start(ctx context.Context) error {
 	}
 	if from > end {
 		return fmt.Errorf("state tables are at offset %d but %s ends at %d: the data folder belongs to another cluster", from, l.opts.Topic, end)
-	}
-	if end == 0 {
-		if err := l.seed(ctx, nexts); err != nil {
-			return err
-		}
 	}
 	l.mu.Lock()
 	l.applied = from
@@ -366,8 +394,14 @@ func (l *Log) Start(ctx context.Context) error {
 		r.Close()
 		return fmt.Errorf("state applier: seek to %d: %w", from, err)
 	}
+	mg := &merge{end: end}
+	if len(pending) > 0 {
+		mg.pending, mg.seen = pending, map[string]bool{}
+	} else {
+		close(l.joined)
+	}
 	go func() {
-		err := l.apply(ctx, r, nexts)
+		err := l.apply(ctx, r, nexts, mg)
 		r.Close()
 		if ctx.Err() != nil {
 			err = nil
@@ -380,27 +414,36 @@ func (l *Log) Start(ctx context.Context) error {
 	return nil
 }
 
-// seed writes the local entries of tables that have never read the topic.
-// Two nodes seeding at once both succeed; last writer wins per key.
-func (l *Log) seed(ctx context.Context, nexts map[string]int64) error {
-	for name, t := range l.tables {
-		s, ok := t.(Snapshotter)
-		if !ok || nexts[name] != 0 {
-			continue
-		}
-		entries, err := s.Snapshot(ctx)
-		if err != nil {
-			return fmt.Errorf("snapshot state table %s: %w", name, err)
-		}
-		for len(entries) > 0 {
-			n := min(len(entries), 500)
-			if _, err := l.produce(ctx, name, entries[:n]); err != nil {
-				return fmt.Errorf("seed %s: %w", l.opts.Topic, err)
+// merge is the join of never-shared tables: their local entries, and the
+// keys the topic had when the node started.
+type merge struct {
+	pending map[string][]Entry // table → local entries; nil once merged
+	end     int64              // the topic's end at start
+	seen    map[string]bool    // "table/key" read below end
+}
+
+// publish writes the pending entries whose keys the topic did not have.
+// Two nodes joining at once may both write a key; last writer wins.
+func (l *Log) publish(ctx context.Context, m *merge) error {
+	for name, entries := range m.pending {
+		var fresh []Entry
+		for _, e := range entries {
+			if !m.seen[name+"/"+e.Key] {
+				fresh = append(fresh, e)
 			}
-			entries = entries[n:]
 		}
-		l.log.Info("seeded the empty state topic from the local table", "table", name)
+		n := len(fresh)
+		for len(fresh) > 0 {
+			k := min(len(fresh), 500)
+			if _, err := l.produce(ctx, name, fresh[:k]); err != nil {
+				return fmt.Errorf("merge local table %s into %s: %w", name, l.opts.Topic, err)
+			}
+			fresh = fresh[k:]
+		}
+		l.log.Info("merged the local table into the state topic", "table", name, "local", len(entries), "written", n)
 	}
+	m.pending, m.seen = nil, nil
+	close(l.joined)
 	return nil
 }
 
@@ -422,8 +465,18 @@ func (l *Log) Close() {
 // maxBatch bounds the messages applied in one table transaction.
 const maxBatch = 512
 
-func (l *Log) apply(ctx context.Context, r *kafka.Reader, nexts map[string]int64) error {
+func (l *Log) apply(ctx context.Context, r *kafka.Reader, nexts map[string]int64, mg *merge) error {
 	for {
+		if mg.pending != nil {
+			l.mu.Lock()
+			caughtUp := l.applied >= mg.end
+			l.mu.Unlock()
+			if caughtUp {
+				if err := l.publish(ctx, mg); err != nil {
+					return err
+				}
+			}
+		}
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", l.opts.Topic, err)
@@ -444,6 +497,9 @@ func (l *Log) apply(ctx context.Context, r *kafka.Reader, nexts map[string]int64
 		byTable := map[string][]Entry{}
 		for _, m := range batch {
 			table, key, ok := strings.Cut(string(m.Key), "/")
+			if mg.seen != nil && m.Offset < mg.end {
+				mg.seen[string(m.Key)] = true
+			}
 			t := l.tables[table]
 			if !ok || t == nil || m.Offset < nexts[table] {
 				continue // another binary's table, or applied before a restart

@@ -169,12 +169,18 @@ func TestConcurrentWritersConverge(t *testing.T) {
 }
 
 // The first node of a cluster seeds an empty topic with its local entries;
-// a node joining later receives them.
-func TestSeedEmptyTopicFromLocalTable(t *testing.T) {
+// a node joining later receives them, and adds its own local entries whose
+// keys the cluster does not have, while the cluster's values win on the
+// keys it has.
+func TestJoinMergesLocalEntries(t *testing.T) {
 	const topic = "state.seed"
 	a := openBoltTable(t, dataPath(t, "a"))
 	a.put(t, "C01", "kept alone before the cluster")
-	startNode(t, topic, map[string]Table{"t": a})
+	a.put(t, "GONE", "deleted by the cluster")
+	na := startNode(t, topic, map[string]Table{"t": a})
+	if err := na.log.Write(ctxFor(t), "t", Entry{Key: "GONE"}); err != nil {
+		t.Fatal(err)
+	}
 	b := openBoltTable(t, dataPath(t, "b"))
 	nb := startNode(t, topic, map[string]Table{"t": b})
 	if err := nb.log.Sync(ctxFor(t)); err != nil {
@@ -183,18 +189,30 @@ func TestSeedEmptyTopicFromLocalTable(t *testing.T) {
 	if got, _ := b.get(t, "C01"); got != "kept alone before the cluster" {
 		t.Errorf("joining node has C01=%q, want the seeded value", got)
 	}
-	// A third node with entries of its own does not seed a topic that
-	// already has writes: its local entries are not the cluster's.
+
 	c := openBoltTable(t, dataPath(t, "c"))
-	c.put(t, "STALE", "x")
+	c.put(t, "C01", "a stale copy")
+	c.put(t, "GONE", "a stale copy")
+	c.put(t, "H07", "only on c")
 	nc := startNode(t, topic, map[string]Table{"t": c})
-	if err := nb.log.Sync(ctxFor(t)); err != nil {
-		t.Fatal(err)
-	}
 	if err := nc.log.Sync(ctxFor(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := b.get(t, "STALE"); ok {
-		t.Error("a node joining a used topic published its local entries")
+	// c's merge is written after its catch-up; wait until a sees it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := na.log.Sync(ctxFor(t)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := a.get(t, "H07"); ok || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want := "C01=kept alone before the cluster;H07=only on c;"
+	for name, tb := range map[string]*boltTable{"a": a, "c": c} {
+		if got := tb.dump(t); got != want {
+			t.Errorf("%s after c joined: %q, want %q", name, got, want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"testing"
 )
 
 // Broker is one broker under a test's control.
@@ -92,4 +93,25 @@ func freePortPair() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("50 tries")
+}
+
+// ForTest starts a broker for one test, in the test's temporary folder,
+// stops it at the test's cleanup, and returns its address. Packages whose
+// TestMain already does other set-up (a chDB engine) use it in the one test
+// that needs Kafka.
+func ForTest(tb testing.TB) string {
+	tb.Helper()
+	b, err := New(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := b.Stop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return b.Addr()
 }
