@@ -149,6 +149,7 @@ func BenchmarkSearch(b *testing.B) {
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {
 			var lat []time.Duration
+			perReq := make([][]time.Duration, len(k.reqs))
 			var matches float64
 			i := 0
 			cpu0 := cpuTime()
@@ -160,7 +161,16 @@ func BenchmarkSearch(b *testing.B) {
 				}
 				matches += float64(res.Total)
 				lat = append(lat, time.Since(start))
+				perReq[i%len(k.reqs)] = append(perReq[i%len(k.reqs)], lat[len(lat)-1])
 				i++
+			}
+			// Which request makes the tail: logged per request.
+			for j, l := range perReq {
+				if len(l) == 0 {
+					continue
+				}
+				sort.Slice(l, func(a, b int) bool { return l[a] < l[b] })
+				b.Logf("%-40q p50 %6.1f ms  max %6.1f ms", k.reqs[j].Query, float64(l[len(l)/2].Microseconds())/1000, float64(l[len(l)-1].Microseconds())/1000)
 			}
 			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(len(lat)), "cpu-ms/op")
 			// Latency grows with the matches scored and counted; the

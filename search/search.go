@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"time"
@@ -51,6 +52,9 @@ type Hit struct {
 	// Duplicates counts hits of the same cluster folded into this one
 	// (within the window the search looked at).
 	Duplicates int `json:"duplicates,omitempty"`
+
+	day     int    // index of its day in the snapshot
+	sortKey string // FieldSortKey, when ranked by time
 }
 
 // Bucket is one facet value.
@@ -86,17 +90,19 @@ var ErrTimeout = errors.New("search took too long")
 
 // Searcher runs searches with a time limit.
 type Searcher struct {
-	idx     Index
-	timeout time.Duration
-	latency *prometheus.HistogramVec
+	idx      Index
+	timeout  time.Duration
+	parallel int // days searched at once
+	latency  *prometheus.HistogramVec
 }
 
 // NewSearcher returns a searcher over idx whose searches stop after timeout.
 // reg may be nil.
 func NewSearcher(idx Index, timeout time.Duration, reg prometheus.Registerer) (*Searcher, error) {
 	s := &Searcher{
-		idx:     idx,
-		timeout: timeout,
+		idx:      idx,
+		timeout:  timeout,
+		parallel: runtime.GOMAXPROCS(0),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "netpulse_search_seconds", Help: "Post search latency by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 12)}, []string{"outcome"}),
@@ -150,119 +156,42 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 	if req.Page*req.Size > MaxWindow {
 		return nil, &QueryError{Msg: fmt.Sprintf("page %d is beyond the first %d hits; narrow the query", req.Page, MaxWindow)}
 	}
-	// The snapshot already holds only the days in range; a range query is
-	// needed only for an end that cuts a day, and it is not cheap (numeric
-	// range terms over every match).
-	loc := s.idx.Location()
-	rangeFrom, rangeTo := req.From, req.To
-	if !rangeFrom.IsZero() && dayStart(rangeFrom, loc) {
-		rangeFrom = time.Time{}
-	}
-	if !rangeTo.IsZero() && dayStart(rangeTo.Add(time.Nanosecond), loc) {
-		rangeTo = time.Time{}
-	}
+	rangeFrom, rangeTo := cutRange(req.From, req.To, s.idx.Location())
 	q := BuildQuery(clauses, s.idx.QueryAnalyzer(), rangeFrom, rangeTo)
-
-	// Score alone: a tie-break on a field would load its doc values for
-	// every match, which costs more than the whole scoring on big days.
-	sortOrder := []string{"-_score"}
-	if req.SortTime {
-		sortOrder = []string{"-" + shards.FieldPublished, "_id"}
-	}
-	fields := []string{shards.FieldTitle, shards.FieldSource, shards.FieldAuthor, shards.FieldURL,
-		shards.FieldPublished, shards.FieldCluster}
 
 	snap := s.idx.Snapshot(req.From, req.To)
 	defer snap.Release()
+	out := &Result{Page: req.Page, Hits: []Hit{}}
+	if req.Facets {
+		out.Facets = &Facets{Source: []Bucket{}, Day: []Bucket{}}
+	}
 	if len(snap.Days) == 0 {
-		// No day in range (or a fresh install): Bleve refuses an empty alias.
-		out := &Result{Page: req.Page, Hits: []Hit{}}
-		if req.Facets {
-			out.Facets = &Facets{Source: []Bucket{}, Day: []Bucket{}}
-		}
-		return out, nil
+		return out, nil // no day in range, or a fresh install
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	run := func(sr *bleve.SearchRequest) (*bleve.SearchResult, error) {
-		res, err := snap.Alias.SearchInContext(ctx, sr)
-		if ctx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("%w (limit %s)", ErrTimeout, s.timeout)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("search posts: %w", err)
-		}
-		return res, nil
-	}
 
-	// The first request ranks over every day and counts facets but loads
-	// nothing: through the alias, each day returns its own top from+size
-	// hits, and loading or highlighting them there would be wasted on all
-	// but the page. Later requests, restricted to the ids on show, load
-	// fields and highlights. With collapsing, the first request ranks a
-	// window wider than the page; cluster ids are loaded for the window,
-	// and the page is cut after folding.
+	// Rank: each day returns its own top from+size, merged here. With
+	// collapsing, a window wider than the page is ranked, cluster ids are
+	// loaded for it, and the page is cut after folding.
 	from, size := (req.Page-1)*req.Size, req.Size
 	if req.Collapse {
 		from, size = 0, min(req.Page*req.Size*3+20, MaxWindow)
 	}
-	sr := bleve.NewSearchRequestOptions(q, size, from, false)
-	sr.SortBy(sortOrder)
-	if req.SortTime {
-		sr.Score = "none" // ranked by time: skip scoring every match
-	}
-	if req.Facets {
-		sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, 20))
-		sr.AddFacet("day", bleve.NewFacetRequest(shards.FieldDay, 400))
-	}
-	res, err := run(sr)
+	r, err := s.rank(ctx, snap, q, from+size, req)
 	if err != nil {
 		return nil, err
 	}
-	out := &Result{Total: res.Total, Page: req.Page, Hits: []Hit{}}
+	out.Total = r.total
 	if req.Facets {
-		out.Facets = &Facets{Source: buckets(res.Facets["source"]), Day: buckets(res.Facets["day"])}
-		sort.Slice(out.Facets.Day, func(i, j int) bool { return out.Facets.Day[i].Term < out.Facets.Day[j].Term })
+		out.Facets = r.facets(snap.Days)
 	}
-	// load fetches the hits with the given ids, keeping the ranking's order
-	// and scores; a post replaced meanwhile drops out.
-	load := func(ranked []Hit, fieldList []string, withHighlight bool) ([]Hit, error) {
-		ids := make([]string, len(ranked))
-		for i, h := range ranked {
-			ids[i] = h.ID
-		}
-		sr := bleve.NewSearchRequestOptions(query.NewConjunctionQuery([]query.Query{q, query.NewDocIDQuery(ids)}), len(ids), 0, false)
-		sr.Fields = fieldList
-		sr.Score = "none"
-		if withHighlight {
-			highlight(sr)
-		}
-		res, err := run(sr)
-		if err != nil {
-			return nil, err
-		}
-		got := make(map[string]Hit, len(res.Hits))
-		for _, h := range res.Hits {
-			got[h.ID] = toHit(h)
-		}
-		out := make([]Hit, 0, len(ranked))
-		for _, h := range ranked {
-			if g, ok := got[h.ID]; ok {
-				g.Score, g.Duplicates = h.Score, h.Duplicates
-				out = append(out, g)
-			}
-		}
-		return out, nil
-	}
-	page := make([]Hit, 0, len(res.Hits))
-	for _, h := range res.Hits {
-		page = append(page, Hit{ID: h.ID, Score: h.Score})
-	}
+	page := r.hits[min(from, len(r.hits)):min(from+size, len(r.hits))]
 	if len(page) == 0 {
 		return out, nil
 	}
 	if req.Collapse {
-		if page, err = load(page, []string{shards.FieldCluster}, false); err != nil {
+		if page, err = s.load(ctx, snap, q, page, []string{shards.FieldCluster}, false); err != nil {
 			return nil, err
 		}
 		page = collapse(page)
@@ -272,11 +201,236 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 			return out, nil
 		}
 	}
-	if page, err = load(page, fields, true); err != nil {
+	fields := []string{shards.FieldTitle, shards.FieldSource, shards.FieldAuthor, shards.FieldURL,
+		shards.FieldPublished, shards.FieldCluster}
+	if page, err = s.load(ctx, snap, q, page, fields, true); err != nil {
 		return nil, err
 	}
 	out.Hits = append(out.Hits, page...)
 	return out, nil
+}
+
+// SortOrder is the Bleve sort of a search: by score alone (a tie-break on
+// a field would read its doc values for every match, which costs more than
+// the scoring), or newest first by the sort key, which ends in the post id
+// and so never ties.
+func SortOrder(byTime bool) []string {
+	if byTime {
+		return []string{"-" + shards.FieldSortKey}
+	}
+	return []string{"-_score"}
+}
+
+// ranked is the merged answer of every day before loading.
+type ranked struct {
+	hits    []Hit // best first; Hit.day says where each lives
+	total   uint64
+	perDay  []uint64 // matches per snapshot day: the day facet for free
+	sources map[string]int
+}
+
+func (r *ranked) facets(days []string) *Facets {
+	f := &Facets{Source: []Bucket{}, Day: []Bucket{}}
+	for term, n := range r.sources {
+		f.Source = append(f.Source, Bucket{Term: term, Count: n})
+	}
+	// Bleve's facet order: count, then term.
+	sort.Slice(f.Source, func(i, j int) bool {
+		if f.Source[i].Count != f.Source[j].Count {
+			return f.Source[i].Count > f.Source[j].Count
+		}
+		return f.Source[i].Term < f.Source[j].Term
+	})
+	f.Source = f.Source[:min(len(f.Source), sourceFacetSize)]
+	for i, n := range r.perDay {
+		if n > 0 {
+			f.Day = append(f.Day, Bucket{Term: days[i], Count: int(n)})
+		}
+	}
+	return f
+}
+
+// Facet sizes: the answer shows the top sourceFacetSize sources; each day
+// counts more so that the merged top is exact while a unit has fewer
+// sources than that.
+const (
+	sourceFacetSize   = 20
+	sourceFacetPerDay = 1000
+)
+
+// rank asks the days for their best want hits and merges them. Ranked by
+// relevance, every day is asked at once. Ranked by time, days are asked
+// newest first, a few at a time, until the page is full: older days cannot
+// reach it, so they only count their matches (and sources), which skips
+// reading a sort key for each of them.
+func (s *Searcher) rank(ctx context.Context, snap *shards.Snapshot, q query.Query, want int, req Request) (*ranked, error) {
+	n := len(snap.Days)
+	r := &ranked{perDay: make([]uint64, n), sources: map[string]int{}}
+	ask := func(days []int, size int) error {
+		return s.eachDay(ctx, snap, days, func(i int) *bleve.SearchRequest {
+			sr := bleve.NewSearchRequestOptions(q, size, 0, false)
+			if size > 0 {
+				sr.SortBy(SortOrder(req.SortTime))
+			}
+			if req.SortTime || size == 0 {
+				sr.Score = "none"
+			}
+			if req.Facets {
+				sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, sourceFacetPerDay))
+			}
+			return sr
+		}, func(i int, res *bleve.SearchResult) {
+			r.total += res.Total
+			r.perDay[i] = res.Total
+			if f := res.Facets["source"]; f != nil && f.Terms != nil {
+				for _, t := range f.Terms.Terms() {
+					r.sources[t.Term] += t.Count
+				}
+			}
+			for _, h := range res.Hits {
+				r.hits = append(r.hits, Hit{ID: h.ID, Score: h.Score, day: i, sortKey: sortKey(h)})
+			}
+		})
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = n - 1 - i // newest first
+	}
+	if !req.SortTime {
+		if err := ask(all, want); err != nil {
+			return nil, err
+		}
+	} else {
+		step := s.parallel
+		done := 0
+		for done < n && len(r.hits) < want {
+			wave := all[done:min(done+step, n)]
+			if err := ask(wave, want); err != nil {
+				return nil, err
+			}
+			done += len(wave)
+		}
+		if done < n {
+			if err := ask(all[done:], 0); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.Slice(r.hits, func(i, j int) bool {
+		a, b := r.hits[i], r.hits[j]
+		if req.SortTime {
+			return a.sortKey > b.sortKey
+		}
+		if a.Score != b.Score {
+			return a.Score > b.Score
+		}
+		return a.ID < b.ID
+	})
+	return r, nil
+}
+
+// sortKey is the hit's FieldSortKey. A day built before the key existed
+// (until the re-index at start rebuilds it) has none, and Bleve fills in a
+// high marker that would sort its posts first; they go last instead.
+func sortKey(h *blevesearch.DocumentMatch) string {
+	if len(h.Sort) == 0 || h.Sort[0] == "" || h.Sort[0][0] < '0' || h.Sort[0][0] > '9' {
+		return ""
+	}
+	return h.Sort[0]
+}
+
+// eachDay runs the request mk makes on each of the given snapshot days, at
+// most s.parallel at a time, and hands every answer to got (serially).
+func (s *Searcher) eachDay(ctx context.Context, snap *shards.Snapshot, days []int,
+	mk func(day int) *bleve.SearchRequest, got func(day int, res *bleve.SearchResult)) error {
+	type answer struct {
+		day int
+		res *bleve.SearchResult
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx) // the first error stops the rest
+	defer cancel()
+	ch := make(chan answer, len(days))
+	sem := make(chan struct{}, s.parallel)
+	for _, d := range days {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			res, err := snap.Indexes[d].SearchInContext(ctx, mk(d))
+			ch <- answer{d, res, err}
+		}()
+	}
+	var first error
+	for range days {
+		a := <-ch
+		switch {
+		case first != nil:
+		case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+			first = fmt.Errorf("%w (limit %s)", ErrTimeout, s.timeout)
+		case a.err != nil:
+			first = fmt.Errorf("search posts of %s: %w", snap.Days[a.day], a.err)
+			cancel()
+		default:
+			got(a.day, a.res)
+		}
+	}
+	return first
+}
+
+// load fetches the ranked hits' fields (and highlights), asking only the
+// days that hold them, and keeps the ranking's order and scores; a post
+// replaced meanwhile drops out.
+func (s *Searcher) load(ctx context.Context, snap *shards.Snapshot, q query.Query, hits []Hit, fields []string, withHighlight bool) ([]Hit, error) {
+	byDay := map[int][]string{}
+	var days []int
+	for _, h := range hits {
+		if byDay[h.day] == nil {
+			days = append(days, h.day)
+		}
+		byDay[h.day] = append(byDay[h.day], h.ID)
+	}
+	got := make(map[string]Hit, len(hits))
+	err := s.eachDay(ctx, snap, days, func(d int) *bleve.SearchRequest {
+		ids := byDay[d]
+		sr := bleve.NewSearchRequestOptions(query.NewConjunctionQuery([]query.Query{q, query.NewDocIDQuery(ids)}), len(ids), 0, false)
+		sr.Fields = fields
+		sr.Score = "none"
+		if withHighlight {
+			highlight(sr)
+		}
+		return sr
+	}, func(d int, res *bleve.SearchResult) {
+		for _, h := range res.Hits {
+			hit := toHit(h)
+			hit.day = d
+			got[h.ID] = hit
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Hit, 0, len(hits))
+	for _, h := range hits {
+		if g, ok := got[h.ID]; ok {
+			g.Score, g.Duplicates, g.sortKey = h.Score, h.Duplicates, h.sortKey
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// cutRange returns the ends of [from, to] that cut a day. The snapshot
+// already holds only the days in range; a range query is needed only for an
+// end inside a day, and it is not cheap (numeric range terms over every
+// match).
+func cutRange(from, to time.Time, loc *time.Location) (time.Time, time.Time) {
+	if !from.IsZero() && dayStart(from, loc) {
+		from = time.Time{}
+	}
+	if !to.IsZero() && dayStart(to.Add(time.Nanosecond), loc) {
+		to = time.Time{}
+	}
+	return from, to
 }
 
 // dayStart reports whether t is the first instant of its day in loc.

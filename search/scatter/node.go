@@ -251,10 +251,5 @@ func nodeFacet(f *blevesearch.FacetResult) *NodeFacet {
 	return nf
 }
 
-// sortOrder is the single-node searcher's order (package search).
-func sortOrder(byTime bool) []string {
-	if byTime {
-		return []string{"-" + shards.FieldPublished, "_id"}
-	}
-	return []string{"-_score"}
-}
+// sortOrder is the single-node searcher's order.
+func sortOrder(byTime bool) []string { return search.SortOrder(byTime) }

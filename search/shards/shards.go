@@ -50,7 +50,17 @@ const (
 	FieldPublished = "published_at"
 	FieldDay       = "day"
 	FieldCluster   = "cluster_id"
+	// FieldSortKey orders posts newest first: the publication time in
+	// fixed-width nanoseconds, then the post id. Sorting on it reads one
+	// short doc value per match; sorting on published_at read its sixteen
+	// prefix-coded terms, and a tie-break on _id loaded every match's id.
+	FieldSortKey = "sort_key"
 )
+
+// SortKey is the FieldSortKey value of a post.
+func SortKey(published time.Time, id string) string {
+	return fmt.Sprintf("%020d|%s", max(published.UnixNano(), 0), id)
+}
 
 // Config configures a Set.
 type Config struct {
@@ -232,7 +242,7 @@ func writeMeta(dir string, m meta) error {
 // MappingVersion is the version of NewMapping. Bump it when the fields or
 // their options change: days built with another mapping become stale and are
 // re-indexed like after a dictionary change.
-const MappingVersion = 1
+const MappingVersion = 2
 
 // fingerprint is what a day index records: analyser output and mapping.
 func (s *Set) fingerprint() string {
@@ -275,7 +285,7 @@ func NewMapping(analyzer string) *mapping.IndexMappingImpl {
 	published := mapping.NewDateTimeFieldMapping()
 	published.Store = true
 	published.IncludeInAll = false
-	published.DocValues = true
+	published.DocValues = false // ranges use the terms; sorting uses FieldSortKey
 
 	doc := mapping.NewDocumentStaticMapping()
 	doc.AddFieldMappingsAt(FieldTitle, text())
@@ -284,6 +294,7 @@ func NewMapping(analyzer string) *mapping.IndexMappingImpl {
 	doc.AddFieldMappingsAt(FieldAuthor, keyword(true, false))
 	doc.AddFieldMappingsAt(FieldDay, keyword(false, true))
 	doc.AddFieldMappingsAt(FieldCluster, keyword(true, false))
+	doc.AddFieldMappingsAt(FieldSortKey, keyword(false, true))
 	doc.AddFieldMappingsAt(FieldURL, url)
 	doc.AddFieldMappingsAt(FieldPublished, published)
 
@@ -306,13 +317,14 @@ type indexed struct {
 	Published time.Time `json:"published_at"`
 	Day       string    `json:"day"`
 	Cluster   string    `json:"cluster_id"`
+	SortKey   string    `json:"sort_key"`
 }
 
 func (s *Set) toIndexed(d *Doc) indexed {
 	return indexed{
 		Title: d.Title, Body: d.Body, Source: d.Source, Author: d.Author, URL: d.URL,
 		Published: d.PublishedAt.UTC(), Day: s.Day(d.PublishedAt),
-		Cluster: strconv.FormatUint(d.ClusterID, 10),
+		Cluster: strconv.FormatUint(d.ClusterID, 10), SortKey: SortKey(d.PublishedAt, d.ID),
 	}
 }
 
@@ -460,10 +472,15 @@ func (s *Set) create(day string, gen int) (*shard, error) {
 // when the search is done; retired indexes close only after every snapshot
 // holding them is released.
 type Snapshot struct {
-	Alias  bleve.IndexAlias
-	Days   []string
-	shards []*shard
-	once   sync.Once
+	Alias bleve.IndexAlias
+	// Days are in ascending order; Indexes[i] holds Days[i]. Searchers
+	// that need each day's own answer (its total is the day's facet
+	// count; newest-first search stops at the days that fill a page) ask
+	// the indexes one by one instead of through the alias.
+	Days    []string
+	Indexes []bleve.Index
+	shards  []*shard
+	once    sync.Once
 }
 
 // Release lets retired indexes close.
@@ -488,18 +505,19 @@ func (s *Set) Snapshot(from, to time.Time) *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sn := &Snapshot{}
-	var idxs []bleve.Index
 	for day, sh := range s.shards {
 		if day < lo || day > hi {
 			continue
 		}
 		sh.refs.Add(1)
 		sn.shards = append(sn.shards, sh)
-		sn.Days = append(sn.Days, day)
-		idxs = append(idxs, sh.idx)
 	}
-	sort.Strings(sn.Days)
-	sn.Alias = bleve.NewIndexAlias(idxs...)
+	sort.Slice(sn.shards, func(i, j int) bool { return sn.shards[i].day < sn.shards[j].day })
+	for _, sh := range sn.shards {
+		sn.Days = append(sn.Days, sh.day)
+		sn.Indexes = append(sn.Indexes, sh.idx)
+	}
+	sn.Alias = bleve.NewIndexAlias(sn.Indexes...)
 	return sn
 }
 
@@ -666,7 +684,7 @@ func (s *Set) copyDocs(ctx context.Context, from, to bleve.Index) (int, error) {
 		}
 		b := to.NewBatch()
 		for _, h := range res.Hits {
-			if err := b.Index(h.ID, s.fromStored(h.Fields)); err != nil {
+			if err := b.Index(h.ID, s.fromStored(h.ID, h.Fields)); err != nil {
 				return n, fmt.Errorf("copy %s: %w", h.ID, err)
 			}
 		}
@@ -679,7 +697,7 @@ func (s *Set) copyDocs(ctx context.Context, from, to bleve.Index) (int, error) {
 }
 
 // fromStored rebuilds the indexed document from its stored fields.
-func (s *Set) fromStored(f map[string]interface{}) indexed {
+func (s *Set) fromStored(id string, f map[string]interface{}) indexed {
 	str := func(k string) string { v, _ := f[k].(string); return v }
 	d := indexed{
 		Title: str(FieldTitle), Body: str(FieldBody), Source: str(FieldSource), Author: str(FieldAuthor),
@@ -687,6 +705,7 @@ func (s *Set) fromStored(f map[string]interface{}) indexed {
 	}
 	d.Published, _ = time.Parse(time.RFC3339Nano, str(FieldPublished))
 	d.Day = s.Day(d.Published)
+	d.SortKey = SortKey(d.Published, id)
 	return d
 }
 
