@@ -134,6 +134,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if env.cfg, err = loadConfig("bench", nil, func(string) string { return "" }, io.Discard); err != nil {
 		return err
 	}
+	tuneRuntime(env.cfg)
 	if *chAddrs != "" {
 		env.clickhouse = strings.Split(*chAddrs, ",")
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -63,6 +64,15 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
+// tuneRuntime applies the collector settings. They are the process's, so
+// only the commands that run netpulse's stages (serve, bench) call it.
+func tuneRuntime(cfg *Config) {
+	debug.SetGCPercent(cfg.GCPercent)
+	if cfg.MemoryLimitMiB > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
+	}
+}
+
 func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if len(cfg.Kafka) > 0 && cfg.ClusterToken == "" && (cfg.hasRole("process") || cfg.hasRole("api")) {
 		// Checked before anything opens: the same error from wire left
@@ -70,6 +80,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return errors.New("cluster-token: required with --kafka on process and api nodes (cluster search)")
 	}
 	log := newLogger(cfg, stderr)
+	tuneRuntime(cfg)
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err
