@@ -21,7 +21,7 @@ import (
 // It opens the feed state directly, so it works while serve is stopped;
 // with serve running use /api/v1/sources/export and /import (the state
 // file is locked by the running server and the open times out).
-func runAdminSources(_ context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+func runAdminSources(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin sources "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./netpulse-data", "netpulse data folder")
@@ -34,6 +34,15 @@ func runAdminSources(_ context.Context, verb string, args []string, stdout, stde
 		return fmt.Errorf("%w (is serve running? then use the API)", err)
 	}
 	defer st.Close()
+	if verb == "import" {
+		// A copy of the cluster's registry changed alone would fork from
+		// it: the other nodes would never learn of the import.
+		if replica, err := st.Replica(); err != nil {
+			return err
+		} else if replica {
+			return fmt.Errorf("admin sources import on %s: the sources are a copy of the cluster's state topic; import through a node's API (POST /api/v1/sources/import)", *data)
+		}
+	}
 	switch verb {
 	case "list":
 		srcs, err := st.Sources()
@@ -76,7 +85,7 @@ func runAdminSources(_ context.Context, verb string, args []string, stdout, stde
 		if err != nil {
 			return err
 		}
-		if err := st.PutSources(srcs...); err != nil {
+		if err := st.PutSources(ctx, srcs...); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%d sources imported from %s\n", len(srcs), *file)

@@ -36,6 +36,15 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 			st.Close()
 		}
 	}()
+	if len(a.cfg.Kafka) > 0 {
+		// Every crawl node needs every source: the sources are spread over
+		// the nodes by partition (cluster.go), not by copying files.
+		l, err := a.share(ctx, feeds.StateTable, st.StateTable())
+		if err != nil {
+			return err
+		}
+		st.Share(l)
+	}
 	health, err := feeds.NewHealth(st, a.reg, 3)
 	if err != nil {
 		return err
@@ -70,7 +79,7 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 			return fmt.Errorf("feeds demo: %w", err)
 		}
 		// The demo site listens on a new port each start: re-register.
-		if err = st.PutSources(site.Sources()...); err != nil {
+		if err = st.PutSources(ctx, site.Sources()...); err != nil {
 			return fmt.Errorf("feeds demo sources: %w", err)
 		}
 	}

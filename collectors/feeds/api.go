@@ -61,7 +61,12 @@ func (a *api) fail(w http.ResponseWriter, err error) {
 	}
 }
 
-func (a *api) list(w http.ResponseWriter, _ *http.Request) {
+func (a *api) list(w http.ResponseWriter, r *http.Request) {
+	// An admin who just added a source through another node sees it here.
+	if err := a.store.catchUp(r.Context()); err != nil {
+		a.fail(w, err)
+		return
+	}
 	srcs, err := a.store.Sources()
 	if err != nil {
 		a.fail(w, err)
@@ -74,6 +79,10 @@ func (a *api) list(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *api) get(w http.ResponseWriter, r *http.Request) {
+	if err := a.store.catchUp(r.Context()); err != nil {
+		a.fail(w, err)
+		return
+	}
 	src, err := a.store.Source(r.PathValue("name"))
 	if err != nil {
 		a.fail(w, err)
@@ -98,11 +107,15 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	if err := a.store.catchUp(r.Context()); err != nil {
+		a.fail(w, err)
+		return
+	}
 	if _, err := a.store.Source(src.Name); err == nil {
 		writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("source %q exists; PUT /api/v1/sources/%s replaces it", src.Name, src.Name)})
 		return
 	}
-	if err := a.store.PutSources(src); err != nil {
+	if err := a.store.PutSources(r.Context(), src); err != nil {
 		a.fail(w, err)
 		return
 	}
@@ -128,7 +141,7 @@ func (a *api) put(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, &ValidationError{Source: name, Problems: []FieldError{{Field: "name", Reason: "differs from the name in the path"}}})
 		return
 	}
-	if err := a.store.PutSources(src); err != nil {
+	if err := a.store.PutSources(r.Context(), src); err != nil {
 		a.fail(w, err)
 		return
 	}
@@ -142,7 +155,7 @@ func (a *api) put(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := a.store.DeleteSource(name); err != nil {
+	if err := a.store.DeleteSource(r.Context(), name); err != nil {
 		a.fail(w, err)
 		return
 	}
@@ -182,7 +195,7 @@ func (a *api) importYAML(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 		return
 	}
-	if err := a.store.PutSources(srcs...); err != nil {
+	if err := a.store.PutSources(r.Context(), srcs...); err != nil {
 		a.fail(w, err)
 		return
 	}

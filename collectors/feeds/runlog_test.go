@@ -86,7 +86,7 @@ func TestRunLogSharedHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bStore.Close()
-	if err := bStore.PutSources(good, bad); err != nil {
+	if err := bStore.PutSources(context.Background(), good, bad); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
@@ -173,7 +173,7 @@ func TestSyncKeepsNewerLocalState(t *testing.T) {
 	if err := db.Insert(ctx, TableCrawlRuns, []runRow{{Source: "sync-deleted", StartedAt: testNow, OK: 1, Node: "other"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutSources(feedSource("sync-local", KindRSS, "https://x.cn/rss.xml")); err != nil {
+	if err := st.PutSources(context.Background(), feedSource("sync-local", KindRSS, "https://x.cn/rss.xml")); err != nil {
 		t.Fatal(err)
 	}
 	// A newer success here, before the run log is shared.

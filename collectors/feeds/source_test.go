@@ -227,7 +227,7 @@ func TestSchedulerRunsEnabledSources(t *testing.T) {
 	off := noDelay(feedSource("atom", KindAtom, s.URL+"/feeds/atom.xml"))
 	off.Enabled = false
 	other := noDelay(newsSource(s.URL)) // enabled, but another node's
-	if err := e.store.PutSources(on, off, other); err != nil {
+	if err := e.store.PutSources(context.Background(), on, off, other); err != nil {
 		t.Fatal(err)
 	}
 	owns := func(name string) bool { return name != "news" }

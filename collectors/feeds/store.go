@@ -2,6 +2,7 @@ package feeds
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,8 +12,10 @@ import (
 	"sort"
 	"time"
 
-	"github.com/netpulse/netpulse/collectors/feeds/simhash"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/netpulse/netpulse/collectors/feeds/simhash"
+	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
 // Store keeps the collector's state in one bbolt file in the data
@@ -20,8 +23,15 @@ import (
 // source health and the SimHash entries. bbolt because every write here is a
 // small keyed update that must survive a crash before the next run, and the
 // collector is its only reader.
+//
+// Behind a load balancer (serve --kafka) the source registry is this node's
+// copy of the table "feeds" of the shared state topic (package kvtopic; see
+// shared.go): sources are written through the topic, so a source added on
+// one node is crawled by whichever node owns it and listed by every node.
+// Seen URLs, validators, health and SimHash entries stay per node.
 type Store struct {
-	db *bolt.DB
+	db     *bolt.DB
+	shared Shared
 }
 
 var (
@@ -101,7 +111,7 @@ func (s *Store) Source(name string) (Source, error) {
 
 // PutSources validates and stores sources (creating or replacing), all or
 // none.
-func (s *Store) PutSources(srcs ...Source) error {
+func (s *Store) PutSources(ctx context.Context, srcs ...Source) error {
 	vals := make([][]byte, len(srcs))
 	for i := range srcs {
 		srcs[i] = srcs[i].WithDefaults()
@@ -113,6 +123,16 @@ func (s *Store) PutSources(srcs ...Source) error {
 			return fmt.Errorf("encode source %q: %w", srcs[i].Name, err)
 		}
 		vals[i] = b
+	}
+	if s.shared != nil {
+		entries := make([]kvtopic.Entry, len(srcs))
+		for i, src := range srcs {
+			entries[i] = kvtopic.Entry{Key: keySource + src.Name, Value: vals[i]}
+		}
+		if err := s.shared.Write(ctx, StateTable, entries...); err != nil {
+			return fmt.Errorf("store sources: %w", err)
+		}
+		return nil
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSources)
@@ -131,7 +151,19 @@ func (s *Store) PutSources(srcs ...Source) error {
 
 // DeleteSource removes a source; its seen URLs stay so that re-adding it
 // does not republish old posts.
-func (s *Store) DeleteSource(name string) error {
+func (s *Store) DeleteSource(ctx context.Context, name string) error {
+	if s.shared != nil {
+		if err := s.catchUp(ctx); err != nil {
+			return fmt.Errorf("delete source %q: %w", name, err)
+		}
+		if _, err := s.Source(name); err != nil {
+			return fmt.Errorf("delete source %q: %w", name, ErrNotFound)
+		}
+		if err := s.shared.Write(ctx, StateTable, kvtopic.Entry{Key: keySource + name}); err != nil {
+			return fmt.Errorf("delete source %q: %w", name, err)
+		}
+		return nil
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSources)
 		if b.Get([]byte(name)) == nil {

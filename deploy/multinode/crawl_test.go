@@ -97,22 +97,33 @@ func TestCrawlSplit(t *testing.T) {
 	// topic, cb joins with an empty one and learns the account from it.
 	token := admin(t, filepath.Join(dir, "ca"), "user", "add", "--name", "admin", "--role", "admin")
 	for _, n := range []string{"ca", "cb"} {
-		data := filepath.Join(dir, n)
-		nd := startNode(t, n, data, kafkaFlags("--roles", "crawl", "--user-agent", "np-"+n, "--log-level", "info")...)
-		for _, name := range names {
-			// 3 s, not the 1 s minimum: the scheduler fills its slots in
-			// registry order each tick, and with twelve sources on one
-			// host (serialised by the host delay) a 1 s interval starves
-			// the last names on a node that runs all of them.
-			src := map[string]any{"name": name, "kind": "rss", "url": srv.URL + "/feed/" + name,
-				"enabled": true, "interval": "3s", "host_delay": "10ms", "max_depth": 1, "max_pages": 2}
-			body, _ := json.Marshal(src)
-			if _, err := call(context.Background(), "POST", nd.base+"/api/v1/sources", token, "application/json", body, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		nodes = append(nodes, nd)
+		nodes = append(nodes, startNode(t, n, filepath.Join(dir, n),
+			kafkaFlags("--roles", "crawl", "--user-agent", "np-"+n, "--log-level", "info")...))
 		tokens = append(tokens, token)
+	}
+	// Sources are added once, through ca: the registry is the cluster's.
+	for _, name := range names {
+		// 3 s, not the 1 s minimum: the scheduler fills its slots in
+		// registry order each tick, and with twelve sources on one
+		// host (serialised by the host delay) a 1 s interval starves
+		// the last names on a node that runs all of them.
+		src := map[string]any{"name": name, "kind": "rss", "url": srv.URL + "/feed/" + name,
+			"enabled": true, "interval": "3s", "host_delay": "10ms", "max_depth": 1, "max_pages": 2}
+		body, _ := json.Marshal(src)
+		if _, err := call(context.Background(), "POST", nodes[0].base+"/api/v1/sources", token, "application/json", body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var listed struct {
+		Sources []struct {
+			Name string `json:"name"`
+		} `json:"sources"`
+	}
+	if _, err := call(context.Background(), "GET", nodes[1].base+"/api/v1/sources", token, "", nil, &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed.Sources) != len(names) {
+		t.Fatalf("cb lists %d sources added through ca, want %d: %+v", len(listed.Sources), len(names), listed.Sources)
 	}
 	waitAssignment(t, "netpulse.crawl", "netpulse.crawl", 2, partitions)
 	site.take()

@@ -84,7 +84,7 @@ func TestDemoCrawl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutSources(site.Sources()...); err != nil {
+	if err := st.PutSources(context.Background(), site.Sources()...); err != nil {
 		t.Fatalf("demo sources do not validate: %v", err)
 	}
 	crawlAll := func() int {
