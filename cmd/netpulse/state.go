@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
@@ -73,6 +75,11 @@ func (a *app) share(ctx context.Context, name string, t kvtopic.Table) (*kvtopic
 		return nil, err
 	}
 	a.shared = append(a.shared, st)
+	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "netpulse_state_applied_offset",
+		Help:        "Offset of netpulse.state below which this node has applied every change, per table; compare with the topic's end for the replication lag.",
+		ConstLabels: prometheus.Labels{"table": name},
+	}, func() float64 { return float64(st.log.Applied()) }))
 	a.group.Add(func() error {
 		if err := st.log.Wait(); err != nil {
 			return fmt.Errorf("state applier %s: %w", name, err)

@@ -148,9 +148,14 @@ func (r *Registry) Logout(ctx context.Context, sid string) error {
 	now := time.Now()
 	return r.change(ctx, false, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
 		// Deletes of expired sessions ride along, so that they leave the
-		// state topic too and do not pile up in it.
-		del := []kvtopic.Entry{{Key: keySession + hashToken(sid)}}
-		tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
+		// state topic too and do not pile up in it. An unknown session id
+		// writes nothing: anyone can send a logout.
+		var del []kvtopic.Entry
+		sessions := tx.Bucket(bucketSessions)
+		if h := hashToken(sid); sessions.Get([]byte(h)) != nil {
+			del = append(del, kvtopic.Entry{Key: keySession + h})
+		}
+		sessions.ForEach(func(k, v []byte) error {
 			var s session
 			if json.Unmarshal(v, &s) != nil || now.After(s.Expires) {
 				del = append(del, kvtopic.Entry{Key: keySession + string(k)})

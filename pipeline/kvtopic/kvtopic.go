@@ -447,6 +447,14 @@ func (l *Log) publish(ctx context.Context, m *merge) error {
 	return nil
 }
 
+// Applied is the offset below which every message is applied here, for
+// the replication lag metric.
+func (l *Log) Applied() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.applied
+}
+
 // Wait blocks until the applier stops and returns why.
 func (l *Log) Wait() error {
 	<-l.done
