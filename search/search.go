@@ -554,11 +554,7 @@ func clauseQuery(c Clause, analyzer string) query.Query {
 
 func textQuery(c Clause, field, analyzer string, boost float64) query.Query {
 	if c.Phrase {
-		p := query.NewMatchPhraseQuery(c.Text)
-		p.SetField(field)
-		p.Analyzer = analyzer
-		p.SetBoost(boost)
-		return p
+		return &phraseQuery{text: c.Text, field: field, analyzer: analyzer, boost: boost}
 	}
 	m := query.NewMatchQuery(c.Text)
 	m.SetField(field)
