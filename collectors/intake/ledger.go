@@ -146,9 +146,15 @@ func (l *ledger) answer(ctx context.Context, venue, key string) (stored, bool, e
 	}
 	err := l.db.View(lookup)
 	if err == nil && !found && l.shared != nil {
-		// Another node may have answered this key a moment ago.
-		if err := l.shared.Sync(ctx); err != nil {
-			return s, false, fmt.Errorf("read idempotent answer: catch up with the cluster: %w", err)
+		// Another node may have answered this key a moment ago. Without
+		// the topic that cannot be known, so the caller comes back later,
+		// as when the bus is away.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := l.shared.Sync(sctx)
+		cancel()
+		if err != nil {
+			return s, false, &RetryAfter{After: 5 * time.Second,
+				Err: fmt.Errorf("read idempotent answer: catch up with the cluster: %w", err)}
 		}
 		err = l.db.View(lookup)
 	}
