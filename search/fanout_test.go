@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +148,47 @@ func TestNewestFirstAsksFewDays(t *testing.T) {
 	}
 	if sum != r.total || r.perDay[0] == 0 {
 		t.Errorf("per-day counts %v do not add up to %d or miss the oldest day", r.perDay, r.total)
+	}
+}
+
+// TestFacetsFollowWrites checks that source counts follow the index: the
+// per-view source tables must be rebuilt when a day gets new posts or a
+// post is replaced with another source.
+func TestFacetsFollowWrites(t *testing.T) {
+	s := openSet(t, t.TempDir(), analyzers[0].index, analyzers[0].query)
+	g := newPostGen(1200, 4)
+	first := g.take(800)
+	if err := s.Index(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	sr := newSearcher(t, s)
+	req := Request{Query: "诈骗", Size: 20, Page: 1, Facets: true}
+	check := func(step string) {
+		t.Helper()
+		got, err := sr.Search(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := oracle(t, s, req)
+		if got.Total != want.Total || fmt.Sprint(got.Facets) != fmt.Sprint(want.Facets) {
+			t.Fatalf("%s: total %d facets %v, want %d %v", step, got.Total, got.Facets, want.Total, want.Facets)
+		}
+	}
+	check("first")
+	if err := s.Index(context.Background(), g.take(400)); err != nil {
+		t.Fatal(err)
+	}
+	check("after new posts")
+	moved := append([]shards.Doc(nil), first[:300]...)
+	for i := range moved {
+		moved[i].Source = "moved-" + moved[i].Source
+	}
+	if err := s.Index(context.Background(), moved); err != nil {
+		t.Fatal(err)
+	}
+	check("after replacing posts with new sources")
+	got, _ := sr.Search(context.Background(), req)
+	if len(got.Facets.Source) == 0 || !strings.HasPrefix(fmt.Sprint(got.Facets.Source), "[{") || !strings.Contains(fmt.Sprint(got.Facets.Source), "moved-") {
+		t.Errorf("facets %v lack the moved sources", got.Facets.Source)
 	}
 }

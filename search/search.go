@@ -93,6 +93,7 @@ type Searcher struct {
 	idx      Index
 	timeout  time.Duration
 	parallel int // days searched at once
+	sources  sourceTables
 	latency  *prometheus.HistogramVec
 }
 
@@ -167,6 +168,15 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 	}
 	if len(snap.Days) == 0 {
 		return out, nil // no day in range, or a fresh install
+	}
+	if req.From.IsZero() && req.To.IsZero() {
+		// Every live day is in the snapshot: a good moment to drop the
+		// source tables of retired ones.
+		live := make(map[bleve.Index]bool, len(snap.Indexes))
+		for _, idx := range snap.Indexes {
+			live[idx] = true
+		}
+		s.sources.forget(live)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -250,13 +260,9 @@ func (r *ranked) facets(days []string) *Facets {
 	return f
 }
 
-// Facet sizes: the answer shows the top sourceFacetSize sources; each day
-// counts more so that the merged top is exact while a unit has fewer
-// sources than that.
-const (
-	sourceFacetSize   = 20
-	sourceFacetPerDay = 1000
-)
+// sourceFacetSize is how many sources the answer shows; every source is
+// counted in every day, so the merged top is exact.
+const sourceFacetSize = 20
 
 // rank asks the days for their best want hits and merges them. Ranked by
 // relevance, every day is asked at once. Ranked by time, days are asked
@@ -266,8 +272,9 @@ const (
 func (s *Searcher) rank(ctx context.Context, snap *shards.Snapshot, q query.Query, want int, req Request) (*ranked, error) {
 	n := len(snap.Days)
 	r := &ranked{perDay: make([]uint64, n), sources: map[string]int{}}
+	daySources := make([]map[string]int, n)
 	ask := func(days []int, size int) error {
-		return s.eachDay(ctx, snap, days, func(i int) *bleve.SearchRequest {
+		return s.eachDay(ctx, snap, days, func(i int, ctx context.Context) (context.Context, *bleve.SearchRequest) {
 			sr := bleve.NewSearchRequestOptions(q, size, 0, false)
 			if size > 0 {
 				sr.SortBy(SortOrder(req.SortTime))
@@ -276,16 +283,15 @@ func (s *Searcher) rank(ctx context.Context, snap *shards.Snapshot, q query.Quer
 				sr.Score = "none"
 			}
 			if req.Facets {
-				sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, sourceFacetPerDay))
+				daySources[i] = map[string]int{}
+				ctx = s.sources.countSources(ctx, snap.Indexes[i], daySources[i])
 			}
-			return sr
+			return ctx, sr
 		}, func(i int, res *bleve.SearchResult) {
 			r.total += res.Total
 			r.perDay[i] = res.Total
-			if f := res.Facets["source"]; f != nil && f.Terms != nil {
-				for _, t := range f.Terms.Terms() {
-					r.sources[t.Term] += t.Count
-				}
+			for term, c := range daySources[i] {
+				r.sources[term] += c
 			}
 			for _, h := range res.Hits {
 				r.hits = append(r.hits, Hit{ID: h.ID, Score: h.Score, day: i, sortKey: sortKey(h)})
@@ -342,7 +348,7 @@ func sortKey(h *blevesearch.DocumentMatch) string {
 // eachDay runs the request mk makes on each of the given snapshot days, at
 // most s.parallel at a time, and hands every answer to got (serially).
 func (s *Searcher) eachDay(ctx context.Context, snap *shards.Snapshot, days []int,
-	mk func(day int) *bleve.SearchRequest, got func(day int, res *bleve.SearchResult)) error {
+	mk func(day int, ctx context.Context) (context.Context, *bleve.SearchRequest), got func(day int, res *bleve.SearchResult)) error {
 	type answer struct {
 		day int
 		res *bleve.SearchResult
@@ -356,7 +362,8 @@ func (s *Searcher) eachDay(ctx context.Context, snap *shards.Snapshot, days []in
 		go func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res, err := snap.Indexes[d].SearchInContext(ctx, mk(d))
+			dctx, sr := mk(d, ctx)
+			res, err := snap.Indexes[d].SearchInContext(dctx, sr)
 			ch <- answer{d, res, err}
 		}()
 	}
@@ -390,7 +397,7 @@ func (s *Searcher) load(ctx context.Context, snap *shards.Snapshot, q query.Quer
 		byDay[h.day] = append(byDay[h.day], h.ID)
 	}
 	got := make(map[string]Hit, len(hits))
-	err := s.eachDay(ctx, snap, days, func(d int) *bleve.SearchRequest {
+	err := s.eachDay(ctx, snap, days, func(d int, ctx context.Context) (context.Context, *bleve.SearchRequest) {
 		ids := byDay[d]
 		sr := bleve.NewSearchRequestOptions(query.NewConjunctionQuery([]query.Query{q, query.NewDocIDQuery(ids)}), len(ids), 0, false)
 		sr.Fields = fields
@@ -398,7 +405,7 @@ func (s *Searcher) load(ctx context.Context, snap *shards.Snapshot, q query.Quer
 		if withHighlight {
 			highlight(sr)
 		}
-		return sr
+		return ctx, sr
 	}, func(d int, res *bleve.SearchResult) {
 		for _, h := range res.Hits {
 			hit := toHit(h)
