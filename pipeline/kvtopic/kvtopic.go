@@ -303,8 +303,18 @@ func (l *Log) Sync(ctx context.Context) error {
 		ch = make(chan struct{})
 		l.syncing = ch
 		go func() {
+			// Bounded on its own: callers may give up, the probe ends anyway.
+			// A pooled connection that the broker dropped fails once, so
+			// the probe retries within its bound.
 			pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			end, err := l.end(pctx)
+			for err != nil && pctx.Err() == nil {
+				select {
+				case <-pctx.Done():
+				case <-time.After(100 * time.Millisecond):
+					end, err = l.end(pctx)
+				}
+			}
 			cancel()
 			l.mu.Lock()
 			l.syncEnd, l.syncErr, l.syncing = end, err, nil
@@ -474,6 +484,7 @@ func (l *Log) Close() {
 const maxBatch = 512
 
 func (l *Log) apply(ctx context.Context, r *kafka.Reader, nexts map[string]int64, mg *merge) error {
+	var lastWarn time.Time
 	for {
 		if mg.pending != nil {
 			l.mu.Lock()
@@ -487,7 +498,22 @@ func (l *Log) apply(ctx context.Context, r *kafka.Reader, nexts map[string]int64
 		}
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", l.opts.Topic, err)
+			if ctx.Err() != nil {
+				return nil
+			}
+			// A broker that is away (restart, network) is waited for: the
+			// reader keeps its offset and reconnects, and this node keeps
+			// serving from its local copy meanwhile.
+			if time.Since(lastWarn) > 10*time.Second {
+				l.log.Warn("state topic unreachable; serving the local copy", "err", err)
+				lastWarn = time.Now()
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
 		}
 		batch := []kafka.Message{m}
 		// Take what has already arrived, so that a burst costs one

@@ -216,3 +216,44 @@ func TestJoinMergesLocalEntries(t *testing.T) {
 		}
 	}
 }
+
+// A broker that goes away and comes back stops nobody: the appliers wait,
+// the nodes keep their copies, and writes made after the return reach
+// every node.
+func TestBrokerRestart(t *testing.T) {
+	const topic = "state.restart-broker"
+	a, b := openBoltTable(t, dataPath(t, "a")), openBoltTable(t, dataPath(t, "b"))
+	na := startNode(t, topic, map[string]Table{"t": a})
+	nb := startNode(t, topic, map[string]Table{"t": b})
+	ctx := ctxFor(t)
+	if err := na.log.Write(ctx, "t", Entry{Key: "before", Value: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := testBroker.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Long enough for both readers to hit the closed port at least once.
+	time.Sleep(2 * time.Second)
+	if got, _ := a.get(t, "before"); got != "1" {
+		t.Errorf("A's copy while the broker is down: before=%q", got)
+	}
+	if err := testBroker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := na.log.Write(wctx, "t", Entry{Key: "after", Value: []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.log.Sync(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.dump(t), "after=2;before=1;"; got != want {
+		t.Errorf("B after the broker came back: %q, want %q", got, want)
+	}
+	select {
+	case <-nb.log.done:
+		t.Errorf("B's applier stopped: %v", nb.log.Wait())
+	default:
+	}
+}

@@ -16,7 +16,10 @@ import (
 	"github.com/netpulse/netpulse/pipeline/bus/kafkatest"
 )
 
-var brokerAddr string
+var (
+	brokerAddr string
+	testBroker kafkatest.Broker
+)
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -28,6 +31,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	b, err := kafkatest.New(dir)
+	testBroker = b
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
