@@ -98,9 +98,8 @@ type Log struct {
 	joined  chan struct{} // closed once the local tables are merged in (Start)
 	runErr  error
 	started bool
-	syncing chan struct{} // an end-offset probe in flight, shared by Sync callers
-	syncEnd int64
-	syncErr error
+	probing *probe // the end-offset probe in flight
+	queued  *probe // the probe that starts when it ends, for later callers
 }
 
 // Open connects to the brokers and creates the topic if it is missing.
@@ -288,7 +287,9 @@ func (l *Log) waitApplied(ctx context.Context, next int64) error {
 
 // Sync waits until this node has applied every write made anywhere before
 // the call: what another node wrote and answered is then visible here.
-// Concurrent callers share one broker round trip.
+// Concurrent callers share broker round trips: a caller arriving while a
+// probe is in flight waits for the next one, since the one in flight may
+// have read the end before that caller's call.
 func (l *Log) Sync(ctx context.Context) error {
 	select {
 	case <-l.joined:
@@ -298,43 +299,57 @@ func (l *Log) Sync(ctx context.Context) error {
 		return fmt.Errorf("sync state topic: wait for the merge of local tables: %w", ctx.Err())
 	}
 	l.mu.Lock()
-	ch := l.syncing
-	if ch == nil {
-		ch = make(chan struct{})
-		l.syncing = ch
-		go func() {
-			// Bounded on its own: callers may give up, the probe ends anyway.
-			// A pooled connection that the broker dropped fails once, so
-			// the probe retries within its bound.
-			pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			end, err := l.end(pctx)
-			for err != nil && pctx.Err() == nil {
-				select {
-				case <-pctx.Done():
-				case <-time.After(100 * time.Millisecond):
-					end, err = l.end(pctx)
-				}
-			}
-			cancel()
-			l.mu.Lock()
-			l.syncEnd, l.syncErr, l.syncing = end, err, nil
-			l.mu.Unlock()
-			close(ch)
-		}()
+	p := l.queued
+	switch {
+	case l.probing == nil:
+		p = &probe{done: make(chan struct{})}
+		l.probing = p
+		go l.runProbe(p)
+	case p == nil:
+		p = &probe{done: make(chan struct{})}
+		l.queued = p
 	}
 	l.mu.Unlock()
 	select {
-	case <-ch:
+	case <-p.done:
 	case <-ctx.Done():
 		return fmt.Errorf("sync state topic: %w", ctx.Err())
 	}
-	l.mu.Lock()
-	end, err := l.syncEnd, l.syncErr
-	l.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("sync state topic: %w", err)
+	if p.err != nil {
+		return fmt.Errorf("sync state topic: %w", p.err)
 	}
-	return l.waitApplied(ctx, end)
+	return l.waitApplied(ctx, p.end)
+}
+
+// probe is one end-offset request shared by the Sync callers waiting on it.
+type probe struct {
+	done chan struct{}
+	end  int64
+	err  error
+}
+
+// runProbe asks for the end offset, then starts the queued probe, if any.
+// It is bounded on its own (callers may give up; the probe ends anyway),
+// and retries within that bound, because a pooled connection that the
+// broker dropped fails once.
+func (l *Log) runProbe(p *probe) {
+	for p != nil {
+		pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		p.end, p.err = l.end(pctx)
+		for p.err != nil && pctx.Err() == nil {
+			select {
+			case <-pctx.Done():
+			case <-time.After(100 * time.Millisecond):
+				p.end, p.err = l.end(pctx)
+			}
+		}
+		cancel()
+		close(p.done)
+		l.mu.Lock()
+		p = l.queued
+		l.probing, l.queued = p, nil
+		l.mu.Unlock()
+	}
 }
 
 // Start begins applying the topic to the registered tables in one

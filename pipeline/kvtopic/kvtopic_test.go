@@ -257,3 +257,43 @@ func TestBrokerRestart(t *testing.T) {
 	default:
 	}
 }
+
+// Sync called after a write returned sees that write, also when other Sync
+// calls keep probes in flight all the time: a caller must not ride on a
+// probe that read the end before the write.
+func TestSyncSeesWritesBeforeTheCall(t *testing.T) {
+	const topic = "state.sync"
+	a, b := openBoltTable(t, dataPath(t, "a")), openBoltTable(t, dataPath(t, "b"))
+	na := startNode(t, topic, map[string]Table{"t": a})
+	nb := startNode(t, topic, map[string]Table{"t": b})
+	ctx := ctxFor(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 { // background callers: there is nearly always a probe in flight
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = nb.log.Sync(ctx)
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := range 30 {
+		k := fmt.Sprint("k", i)
+		if err := na.log.Write(ctx, "t", Entry{Key: k, Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := nb.log.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := b.get(t, k); !ok {
+			t.Fatalf("%s written on A before B's Sync is not on B after it", k)
+		}
+	}
+}
