@@ -13,6 +13,9 @@ import (
 	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
+// sharedWriteTimeout bounds a change made through the state topic.
+const sharedWriteTimeout = 15 * time.Second
+
 // StateTable names the registry's table in the shared state topic.
 const StateTable = "access"
 
@@ -81,6 +84,10 @@ func (r *Registry) change(ctx context.Context, sync bool, plan func(*bolt.Tx) ([
 			return nil
 		})
 	}
+	// A broker that is away fails the change after a while rather than
+	// holding the caller (a login, an admin's click) until it returns.
+	ctx, cancel := context.WithTimeout(ctx, sharedWriteTimeout)
+	defer cancel()
 	if sync {
 		if err := r.shared.Sync(ctx); err != nil {
 			return err
