@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,6 +58,14 @@ func TestSharedState(t *testing.T) {
 	if !strings.HasPrefix(key, "npv_") {
 		t.Fatalf("venue add printed %q as its last line, want the key", key)
 	}
+
+	t.Run("admin without --kafka refuses to change a node's copy", func(t *testing.T) {
+		out, err := exec.Command(binary, "admin", "venue", "add", "--data", n1data, "--code", "SH-02", "--kind", "cafe",
+			"--name", "分叉网吧", "--district", "江岸区", "--unit", "网安大队").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--kafka") {
+			t.Errorf("admin venue add on a replica without --kafka: %v\n%s", err, out)
+		}
+	})
 
 	t.Run("venue made by the admin CLI submits through either node", func(t *testing.T) {
 		for i, n := range []*node{b, a} {
