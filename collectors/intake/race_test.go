@@ -11,6 +11,7 @@ import (
 	"github.com/netpulse/netpulse/collectors/intake"
 	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/collectors/intake/intaketest"
+	"github.com/netpulse/netpulse/pipeline/bus"
 )
 
 // Two intake nodes of one cluster (same key material, from configuration)
@@ -39,6 +40,23 @@ func TestRacedRetryIsCollapsedByRecordID(t *testing.T) {
 	// Each answer accepted 5 records, so each node put 5 on its bus: ten
 	// published, five stored (FINAL collapses the copies by record id;
 	// whether a background merge already did is up to ClickHouse).
+	for _, e := range []*intaketest.Env{a, b} {
+		// Each node's records writer has stored (committed) its copy.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			lag, err := e.Bus.Lag(context.Background(), "records", bus.TopicAccess)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lag == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("records writer still %d behind after 30s", lag)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	intaketest.WaitStored(t, db, venue, 5)
 	var c []struct {
 		IDs uint64 `json:"ids"`
