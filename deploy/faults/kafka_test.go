@@ -3,68 +3,30 @@ package faults
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/netpulse/netpulse/pipeline/bus/kafkatest"
 )
 
-// kafkaBroker is a real single-node Kafka run by deploy/dev/kafka.sh.
-type kafkaBroker struct {
-	dir  string
-	port int
-}
-
-func (b kafkaBroker) run(t *testing.T, cmd string) {
+// startKafka starts a real single-node broker (package kafkatest) for one
+// test; it stops at the test's cleanup. Missing jars fail the test loudly:
+// CI installs them first.
+func startKafka(t *testing.T) kafkatest.Broker {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(moduleRoot(), "deploy", "dev", "kafka.sh"), cmd, b.dir, strconv.Itoa(b.port)).CombinedOutput()
+	b, err := kafkatest.New(t.TempDir())
 	if err != nil {
-		t.Fatalf("kafka.sh %s: %v\n%s", cmd, err, out)
+		t.Fatal(err)
 	}
-}
-
-func (b kafkaBroker) addr() string { return "127.0.0.1:" + strconv.Itoa(b.port) }
-
-// startKafka starts a broker for one test. Missing jars fail the test
-// loudly, as in pipeline/bus/kafkabus: CI installs them first.
-func startKafka(t *testing.T) kafkaBroker {
-	t.Helper()
-	cache := os.Getenv("NETPULSE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "netpulse")
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(cache, "kafka-4.1.1", "libs", ".complete")); err != nil {
-		t.Fatalf("Kafka 4.1.1 jars not found under %s; install them with deploy/dev/install-deps.sh kafka", cache)
-	}
-	// The broker takes PORT and its controller PORT+1; pick both below the
-	// ephemeral range so that no outgoing connection takes PORT+1 meanwhile.
-	var port int
-	for range 200 {
-		p := 20000 + rand.IntN(10000)
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
+	t.Cleanup(func() {
+		if err := b.Stop(); err != nil {
+			t.Error(err)
 		}
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			port = p
-			break
-		}
-	}
-	if port == 0 {
-		t.Fatal("no free port pair for the broker")
-	}
-	b := kafkaBroker{dir: t.TempDir(), port: port}
-	b.run(t, "start")
-	t.Cleanup(func() { b.run(t, "stop") })
+	})
 	return b
 }
 
@@ -79,7 +41,7 @@ func TestKafkaBrokerRestartAndPipelineKill(t *testing.T) {
 	venues := registerVenues(t, data, "KF-", 3)
 	analyst := addUser(t, data, "kf-analyst", "analyst")
 	admin := addUser(t, data, "kf-admin", "admin")
-	s := startServer(t, data, "--kafka", b.addr(), "--kafka-partitions", "3", "--batch-delay", "50ms",
+	s := startServer(t, data, "--kafka", b.Addr(), "--kafka-partitions", "3", "--batch-delay", "50ms",
 		"--cluster-token", "faults-cluster-token-0123456789")
 
 	ack, posts := newAcked(), newAcked()
@@ -94,12 +56,16 @@ func TestKafkaBrokerRestartAndPipelineKill(t *testing.T) {
 		t.Logf("%s: %d records and %d posts acknowledged; %s", name, ack.len(), posts.len(), st)
 	}
 	step("steady", 3*time.Second)
-	b.run(t, "stop")
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	step("broker down", 3*time.Second)
 	if !s.alive() {
 		t.Fatalf("serve died when the broker stopped:\n%s", tail(s.logText(), 3000))
 	}
-	b.run(t, "start")
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
 	step("broker back", 6*time.Second)
 	s.kill9()
 	step("serve killed", time.Second)

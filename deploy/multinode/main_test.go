@@ -4,15 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/pipeline/bus/kafkatest"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
 )
@@ -29,41 +28,12 @@ var (
 	binary     string // the netpulse binary under test, built by TestMain
 )
 
-// useBroker starts a real single-node Kafka (deploy/dev/kafka.sh) for the
-// calling test and points brokerAddr at it.
+// useBroker starts a real single-node Kafka (package kafkatest) for the
+// calling test and points brokerAddr at it. Its cleanup is registered before
+// the nodes', so it runs after them.
 func useBroker(tb testing.TB) {
 	tb.Helper()
-	script, _ := filepath.Abs("../dev/kafka.sh")
-	cache := os.Getenv("NETPULSE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "netpulse")
-	}
-	if _, err := os.Stat(filepath.Join(cache, "kafka-4.1.1", "libs", ".complete")); err != nil {
-		tb.Fatal("Kafka 4.1.1 jars missing; run deploy/dev/install-deps.sh kafka")
-	}
-	port, err := freePortPair()
-	if err != nil {
-		tb.Fatal("no free port pair:", err)
-	}
-	dir := tb.TempDir()
-	kafka := func(cmd string) error {
-		out, err := exec.Command(script, cmd, dir, strconv.Itoa(port)).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("kafka.sh %s: %w\n%s", cmd, err, out)
-		}
-		return nil
-	}
-	if err := kafka("start"); err != nil {
-		tb.Fatal(err)
-	}
-	// Registered before the nodes' cleanups, so it runs after them.
-	tb.Cleanup(func() {
-		if err := kafka("stop"); err != nil {
-			tb.Error(err)
-		}
-	})
-	brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	brokerAddr = kafkatest.ForTest(tb)
 }
 
 func TestMain(m *testing.M) {
@@ -93,25 +63,6 @@ func run(m *testing.M) int {
 	}
 
 	return m.Run()
-}
-
-// freePortPair finds a port whose successor is free too: kafka.sh puts the
-// KRaft controller on PORT+1.
-func freePortPair() (int, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("50 tries")
 }
 
 // storeDump is what one node's store holds: raw rows, not FINAL, so that

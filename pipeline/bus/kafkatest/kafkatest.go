@@ -5,6 +5,7 @@ package kafkatest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -77,28 +78,30 @@ func scriptPath() (string, error) {
 }
 
 // freePortPair finds a port whose successor is free too: kafka.sh puts the
-// KRaft controller on PORT+1.
+// KRaft controller on PORT+1. Both are picked below the ephemeral range, so
+// that no outgoing connection takes one of them while a test has the broker
+// stopped for a restart.
 func freePortPair() (int, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		p := 20000 + rand.IntN(10000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
-			return 0, err
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
 		l.Close()
 		if err == nil {
 			l2.Close()
-			return port, nil
+			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("50 tries")
+	return 0, fmt.Errorf("200 tries")
 }
 
 // ForTest starts a broker for one test, in the test's temporary folder,
 // stops it at the test's cleanup, and returns its address. Packages whose
-// TestMain already does other set-up (a chDB engine) use it in the one test
-// that needs Kafka.
+// TestMain already does other set-up (a chDB engine) use it in the tests
+// that need Kafka.
 func ForTest(tb testing.TB) string {
 	tb.Helper()
 	b, err := New(tb.TempDir())
