@@ -155,6 +155,8 @@ func (l *Log) ensureTopic(ctx context.Context) error {
 			{ConfigName: "cleanup.policy", ConfigValue: "compact"},
 			{ConfigName: "min.insync.replicas", ConfigValue: minISR},
 			{ConfigName: "delete.retention.ms", ConfigValue: "604800000"},
+			{ConfigName: "min.compaction.lag.ms", ConfigValue: "3600000"},
+			{ConfigName: "compression.type", ConfigValue: "zstd"},
 		},
 	}}})
 	if err != nil {
@@ -241,7 +243,9 @@ func (l *Log) produce(ctx context.Context, table string, entries []Entry) (int64
 			Topic:        l.opts.Topic,
 			Partition:    0,
 			RequiredAcks: kafka.RequireAll,
-			Records:      kafka.NewRecordReader(recs...),
+			// Stored intake answers repeat their field names and reasons.
+			Compression: kafka.Zstd,
+			Records:     kafka.NewRecordReader(recs...),
 		})
 		if err == nil {
 			err = res.Error
@@ -457,15 +461,31 @@ func (l *Log) publish(ctx context.Context, m *merge) error {
 				fresh = append(fresh, e)
 			}
 		}
-		n := len(fresh)
+		n, skipped, limit := len(fresh), 0, maxMergeBytes
 		for len(fresh) > 0 {
-			k := min(len(fresh), 500)
-			if _, err := l.produce(ctx, name, fresh[:k]); err != nil {
+			// Requests stay well under the broker's message size limit.
+			k, size := 0, 0
+			for k < len(fresh) && (k == 0 || size+len(fresh[k].Key)+len(fresh[k].Value) <= limit) {
+				size += len(fresh[k].Key) + len(fresh[k].Value)
+				k++
+			}
+			_, err := l.produce(ctx, name, fresh[:k])
+			if errors.Is(err, kafka.MessageSizeTooLarge) && k == 1 {
+				// One entry the topic cannot take (a huge stored answer)
+				// is left behind here rather than keeping the node down.
+				l.log.Warn("local entry too large for the state topic; not merged", "table", name, "key", fresh[0].Key, "bytes", size)
+				skipped++
+				err = nil
+			} else if errors.Is(err, kafka.MessageSizeTooLarge) {
+				limit = 0 // one by one from here, to find the one that is too large
+				continue
+			}
+			if err != nil {
 				return fmt.Errorf("merge local table %s into %s: %w", name, l.opts.Topic, err)
 			}
 			fresh = fresh[k:]
 		}
-		l.log.Info("merged the local table into the state topic", "table", name, "local", len(entries), "written", n)
+		l.log.Info("merged the local table into the state topic", "table", name, "local", len(entries), "written", n-skipped, "too_large", skipped)
 	}
 	m.pending, m.seen = nil, nil
 	close(l.joined)
@@ -494,6 +514,10 @@ func (l *Log) Close() {
 		t.CloseIdleConnections()
 	}
 }
+
+// maxMergeBytes bounds one request of the merge of a local table: the
+// broker refuses requests over its max.message.bytes (1 MiB by default).
+const maxMergeBytes = 256 << 10
 
 // maxBatch bounds the messages applied in one table transaction.
 const maxBatch = 512

@@ -2,10 +2,14 @@ package kvtopic
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 func ctxFor(t testing.TB) context.Context {
@@ -295,5 +299,32 @@ func TestSyncSeesWritesBeforeTheCall(t *testing.T) {
 		if _, ok := b.get(t, k); !ok {
 			t.Fatalf("%s written on A before B's Sync is not on B after it", k)
 		}
+	}
+}
+
+// An entry larger than the topic takes is refused to its writer, and left
+// behind by a merge, which goes on with the rest instead of stopping the
+// node.
+func TestOversizedEntry(t *testing.T) {
+	const topic = "state.oversized"
+	big := make([]byte, 2<<20)
+	if _, err := rand.Read(big); err != nil { // incompressible
+		t.Fatal(err)
+	}
+	a := openBoltTable(t, dataPath(t, "a"))
+	a.put(t, "big", string(big))
+	a.put(t, "small", "fits")
+	na := startNode(t, topic, map[string]Table{"t": a})
+	ctx := ctxFor(t)
+	if err := na.log.Write(ctx, "t", Entry{Key: "big2", Value: big}); !errors.Is(err, kafka.MessageSizeTooLarge) {
+		t.Errorf("writing 2 MiB: %v, want MessageSizeTooLarge", err)
+	}
+	b := openBoltTable(t, dataPath(t, "b"))
+	nb := startNode(t, topic, map[string]Table{"t": b})
+	if err := nb.log.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.dump(t); got != "small=fits;" {
+		t.Errorf("joining node after the merge: %q, want only the small entry", got)
 	}
 }
