@@ -183,8 +183,16 @@ func (l *ledger) record(ctx context.Context, venue, key string, s stored, r Rece
 		// The records are on the bus already: a client that hangs up now
 		// must not keep its retry from finding the answer.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
 		err = l.shared.Write(wctx, StateTable, entries...)
-		cancel()
+		if errors.Is(err, kvtopic.ErrTooLarge) && len(entries) == 2 {
+			// An answer listing very many rejected rows: share the receipt
+			// alone. A retry of this key on another node publishes again,
+			// which record ids absorb.
+			if rerr := l.shared.Write(wctx, StateTable, entries[0]); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
 	} else {
 		err = l.db.Update(func(tx *bolt.Tx) error { return applyEntries(tx, entries) })
 	}

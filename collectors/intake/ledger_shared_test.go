@@ -2,6 +2,10 @@ package intake
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -94,6 +98,27 @@ func TestLedgerShared(t *testing.T) {
 			t.Errorf("%s on B after prune on A: found=%v %v", tt.idem, found, err)
 		}
 	}
+	// An answer too large for the topic: the receipt is shared alone, and
+	// the caller hears that the answer was not.
+	huge := make([]byte, 3<<20)
+	if _, err := rand.Read(huge); err != nil {
+		t.Fatal(err)
+	}
+	hugeAns, _ := json.Marshal(base64.StdEncoding.EncodeToString(huge))
+	r := Receipt{BatchID: "b-huge", Venue: "V", ReceivedAt: now, Rejected: 100000}
+	r.Sign(key)
+	if err := a.record(ctx, "V", "key-huge", stored{BodySHA256: "h", Status: 200, Answer: hugeAns, At: now}, r); !errors.Is(err, kvtopic.ErrTooLarge) {
+		t.Errorf("recording a %d-byte answer: %v, want ErrTooLarge", len(hugeAns), err)
+	}
+	if rc, err := b.receipt("b-huge"); err != nil || rc.Rejected != 100000 {
+		if err := b.shared.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rc, err = b.receipt("b-huge"); err != nil || rc.Rejected != 100000 {
+			t.Errorf("receipt of the batch with the huge answer, on B: %+v, %v", rc, err)
+		}
+	}
+
 	// The age index followed the deletes: nothing is left to prune on B.
 	if n, err := b.prune(ctx, now.Add(-7*24*time.Hour), now.Add(-7*24*time.Hour)); n != 0 || err != nil {
 		t.Errorf("prune on B after A pruned: %d, %v; want nothing left", n, err)

@@ -44,6 +44,10 @@ import (
 // DefaultTopic is the state topic of deploy/kafka/topics.yaml.
 const DefaultTopic = "netpulse.state"
 
+// ErrTooLarge means a write is over the topic's max.message.bytes (after
+// compression); nothing of it was written.
+var ErrTooLarge = errors.New("too large for the state topic")
+
 // Entry is one key of one table. A nil Value deletes the key.
 type Entry struct {
 	Key   string
@@ -252,6 +256,9 @@ func (l *Log) produce(ctx context.Context, table string, entries []Entry) (int64
 		}
 		if err == nil {
 			return res.BaseOffset + int64(len(entries)) - 1, nil
+		}
+		if errors.Is(err, kafka.MessageSizeTooLarge) {
+			return 0, fmt.Errorf("write %d %s entries to %s: %w: %w", len(entries), table, l.opts.Topic, ErrTooLarge, err)
 		}
 		var ke kafka.Error
 		if errors.As(err, &ke) && !ke.Temporary() {
