@@ -26,8 +26,10 @@ type sharedTable struct {
 }
 
 // shareTable makes t this process's copy of table name in the shared state
-// topic (package kvtopic): it starts the applier, seeds an empty topic from
-// t when t has entries, and returns once t has caught up with the cluster.
+// topic (package kvtopic): it starts the applier, merges t's local entries
+// into the topic when t has never been shared (the first node seeds an
+// empty topic; see kvtopic.Log.Start), and returns once t has caught up
+// with the cluster.
 // Each table gets its own Log: tables open at different points of wiring,
 // and a reader per table over a small compacted topic costs little.
 func shareTable(ctx context.Context, cfg *Config, log *slog.Logger, name string, t kvtopic.Table, join bool) (*sharedTable, error) {
