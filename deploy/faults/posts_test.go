@@ -36,10 +36,24 @@ func postBatch(first, n int) []byte {
 	return b.Bytes()
 }
 
+// postFeedInterval paces feedPosts: 200 batches a second at most.
+const postFeedInterval = 5 * time.Millisecond
+
 // feedPosts pushes batches of per posts as a partner would, resending a
-// batch until it is acknowledged, until ctx ends.
+// batch until it is acknowledged, until ctx ends. It sends at most one batch
+// every postFeedInterval: a feed as fast as the server answers sent more
+// posts the faster the machine was (50,000 in ten seconds on a quiet one),
+// and the disk-full test's 32 MB index could then not hold what it had
+// acknowledged once space came back.
 func feedPosts(ctx context.Context, s *server, token string, per int, ack *acked, seq *atomic.Int64) {
+	tick := time.NewTicker(postFeedInterval)
+	defer tick.Stop()
 	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 		first := int(seq.Add(int64(per))) - per
 		body := postBatch(first, per)
 		for ctx.Err() == nil {
