@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,10 +110,6 @@ func dirSize(t testing.TB, days []shards.DayInfo) int64 {
 // by hand) spread over 30 days. NETPULSE_BENCH_DIR keeps the index between
 // runs.
 func BenchmarkSearch(b *testing.B) {
-	if os.Getenv("GOGC") == "" {
-		// serve's default (its gc-percent setting); GOGC=100 shows Go's.
-		defer debug.SetGCPercent(debug.SetGCPercent(200))
-	}
 	n := envInt("NETPULSE_BENCH_POSTS", 20000)
 	dir := os.Getenv("NETPULSE_BENCH_DIR")
 	if dir == "" {

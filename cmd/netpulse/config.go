@@ -55,10 +55,10 @@ type Config struct {
 	UserAgent       string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
 	SeenRetention   time.Duration `name:"feeds-seen-retention" default:"2160h" help:"how long the crawler remembers a published URL; older ones are forgotten hourly, and pages dated older are not published"`
 
-	// The Go runtime: search allocates for every match it scores, and the
-	// collector's share of a query's CPU falls from ~25% to ~10% at 200
-	// (measured at 1M posts; docs/performance.md).
-	GCPercent      int `name:"gc-percent" default:"200" help:"Go garbage collector target (as GOGC, which it overrides); -1 turns the collector off until memory-limit-mib"`
+	// The Go runtime. A higher collector target was worth ~15% of a
+	// search's CPU before the searcher stopped allocating per match; now
+	// it is worth ~3% (docs/performance.md), so the default is Go's.
+	GCPercent      int `name:"gc-percent" help:"Go garbage collector target; 0 leaves it to GOGC (100 when unset); -1 turns the collector off until memory-limit-mib"`
 	MemoryLimitMiB int `name:"memory-limit-mib" help:"soft limit of the Go heap in MiB (as GOMEMLIMIT); near it the collector runs harder instead of the heap growing; 0 means none. Set about 70% of the node's memory"`
 }
 

@@ -85,6 +85,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"retention under 60 days", []string{"--retention-access", "24h"}, nil, "legal minimum"},
 		{"tls half configured", []string{"--tls-cert", "x.pem"}, nil, "go together"},
 		{"bad fsync", []string{"--journal-fsync", "never"}, nil, "journal-fsync"},
+		{"collector below off", []string{"--gc-percent", "-2"}, nil, "gc-percent must be"},
+		{"collector off without a limit", nil, map[string]string{"NETPULSE_GC_PERCENT": "-1"}, "needs memory-limit-mib"},
 		{"missing file", []string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "read config"},
 		{"stray argument", []string{"extra"}, nil, "unexpected arguments"},
 	}

@@ -67,7 +67,9 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 // tuneRuntime applies the collector settings. They are the process's, so
 // only the commands that run netpulse's stages (serve, bench) call it.
 func tuneRuntime(cfg *Config) {
-	debug.SetGCPercent(cfg.GCPercent)
+	if cfg.GCPercent != 0 {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	if cfg.MemoryLimitMiB > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
 	}
