@@ -1,6 +1,10 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/netpulse/netpulse/alerts/lifecycle"
+)
 
 // wire connects the subsystems to the bus, the store and the HTTP mux, and
 // adds their loops to the run group. Each subsystem gets one wireX method.
@@ -44,6 +48,17 @@ func (a *app) wire(ctx context.Context) error {
 		}
 	}
 	if a.cfg.hasRole("crawl") {
+		if a.alerts == nil {
+			// A crawl-only node has no alert board, but a source it
+			// crawls that keeps failing must still reach the duty
+			// officers: it raises the alert into the store, where every
+			// api node's board follows it (and the leader escalates it).
+			mgr, err := lifecycle.Open(ctx, lifecycle.Options{DB: a.db, Log: a.log.With("part", "alerts"), Reg: a.reg})
+			if err != nil {
+				return err
+			}
+			a.alerts = mgr
+		}
 		if err := a.wireFeeds(ctx, seg); err != nil {
 			return err
 		}
