@@ -3,7 +3,6 @@ package access
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -17,31 +16,8 @@ import (
 // tests.
 var brokerAddr string
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "access-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	b, err := kafkatest.New(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	if err := b.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: start the Kafka broker:", err)
-		return 1
-	}
-	defer func() {
-		if err := b.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop the Kafka broker:", err)
-		}
-	}()
-	brokerAddr = b.Addr()
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(kafkatest.Main(m, func(b kafkatest.Broker) { brokerAddr = b.Addr() }))
 }
 
 // sharedNode opens a registry in its own folder and makes it one node of the

@@ -21,32 +21,8 @@ var (
 	testBroker kafkatest.Broker
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kvtopic-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	b, err := kafkatest.New(dir)
-	testBroker = b
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	if err := b.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: start the Kafka broker:", err)
-		return 1
-	}
-	defer func() {
-		if err := b.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop the Kafka broker:", err)
-		}
-	}()
-	brokerAddr = b.Addr()
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(kafkatest.Main(m, func(b kafkatest.Broker) { testBroker, brokerAddr = b, b.Addr() }))
 }
 
 // boltTable is the smallest real Table: one bbolt file, one bucket. It

@@ -1,7 +1,6 @@
 package kafkabus
 
 import (
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -18,30 +17,7 @@ var testBroker kafkatest.Broker
 // directory. Missing jars fail the run loudly: CI installs them first, and a
 // silently skipped Kafka suite would hide a broken bus.
 func TestMain(m *testing.M) {
-	os.Exit(runWithBroker(m))
-}
-
-func runWithBroker(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kafkabus-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if testBroker, err = kafkatest.New(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	if err := testBroker.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: start the Kafka broker:", err)
-		return 1
-	}
-	defer func() {
-		if err := testBroker.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop the Kafka broker:", err)
-		}
-	}()
-	return m.Run()
+	os.Exit(kafkatest.Main(m, func(b kafkatest.Broker) { testBroker = b }))
 }
 
 func testLogger(t testing.TB) *slog.Logger {

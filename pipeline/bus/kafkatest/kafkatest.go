@@ -118,3 +118,34 @@ func ForTest(tb testing.TB) string {
 	})
 	return b.Addr()
 }
+
+// Main runs a package's tests around one broker, started in a temporary
+// folder before them and stopped after; use receives it first (to keep its
+// address, or the broker itself for tests that restart it). It returns the
+// exit code: func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m, …)) }.
+// A broker that cannot start fails the run: a silently skipped Kafka suite
+// would hide a broken bus.
+func Main(m *testing.M, use func(Broker)) int {
+	dir, err := os.MkdirTemp("", "kafkatest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	b, err := New(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	if err := b.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: start the Kafka broker:", err)
+		return 1
+	}
+	defer func() {
+		if err := b.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop the Kafka broker:", err)
+		}
+	}()
+	use(b)
+	return m.Run()
+}
