@@ -119,58 +119,19 @@ func (r *Registry) catchUp(ctx context.Context) bool {
 
 // applyEntry writes one entry and keeps the token index in step with it.
 func applyEntry(tx *bolt.Tx, e kvtopic.Entry) error {
-	tokens := tx.Bucket(bucketTokens)
 	switch {
 	case strings.HasPrefix(e.Key, keyUser):
-		name := []byte(strings.TrimPrefix(e.Key, keyUser))
-		users := tx.Bucket(bucketUsers)
-		if old := users.Get(name); old != nil {
+		return applyHolder(tx, bucketUsers, strings.TrimPrefix(e.Key, keyUser), e.Value, func(b []byte) (credential, error) {
 			var u User
-			if json.Unmarshal(old, &u) == nil && u.TokenHash != "" {
-				if err := tokens.Delete([]byte(u.TokenHash)); err != nil {
-					return err
-				}
-			}
-		}
-		if e.Value == nil {
-			return users.Delete(name)
-		}
-		var u User
-		if err := json.Unmarshal(e.Value, &u); err != nil {
-			return fmt.Errorf("user %s: %w", name, err)
-		}
-		if err := users.Put(name, e.Value); err != nil {
-			return err
-		}
-		if u.Disabled || u.TokenHash == "" {
-			return nil
-		}
-		return tokens.Put([]byte(u.TokenHash), []byte("user:"+u.Name))
+			err := json.Unmarshal(b, &u)
+			return credential{hash: u.TokenHash, ref: "user:" + u.Name, active: !u.Disabled}, err
+		})
 	case strings.HasPrefix(e.Key, keyVenue):
-		code := []byte(strings.TrimPrefix(e.Key, keyVenue))
-		venues := tx.Bucket(bucketVenues)
-		if old := venues.Get(code); old != nil {
+		return applyHolder(tx, bucketVenues, strings.TrimPrefix(e.Key, keyVenue), e.Value, func(b []byte) (credential, error) {
 			var v Venue
-			if json.Unmarshal(old, &v) == nil && v.KeyHash != "" {
-				if err := tokens.Delete([]byte(v.KeyHash)); err != nil {
-					return err
-				}
-			}
-		}
-		if e.Value == nil {
-			return venues.Delete(code)
-		}
-		var v Venue
-		if err := json.Unmarshal(e.Value, &v); err != nil {
-			return fmt.Errorf("venue %s: %w", code, err)
-		}
-		if err := venues.Put(code, e.Value); err != nil {
-			return err
-		}
-		if v.Revoked || v.KeyHash == "" {
-			return nil
-		}
-		return tokens.Put([]byte(v.KeyHash), []byte("venue:"+v.Code))
+			err := json.Unmarshal(b, &v)
+			return credential{hash: v.KeyHash, ref: "venue:" + v.Code, active: !v.Revoked}, err
+		})
 	case strings.HasPrefix(e.Key, keySession):
 		id := []byte(strings.TrimPrefix(e.Key, keySession))
 		if e.Value == nil {
@@ -179,6 +140,40 @@ func applyEntry(tx *bolt.Tx, e kvtopic.Entry) error {
 		return tx.Bucket(bucketSessions).Put(id, e.Value)
 	}
 	return nil // a key of a newer release: ignored, not fatal
+}
+
+// credential is what the token index needs of a user or a venue.
+type credential struct {
+	hash, ref string // token hash, and the holder it names
+	active    bool   // not disabled, not revoked
+}
+
+// applyHolder writes (or, for a nil value, deletes) a user or a venue and
+// keeps the token index in step: the old value's token goes, the new one's
+// comes when it is active.
+func applyHolder(tx *bolt.Tx, bucket []byte, name string, value []byte, read func([]byte) (credential, error)) error {
+	tokens, holders := tx.Bucket(bucketTokens), tx.Bucket(bucket)
+	if old := holders.Get([]byte(name)); old != nil {
+		if c, err := read(old); err == nil && c.hash != "" {
+			if err := tokens.Delete([]byte(c.hash)); err != nil {
+				return err
+			}
+		}
+	}
+	if value == nil {
+		return holders.Delete([]byte(name))
+	}
+	c, err := read(value)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", bucket, name, err)
+	}
+	if err := holders.Put([]byte(name), value); err != nil {
+		return err
+	}
+	if !c.active || c.hash == "" {
+		return nil
+	}
+	return tokens.Put([]byte(c.hash), []byte(c.ref))
 }
 
 // StateTable returns the registry as a table of the state topic.
