@@ -9,7 +9,7 @@
 //
 //	Alert:
 //	{"id":"trend-3f2a…","rule":"trends","kind":"topic","key":"topic:…",
-//	 "severity":"warning","unit":"cyber-1","title":"Burst: 火灾 高架 浓烟",
+//	 "severity":"warning","unit":"cyber-1","title":"突发话题：火灾 高架 浓烟",
 //	 "state":"open|acknowledged|resolved","assignee":"li",
 //	 "acked_by":"li","acked_at":"…","resolved_by":"li","resolved_at":"…","resolve_reason":"…",
 //	 "opened_at":"…","last_seen":"…","occurrences":1,"escalated":false,"sla_due":"…"|null,

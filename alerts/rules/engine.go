@@ -397,7 +397,7 @@ func (e *Engine) keyword(ctx context.Context, r Rule, now time.Time) error {
 	for _, k := range keys {
 		g := groups[k]
 		sample := g[:min(len(g), 10)]
-		title := fmt.Sprintf("%s: %d new post(s) match %q", r.Name, len(g), r.Query)
+		title := fmt.Sprintf("%s：%d 条新帖文命中“%s”", r.Name, len(g), r.Query)
 		if _, _, err := e.o.Raiser.Raise(ctx, e.signal(r, k, title, map[string]any{"count": len(g), "posts": sample}, now)); err != nil {
 			return err
 		}
@@ -439,8 +439,8 @@ func (e *Engine) frequency(ctx context.Context, r Rule, now time.Time) error {
 		return err
 	}
 	return e.condition(ctx, r, r.Name, float64(n) >= r.Threshold,
-		fmt.Sprintf("%s: %d posts match %q in %v (threshold %g)", r.Name, n, r.Query, r.Window, r.Threshold),
-		fmt.Sprintf("auto: %d posts in %v, below %g", n, r.Window, r.Threshold),
+		fmt.Sprintf("%s：%s内 %d 条帖文命中“%s”（阈值 %g）", r.Name, zhDuration(r.Window), n, r.Query, r.Threshold),
+		fmt.Sprintf("自动解除：%s内 %d 条，低于 %g", zhDuration(r.Window), n, r.Threshold),
 		map[string]any{"count": n, "window": r.Window.String(), "threshold": r.Threshold}, now)
 }
 
@@ -462,8 +462,8 @@ func (e *Engine) spike(ctx context.Context, r Rule, now time.Time) error {
 	ratio := float64(cur) / math.Max(base, 1)
 	fire := cur >= uint64(r.MinCount) && ratio >= r.Ratio
 	return e.condition(ctx, r, r.Name, fire,
-		fmt.Sprintf("%s: %d posts match %q in %v, %.1f× the seasonal baseline %.1f", r.Name, cur, r.Query, r.Window, ratio, base),
-		fmt.Sprintf("auto: back to %.1f× the baseline", ratio),
+		fmt.Sprintf("%s：%s内 %d 条帖文命中“%s”，为前一日与前一周同期均值 %.1f 的 %.1f 倍", r.Name, zhDuration(r.Window), cur, r.Query, base, ratio),
+		fmt.Sprintf("自动解除：回落至同期均值的 %.1f 倍", ratio),
 		map[string]any{"count": cur, "day_ago": d, "week_ago": w, "baseline": base, "ratio": ratio}, now)
 }
 
@@ -501,7 +501,7 @@ func (e *Engine) flatline(ctx context.Context, r Rule, now time.Time) error {
 			// Nothing usually arrives at this hour: silence says nothing,
 			// but a delivery still clears an open alert.
 			if s.Silent < r.MinSilence.Seconds() {
-				_, _, err := e.o.Raiser.ResolveKey(ctx, r.Name, key, "auto: deliveries resumed")
+				_, _, err := e.o.Raiser.ResolveKey(ctx, r.Name, key, resumed)
 				errs = append(errs, err)
 			}
 			continue
@@ -509,9 +509,9 @@ func (e *Engine) flatline(ctx context.Context, r Rule, now time.Time) error {
 		s.UsualGap = 3600 / rate
 		s.Limit = math.Max(r.MinSilence.Seconds(), r.Factor*s.UsualGap)
 		fire := s.Silent > s.Limit
-		title := fmt.Sprintf("%s %s silent for %s (usually every %s at this hour)", r.Of, s.Key,
-			time.Duration(s.Silent*float64(time.Second)).Round(time.Second), time.Duration(s.UsualGap*float64(time.Second)).Round(time.Second))
-		errs = append(errs, e.condition(ctx, r, key, fire, title, "auto: deliveries resumed", s, now))
+		title := fmt.Sprintf("%s %s 已 %s 无新数据（此时段通常每 %s 一条）", ofName[r.Of], s.Key,
+			zhDuration(time.Duration(s.Silent*float64(time.Second))), zhDuration(time.Duration(s.UsualGap*float64(time.Second))))
+		errs = append(errs, e.condition(ctx, r, key, fire, title, resumed, s, now))
 	}
 	return errors.Join(errs...)
 }
@@ -549,7 +549,7 @@ func (e *Engine) newTerm(ctx context.Context, r Rule, now time.Time) error {
 	}
 	for _, t := range rows {
 		h := sha256.Sum256([]byte(r.Name + "\x00" + t.Term))
-		s := e.signal(r, "term:"+t.Term, fmt.Sprintf("New term %q: %d posts since %s", t.Term, t.N, t.First.Format(time.RFC3339)),
+		s := e.signal(r, "term:"+t.Term, fmt.Sprintf("新词“%s”：%s 起 %d 条帖文", t.Term, t.First.In(chinaTime).Format("2006-01-02 15:04"), t.N),
 			map[string]any{"term": t.Term, "first_seen": t.First, "count": t.N}, now)
 		s.ID, s.Term = "nt-"+hex.EncodeToString(h[:10]), t.Term
 		if _, _, err := e.o.Raiser.Raise(ctx, s); err != nil {
@@ -602,6 +602,6 @@ func (e *Engine) threshold(ctx context.Context, r Rule, now time.Time) error {
 	case "!=":
 		fire = v != r.Value
 	}
-	return e.condition(ctx, r, r.Name, fire, fmt.Sprintf("%s: value %g %s %g", r.Name, v, r.Op, r.Value),
-		fmt.Sprintf("auto: value %g no longer %s %g", v, r.Op, r.Value), map[string]any{"value": v}, now)
+	return e.condition(ctx, r, r.Name, fire, fmt.Sprintf("%s：当前值 %g %s %g", r.Name, v, r.Op, r.Value),
+		fmt.Sprintf("自动解除：当前值 %g，不再 %s %g", v, r.Op, r.Value), map[string]any{"value": v}, now)
 }

@@ -120,7 +120,7 @@ func TestFlatlineFiresAndClears(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := m.List(lifecycle.Filter{Unit: unit})
-	if len(all) != 1 || all[0].State != lifecycle.StateResolved || all[0].ResolveReason != "auto: deliveries resumed" {
+	if len(all) != 1 || all[0].State != lifecycle.StateResolved || all[0].ResolveReason != "自动解除：已恢复上报" {
 		t.Fatalf("after resuming: %+v", all)
 	}
 }
@@ -304,7 +304,7 @@ func TestPostRules(t *testing.T) {
 	for _, a := range m.List(lifecycle.Filter{Unit: u}) {
 		byRule[strings.SplitN(a.Rule, "-", 2)[0]] = a
 	}
-	if a, ok := byRule["kw"]; !ok || a.Key != "source:src-"+u || !strings.Contains(a.Title, "5 new post") {
+	if a, ok := byRule["kw"]; !ok || a.Key != "source:src-"+u || !strings.Contains(a.Title, "5 条新帖文命中") {
 		t.Errorf("keyword alert: %+v", a)
 	}
 	for _, r := range []string{"fq", "sp", "th"} {

@@ -606,7 +606,7 @@ func (e *Engine) raise(ctx context.Context, b time.Time, tp *topic, hotByTerm ma
 		names[i] = t.Term
 	}
 	a, created, err := e.o.Raiser.Raise(ctx, lifecycle.Signal{ID: tp.AlertID, Rule: "trends", Kind: "topic", Key: "topic:" + tp.ID,
-		Severity: e.o.Severity, Unit: e.o.Unit, Title: "Burst: " + strings.Join(names, " "), Terms: tp.Terms,
+		Severity: e.o.Severity, Unit: e.o.Unit, Title: "突发话题：" + strings.Join(names, " "), Terms: tp.Terms,
 		Payload: p, At: b.Add(e.o.Bucket)})
 	if err != nil {
 		return fmt.Errorf("raise topic %s: %w", tp.ID, err)
