@@ -192,3 +192,62 @@ func TestFacetsFollowWrites(t *testing.T) {
 		t.Errorf("facets %v lack the moved sources", got.Facets.Source)
 	}
 }
+
+// TestSearchesWhileWriting runs faceted searches from several goroutines
+// while posts keep arriving: every answer must add up (each post has one
+// source and one day, so both facets sum to the total) and the total can
+// only grow. Run with -race, it also checks the shared source tables.
+func TestSearchesWhileWriting(t *testing.T) {
+	s := openSet(t, t.TempDir(), analyzers[0].index, analyzers[0].query)
+	g := newPostGen(3000, 3)
+	if err := s.Index(context.Background(), g.take(500)); err != nil {
+		t.Fatal(err)
+	}
+	sr := newSearcher(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	writeErr := make(chan error, 1)
+	go func() {
+		defer close(writeErr)
+		for chunk := g.take(100); len(chunk) > 0; chunk = g.take(100) {
+			if err := s.Index(ctx, chunk); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+	}()
+	errs := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			var last uint64
+			for i := 0; i < 40; i++ {
+				res, err := sr.Search(ctx, Request{Query: "临江区", Facets: true, SortTime: w%2 == 1})
+				if err != nil {
+					errs <- err
+					return
+				}
+				var bySource, byDay int
+				for _, b := range res.Facets.Source {
+					bySource += b.Count
+				}
+				for _, b := range res.Facets.Day {
+					byDay += b.Count
+				}
+				if uint64(bySource) != res.Total || uint64(byDay) != res.Total || res.Total < last {
+					errs <- fmt.Errorf("search %d: total %d (previous %d), sources sum %d, days sum %d", i, res.Total, last, bySource, byDay)
+					return
+				}
+				last = res.Total
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+}
