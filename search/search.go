@@ -53,7 +53,7 @@ type Hit struct {
 	// (within the window the search looked at).
 	Duplicates int `json:"duplicates,omitempty"`
 
-	day     int    // index of its day in the snapshot
+	day     int    // index of its day in the snapshot; -1: not known
 	sortKey string // FieldSortKey, when ranked by time
 }
 
@@ -211,14 +211,70 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 			return out, nil
 		}
 	}
-	fields := []string{shards.FieldTitle, shards.FieldSource, shards.FieldAuthor, shards.FieldURL,
-		shards.FieldPublished, shards.FieldCluster}
-	if page, err = s.load(ctx, snap, q, page, fields, true); err != nil {
+	if page, err = s.load(ctx, snap, q, page, hitFields, true); err != nil {
 		return nil, err
 	}
 	out.Hits = append(out.Hits, page...)
 	return out, nil
 }
+
+// hitFields are the stored fields a hit shows.
+var hitFields = []string{shards.FieldTitle, shards.FieldSource, shards.FieldAuthor, shards.FieldURL,
+	shards.FieldPublished, shards.FieldCluster}
+
+// Pass is one search of a query over the days of a snapshot, as Search runs
+// it, before paging, folding and loading.
+type Pass struct {
+	Hits    []Hit          // the best, ranked; only ID and Score are set (see Load)
+	Total   uint64         // every match
+	Days    map[string]int // matches per day (YYYYMMDD), for days with any
+	Sources map[string]int // matches per source, when facets were asked for
+}
+
+// RunPass ranks q over the days of snap the way Search does (each day on
+// its own, newest first when ranked by time) and keeps the best want hits.
+// Cluster search runs it on each node, with q wrapped in cluster-wide
+// scoring figures; facets come back whole, not trimmed.
+func (s *Searcher) RunPass(ctx context.Context, snap *shards.Snapshot, q query.Query, want int, sortTime, facets bool) (*Pass, error) {
+	p := &Pass{Days: map[string]int{}, Sources: map[string]int{}}
+	if len(snap.Days) == 0 {
+		return p, nil
+	}
+	r, err := s.rank(ctx, snap, q, want, Request{SortTime: sortTime, Facets: facets})
+	if err != nil {
+		return nil, err
+	}
+	p.Hits, p.Total, p.Sources = r.hits[:min(want, len(r.hits))], r.total, r.sources
+	for i, n := range r.perDay {
+		if n > 0 {
+			p.Days[snap.Days[i]] = int(n)
+		}
+	}
+	return p, nil
+}
+
+// Load fills in hits that RunPass found on the same snapshot: every field
+// and highlighted fragments when full, the cluster id alone otherwise.
+func (s *Searcher) Load(ctx context.Context, snap *shards.Snapshot, q query.Query, hits []Hit, full bool) ([]Hit, error) {
+	if !full {
+		return s.load(ctx, snap, q, hits, []string{shards.FieldCluster}, false)
+	}
+	return s.load(ctx, snap, q, hits, hitFields, true)
+}
+
+// LoadIDs loads, with every field and highlighted fragments, the posts with
+// these ids that match q, from whichever days of snap hold them.
+func (s *Searcher) LoadIDs(ctx context.Context, snap *shards.Snapshot, q query.Query, ids []string) ([]Hit, error) {
+	hits := make([]Hit, len(ids))
+	for i, id := range ids {
+		hits[i] = Hit{ID: id, day: -1}
+	}
+	return s.load(ctx, snap, q, hits, hitFields, true)
+}
+
+// SortKey is the hit's place when ranked by time (empty when ranked by
+// relevance): posts sort newest first by it.
+func (h Hit) SortKey() string { return h.sortKey }
 
 // SortOrder is the Bleve sort of a search: by score alone (a tie-break on
 // a field would read its doc values for every match, which costs more than
@@ -390,11 +446,20 @@ func (s *Searcher) eachDay(ctx context.Context, snap *shards.Snapshot, days []in
 func (s *Searcher) load(ctx context.Context, snap *shards.Snapshot, q query.Query, hits []Hit, fields []string, withHighlight bool) ([]Hit, error) {
 	byDay := map[int][]string{}
 	var days []int
-	for _, h := range hits {
-		if byDay[h.day] == nil {
-			days = append(days, h.day)
+	add := func(d int, id string) {
+		if byDay[d] == nil {
+			days = append(days, d)
 		}
-		byDay[h.day] = append(byDay[h.day], h.ID)
+		byDay[d] = append(byDay[d], id)
+	}
+	for _, h := range hits {
+		if h.day >= 0 {
+			add(h.day, h.ID)
+			continue
+		}
+		for d := range snap.Days { // the day is not known: ask them all
+			add(d, h.ID)
+		}
 	}
 	got := make(map[string]Hit, len(hits))
 	err := s.eachDay(ctx, snap, days, func(d int, ctx context.Context) (context.Context, *bleve.SearchRequest) {

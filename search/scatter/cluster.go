@@ -21,10 +21,10 @@
 // and then load the page's fields and highlights in a third round, exactly
 // as package search does on one node.
 //
-// Facet counts are exact sums of every node's full counts, trimmed to the
-// single-node width. (A single node's alias trims each day to that width
-// before merging days, so with more terms than that in one day it is the
-// single node that approximates.)
+// Each node runs its phases with the single-node searcher's per-day passes
+// (search.Searcher.RunPass, Load, LoadIDs), so it ranks, counts and loads
+// exactly as one node alone does. Facet counts are exact sums of every
+// node's full counts, trimmed to the single-node width.
 //
 // A post indexed by two nodes (its partition moved between the index write
 // and the offset commit) is returned once; its counts are then doubled in

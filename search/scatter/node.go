@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
-	blevesearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/netpulse/netpulse/search"
@@ -24,11 +24,6 @@ const (
 	PathStats = "/internal/v1/search/stats"
 	PathHits  = "/internal/v1/search/hits"
 )
-
-// facetSize is the per-node facet width. Nodes return every term (up to
-// this many) so that the coordinator's sums are exact; the coordinator
-// trims to the width the single-node search shows.
-const facetSize = 10000
 
 // Shape is the part of a search every phase repeats.
 type Shape struct {
@@ -75,6 +70,7 @@ type HitsResponse struct {
 // Node answers the coordinator from this node's shards.
 type Node struct {
 	idx   search.Index
+	s     *search.Searcher // per-day passes and loading, as on one node
 	token string
 	log   *slog.Logger
 	db    Store   // with ix, for the repair endpoints (WithRepair)
@@ -86,7 +82,10 @@ func NewNode(idx search.Index, token string, log *slog.Logger) *Node {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{idx: idx, token: token, log: log}
+	// Without a registry NewSearcher cannot fail; the time limit is the
+	// coordinator's (its request's context).
+	s, _ := search.NewSearcher(idx, time.Hour, nil)
+	return &Node{idx: idx, s: s, token: token, log: log}
 }
 
 // Routes mounts the internal endpoints.
@@ -185,7 +184,9 @@ func (n *Node) Stats(ctx context.Context, s Shape) (*Stats, error) {
 	return col.stats(), nil
 }
 
-// Hits runs one phase of a search with the cluster's figures.
+// Hits runs one phase of a search with the cluster's figures, through the
+// single-node searcher's per-day passes (search.Searcher.RunPass), so that a
+// node ranks, counts and loads exactly as one node alone does.
 func (n *Node) Hits(ctx context.Context, req HitsRequest) (*HitsResponse, error) {
 	q, err := n.build(req.Shape)
 	if err != nil {
@@ -197,58 +198,52 @@ func (n *Node) Hits(ctx context.Context, req HitsRequest) (*HitsResponse, error)
 	if len(snap.Days) == 0 {
 		return out, nil
 	}
-	if len(req.IDs) > 0 {
-		q = query.NewConjunctionQuery([]query.Query{q, query.NewDocIDQuery(req.IDs)})
-	}
-	var bq query.Query = q
 	if req.Stats != nil {
-		bq = applyQuery(q, req.Stats)
+		q = applyQuery(q, req.Stats)
 	}
-	sr := bleve.NewSearchRequestOptions(bq, req.Size, req.Offset, false)
-	sr.SortBy(sortOrder(req.SortTime))
-	if req.SortTime || len(req.IDs) > 0 {
-		// As on one node: ranked by time, or loading a page already
-		// ranked, nothing needs a score.
-		sr.Score = "none"
+	if len(req.IDs) > 0 {
+		// The page of a folded search: load it wherever it lives.
+		hits, err := n.s.LoadIDs(ctx, snap, q, req.IDs)
+		if err != nil {
+			return nil, fmt.Errorf("search hits: %w", err)
+		}
+		out.Total = uint64(len(hits))
+		out.Hits = nodeHits(hits, false)
+		return out, nil
 	}
-	if req.Facets {
-		sr.AddFacet("source", bleve.NewFacetRequest(shards.FieldSource, facetSize))
-		sr.AddFacet("day", bleve.NewFacetRequest(shards.FieldDay, facetSize))
-	}
-	if req.Full {
-		sr.Fields = []string{shards.FieldTitle, shards.FieldSource, shards.FieldAuthor, shards.FieldURL,
-			shards.FieldPublished, shards.FieldCluster}
-		sr.Highlight = bleve.NewHighlightWithStyle("html")
-		sr.Highlight.AddField(shards.FieldTitle)
-		sr.Highlight.AddField(shards.FieldBody)
-	} else {
-		sr.Fields = []string{shards.FieldCluster}
-	}
-	res, err := snap.Alias.SearchInContext(ctx, sr)
+	p, err := n.s.RunPass(ctx, snap, q, req.Offset+req.Size, req.SortTime, req.Facets)
 	if err != nil {
 		return nil, fmt.Errorf("search hits: %w", err)
 	}
-	out.Total = res.Total
-	for _, h := range res.Hits {
-		out.Hits = append(out.Hits, NodeHit{ID: h.ID, Score: h.Score, Sort: h.Sort, Fields: h.Fields, Fragments: h.Fragments})
+	out.Total = p.Total
+	page := p.Hits[min(req.Offset, len(p.Hits)):]
+	if page, err = n.s.Load(ctx, snap, q, page, req.Full); err != nil {
+		return nil, fmt.Errorf("search hits: %w", err)
 	}
+	out.Hits = nodeHits(page, req.SortTime)
 	if req.Facets {
-		out.Facets = map[string]*NodeFacet{}
-		for name, f := range res.Facets {
-			out.Facets[name] = nodeFacet(f)
+		out.Facets = map[string]*NodeFacet{
+			"source": {Terms: p.Sources, Total: int(p.Total)},
+			"day":    {Terms: p.Days, Total: int(p.Total)},
 		}
 	}
 	return out, nil
 }
 
-func nodeFacet(f *blevesearch.FacetResult) *NodeFacet {
-	nf := &NodeFacet{Terms: map[string]int{}, Total: f.Total, Missing: f.Missing}
-	if f.Terms != nil {
-		for _, t := range f.Terms.Terms() {
-			nf.Terms[t.Term] = t.Count
+// nodeHits puts loaded hits in the wire form the coordinator merges.
+func nodeHits(hits []search.Hit, byTime bool) []NodeHit {
+	out := make([]NodeHit, 0, len(hits))
+	for _, h := range hits {
+		nh := NodeHit{ID: h.ID, Score: h.Score, Fields: map[string]any{
+			shards.FieldTitle: h.Title, shards.FieldSource: h.Source, shards.FieldAuthor: h.Author, shards.FieldURL: h.URL,
+			shards.FieldPublished: h.PublishedAt.Format(time.RFC3339Nano), shards.FieldCluster: strconv.FormatUint(h.ClusterID, 10),
+		}, Fragments: map[string][]string{shards.FieldBody: h.Fragments}}
+		if byTime {
+			nh.Sort = []string{h.SortKey()}
 		}
+		out = append(out, nh)
 	}
-	return nf
+	return out
 }
 
 // sortOrder is the single-node searcher's order.
