@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	blevesearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/netpulse/netpulse/search"
@@ -177,11 +178,32 @@ func (n *Node) Stats(ctx context.Context, s Shape) (*Stats, error) {
 		return &Stats{Days: map[string]*DayStats{}}, nil
 	}
 	sq, col := collectQuery(q)
-	sr := bleve.NewSearchRequestOptions(sq, 0, 0, false)
-	if _, err := snap.Alias.SearchInContext(ctx, sr); err != nil {
-		return nil, fmt.Errorf("search stats: %w", err)
+	// Scoring reads its figures while the searchers are being built, so
+	// building them on each day is the whole round: no match is visited.
+	for i, idx := range snap.Indexes {
+		if err := buildSearcher(ctx, idx, sq); err != nil {
+			return nil, fmt.Errorf("search stats of %s: %w", snap.Days[i], err)
+		}
 	}
 	return col.stats(), nil
+}
+
+// buildSearcher builds q's searcher on idx's current view and closes it.
+func buildSearcher(ctx context.Context, idx bleve.Index, q query.Query) error {
+	ix, err := idx.Advanced()
+	if err != nil {
+		return err
+	}
+	r, err := ix.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	s, err := q.Searcher(ctx, r, idx.Mapping(), blevesearch.SearcherOptions{})
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }
 
 // Hits runs one phase of a search with the cluster's figures, through the
