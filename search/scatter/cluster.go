@@ -7,8 +7,8 @@
 // endpoints (Node). The api role's Coordinator runs a search in two
 // rounds over HTTP:
 //
-//  1. stats: every node runs the query against a reader that records what
-//     TF-IDF scoring reads — per day, the document count and each looked-up
+//  1. stats: every node builds the query's searchers (without running them)
+//     on a reader that records what TF-IDF scoring reads — per day, the document count and each looked-up
 //     term's document frequency (and the terms a date range enumerates).
 //     The coordinator sums them.
 //  2. hits: every node runs the query again with the sums in place of its
