@@ -59,7 +59,7 @@ func oracle(t *testing.T, s *shards.Set, req Request) *Result {
 	}
 	if req.Collapse {
 		window := min(req.Page*req.Size*3+20, MaxWindow)
-		all = collapse(all[:min(window, len(all))])
+		all = Collapse(all[:min(window, len(all))])
 	}
 	lo := min((req.Page-1)*req.Size, len(all))
 	out := &Result{Total: res.Total, Hits: all[lo:min(lo+req.Size, len(all))],

@@ -204,7 +204,7 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 		if page, err = s.load(ctx, snap, q, page, []string{shards.FieldCluster}, false); err != nil {
 			return nil, err
 		}
-		page = collapse(page)
+		page = Collapse(page)
 		lo := min((req.Page-1)*req.Size, len(page))
 		page = page[lo:min(lo+req.Size, len(page))]
 		if len(page) == 0 {
@@ -528,9 +528,10 @@ func buckets(f *blevesearch.FacetResult) []Bucket {
 	return out
 }
 
-// collapse keeps the first (best) hit of each cluster; cluster 0 means
-// unclustered and is never folded.
-func collapse(hits []Hit) []Hit {
+// Collapse keeps the first (best) hit of each near-duplicate cluster and
+// counts the others in its Duplicates; cluster 0 means unclustered and is
+// never folded. It reuses hits' storage.
+func Collapse(hits []Hit) []Hit {
 	seen := map[uint64]int{}
 	out := hits[:0]
 	for _, h := range hits {

@@ -41,7 +41,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,7 +48,6 @@ import (
 	blevesearch "github.com/blevesearch/bleve/v2/search"
 
 	"github.com/netpulse/netpulse/search"
-	"github.com/netpulse/netpulse/search/shards"
 )
 
 // Peers lists the base URLs (http://host:port) of the process nodes.
@@ -137,16 +135,16 @@ func (c *Coordinator) Search(ctx context.Context, req search.Request) (*search.R
 	if !req.Collapse {
 		lo := min((req.Page-1)*req.Size, len(merged.hits))
 		for _, h := range merged.hits[lo:min(lo+req.Size, len(merged.hits))] {
-			out.Hits = append(out.Hits, toHit(h))
+			out.Hits = append(out.Hits, h.Hit)
 		}
 		out.TookMS = time.Since(start).Milliseconds()
 		return out, nil
 	}
 	ranked := make([]search.Hit, 0, len(merged.hits))
 	for _, h := range merged.hits {
-		ranked = append(ranked, toHit(h))
+		ranked = append(ranked, h.Hit)
 	}
-	ranked = collapse(ranked)
+	ranked = search.Collapse(ranked)
 	lo := min((req.Page-1)*req.Size, len(ranked))
 	page := ranked[lo:min(lo+req.Size, len(ranked))]
 	if len(page) == 0 {
@@ -169,7 +167,7 @@ func (c *Coordinator) Search(ctx context.Context, req search.Request) (*search.R
 	for _, r := range full {
 		for _, h := range r.Hits {
 			if _, ok := byID[h.ID]; !ok {
-				byID[h.ID] = toHit(h)
+				byID[h.ID] = h.Hit
 			}
 		}
 	}
@@ -295,35 +293,6 @@ func mergeFacet(resps []*HitsResponse, name string, n int) []search.Bucket {
 		out = out[:n]
 	}
 	return out
-}
-
-func collapse(hits []search.Hit) []search.Hit {
-	seen := map[uint64]int{}
-	out := hits[:0]
-	for _, h := range hits {
-		if h.ClusterID != 0 {
-			if i, ok := seen[h.ClusterID]; ok {
-				out[i].Duplicates++
-				continue
-			}
-			seen[h.ClusterID] = len(out)
-		}
-		out = append(out, h)
-	}
-	return out
-}
-
-func toHit(h NodeHit) search.Hit {
-	str := func(k string) string { v, _ := h.Fields[k].(string); return v }
-	hit := search.Hit{ID: h.ID, Title: str(shards.FieldTitle), Source: str(shards.FieldSource),
-		Author: str(shards.FieldAuthor), URL: str(shards.FieldURL), Score: h.Score, Fragments: []string{}}
-	hit.PublishedAt, _ = time.Parse(time.RFC3339Nano, str(shards.FieldPublished))
-	hit.ClusterID, _ = strconv.ParseUint(str(shards.FieldCluster), 10, 64)
-	hit.Fragments = append(hit.Fragments, h.Fragments[shards.FieldBody]...)
-	if len(hit.Fragments) == 0 {
-		hit.Fragments = append(hit.Fragments, h.Fragments[shards.FieldTitle]...)
-	}
-	return hit
 }
 
 // Handler serves GET /api/v1/search/posts for the cluster with the

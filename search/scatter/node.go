@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
@@ -16,7 +15,6 @@ import (
 	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/netpulse/netpulse/search"
-	"github.com/netpulse/netpulse/search/shards"
 )
 
 // Internal endpoints a process node serves to the api role. They take the
@@ -45,13 +43,12 @@ type HitsRequest struct {
 	Stats    *Stats   `json:"stats,omitempty"`  // cluster-wide scoring figures
 }
 
-// NodeHit is one hit as a node returns it.
+// NodeHit is one hit as a node returns it: the hit as one node's search
+// has it (fields and fragments loaded when asked for) and, ranked by time,
+// its sort key.
 type NodeHit struct {
-	ID        string              `json:"id"`
-	Score     float64             `json:"score"`
-	Sort      []string            `json:"sort"`
-	Fields    map[string]any      `json:"fields,omitempty"`
-	Fragments map[string][]string `json:"fragments,omitempty"`
+	search.Hit
+	Sort []string `json:"sort,omitempty"`
 }
 
 // NodeFacet is one facet's full counts on a node.
@@ -256,10 +253,7 @@ func (n *Node) Hits(ctx context.Context, req HitsRequest) (*HitsResponse, error)
 func nodeHits(hits []search.Hit, byTime bool) []NodeHit {
 	out := make([]NodeHit, 0, len(hits))
 	for _, h := range hits {
-		nh := NodeHit{ID: h.ID, Score: h.Score, Fields: map[string]any{
-			shards.FieldTitle: h.Title, shards.FieldSource: h.Source, shards.FieldAuthor: h.Author, shards.FieldURL: h.URL,
-			shards.FieldPublished: h.PublishedAt.Format(time.RFC3339Nano), shards.FieldCluster: strconv.FormatUint(h.ClusterID, 10),
-		}, Fragments: map[string][]string{shards.FieldBody: h.Fragments}}
+		nh := NodeHit{Hit: h}
 		if byTime {
 			nh.Sort = []string{h.SortKey()}
 		}
