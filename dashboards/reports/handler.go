@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/dashboards/i18n"
 	"github.com/netpulse/netpulse/pipeline/store"
 )
 
@@ -53,7 +54,7 @@ type handler struct {
 	b     *Builder
 	cache *reportCache
 	o     Options
-	cats  map[string]catalogue
+	cats  map[string]i18n.Catalogue
 	tmpl  *template.Template
 	mux   *http.ServeMux
 	build *prometheus.HistogramVec
@@ -160,7 +161,7 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request, periodText, fo
 		http.Error(w, "report unavailable", http.StatusServiceUnavailable)
 		return nil, nil, false
 	}
-	lang := langOf(r)
+	lang := i18n.Of(r)
 	return rep, newView(rep, lang, h.cats[lang]), true
 }
 

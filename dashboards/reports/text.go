@@ -2,68 +2,24 @@ package reports
 
 import (
 	"embed"
-	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/netpulse/netpulse/dashboards/i18n"
 )
 
 //go:embed i18n/*.json
 var catalogueFS embed.FS
 
-// languages the report speaks; the first is the default, as in the web UI.
-func languages() []string { return []string{"zh-CN", "en"} }
-
-// langCookie is the web UI's language cookie (dashboards/web).
-const langCookie = "np_lang"
-
-type catalogue map[string]string
-
-func loadCatalogues() (map[string]catalogue, error) {
-	out := map[string]catalogue{}
-	for _, lang := range languages() {
-		b, err := catalogueFS.ReadFile("i18n/" + lang + ".json")
-		if err != nil {
-			return nil, fmt.Errorf("read report catalogue %s: %w", lang, err)
-		}
-		var c catalogue
-		if err := json.Unmarshal(b, &c); err != nil {
-			return nil, fmt.Errorf("parse report catalogue %s: %w", lang, err)
-		}
-		out[lang] = c
+func loadCatalogues() (map[string]i18n.Catalogue, error) {
+	cats, err := i18n.Load(catalogueFS, "i18n")
+	if err != nil {
+		return nil, fmt.Errorf("report catalogues: %w", err)
 	}
-	return out, nil
-}
-
-// t looks key up; a missing key shows itself so that it is noticed.
-func (c catalogue) t(key string, args ...any) string {
-	s, ok := c[key]
-	if !ok {
-		return "[" + key + "]"
-	}
-	if len(args) > 0 {
-		return fmt.Sprintf(s, args...)
-	}
-	return s
-}
-
-// langOf reads ?lang= first, then the UI's cookie.
-func langOf(r *http.Request) string {
-	want := r.URL.Query().Get("lang")
-	if want == "" {
-		if c, err := r.Cookie(langCookie); err == nil {
-			want = c.Value
-		}
-	}
-	for _, l := range languages() {
-		if strings.EqualFold(want, l) {
-			return l
-		}
-	}
-	return languages()[0]
+	return cats, nil
 }
 
 // figureRow is one figure as every output shows it.
@@ -80,7 +36,7 @@ type figureRow struct {
 type view struct {
 	R       *Report
 	Lang    string
-	c       catalogue
+	c       i18n.Catalogue
 	Title   string
 	Scope   string
 	Figures []figureRow
@@ -88,28 +44,28 @@ type view struct {
 	Problems []string
 }
 
-func newView(r *Report, lang string, c catalogue) *view {
+func newView(r *Report, lang string, c i18n.Catalogue) *view {
 	v := &view{R: r, Lang: lang, c: c}
 	v.Scope = r.Unit
 	if v.Scope == "" {
-		v.Scope = c.t("district")
+		v.Scope = c.Text("district")
 	}
-	v.Title = fmt.Sprintf("%s · %s · %s %s", c.t("title"), v.Scope, c.t("kind."+r.Kind), r.Period)
+	v.Title = fmt.Sprintf("%s · %s · %s %s", c.Text("title"), v.Scope, c.Text("kind."+r.Kind), r.Period)
 	for _, p := range r.Problems {
 		if t, ok := strings.CutPrefix(p, "missing table "); ok {
-			p = c.t("missing_table", t)
+			p = c.Text("missing_table", t)
 		}
 		v.Problems = append(v.Problems, p)
 	}
 	for _, f := range r.Figures {
-		row := figureRow{Key: f.Key, Group: f.Group, GroupLabel: c.t("group." + f.Group), Label: c.t("fig." + f.Key),
+		row := figureRow{Key: f.Key, Group: f.Group, GroupLabel: c.Text("group." + f.Group), Label: c.Text("fig." + f.Key),
 			Formula: v.formula(f.Key), Unavailable: f.Unavailable != "", Format: f.Format,
 			RawValue: f.Value, RawPrevious: f.Previous, RawNum: f.Num, RawDen: f.Den}
 		if f.District && r.Unit != "" {
-			row.Label += c.t("district_only")
+			row.Label += c.Text("district_only")
 		}
 		if row.Unavailable {
-			row.Value, row.Previous, row.Change = c.t("unavailable"), "", ""
+			row.Value, row.Previous, row.Change = c.Text("unavailable"), "", ""
 		} else {
 			row.Value, row.Previous = v.format(f.Format, f.Value), v.format(f.Format, f.Previous)
 			row.Change = v.change(f.Format, f.Delta())
@@ -122,7 +78,7 @@ func newView(r *Report, lang string, c catalogue) *view {
 	return v
 }
 
-func (v *view) t(key string, args ...any) string { return v.c.t(key, args...) }
+func (v *view) t(key string, args ...any) string { return v.c.Text(key, args...) }
 
 func (v *view) formula(key string) string {
 	switch key {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/dashboards/i18n"
 )
 
 //go:embed templates/*.html
@@ -31,7 +32,7 @@ var staticFS embed.FS
 // the same look and the same rules, without depending on the Server.
 type Shell struct {
 	reg    *access.Registry
-	cats   map[string]catalogue
+	cats   map[string]i18n.Catalogue
 	pages  map[string]map[string]*template.Template // lang -> page file -> set
 	secure bool
 	log    *slog.Logger
@@ -88,9 +89,9 @@ func NewShell(reg *access.Registry, o ShellOptions) (*Shell, error) {
 	return s, nil
 }
 
-func funcs(lang string, cat catalogue) template.FuncMap {
+func funcs(lang string, cat i18n.Catalogue) template.FuncMap {
 	return template.FuncMap{
-		"t": cat.text,
+		"t": cat.Text,
 		// col names a table column; fields an API adds later show as
 		// their JSON name until the catalogue has them. A context ("source")
 		// picks a more specific name first.
@@ -382,7 +383,7 @@ func (s *Shell) Fragment(w http.ResponseWriter, r *http.Request, page, name stri
 }
 
 func (s *Shell) render(w http.ResponseWriter, r *http.Request, status int, page, name, titleKey string, data any, title string, body ...template.HTML) {
-	lang := langOf(r)
+	lang := i18n.Of(r)
 	t := s.pages[lang][page]
 	if t == nil {
 		http.Error(w, "no template "+page, http.StatusInternalServerError)
@@ -410,7 +411,7 @@ func (s *Shell) render(w http.ResponseWriter, r *http.Request, status int, page,
 func (s *Shell) pageData(r *http.Request, lang, page, titleKey string, data any) Page {
 	pd := Page{Lang: lang, Active: page, Data: data}
 	if titleKey != "" {
-		pd.Title = s.cats[lang].text(titleKey)
+		pd.Title = s.cats[lang].Text(titleKey)
 	}
 	if si, ok := sessionFrom(r); ok {
 		pd.User, pd.CSRF = si.P, si.CSRF
@@ -431,7 +432,7 @@ func (s *Shell) Error(w http.ResponseWriter, r *http.Request, status int, key st
 	if r.Header.Get("HX-Request") != "" {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(status)
-		fmt.Fprintf(w, `<div class="notice notice-error">%s</div>`, template.HTMLEscapeString(s.cats[langOf(r)].text(key)))
+		fmt.Fprintf(w, `<div class="notice notice-error">%s</div>`, template.HTMLEscapeString(s.cats[i18n.Of(r)].Text(key)))
 		return
 	}
 	s.Render(w, r, status, "error", key, map[string]any{"Status": status, "Key": key})
@@ -439,5 +440,5 @@ func (s *Shell) Error(w http.ResponseWriter, r *http.Request, status int, key st
 
 // T translates key in the request's language.
 func (s *Shell) T(r *http.Request, key string, args ...any) string {
-	return s.cats[langOf(r)].text(key, args...)
+	return s.cats[i18n.Of(r)].Text(key, args...)
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/netpulse/netpulse/dashboards/i18n"
 )
 
 // The trends page shows the topics and term histories of the alerts
@@ -93,7 +95,7 @@ type trendsData struct {
 func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	cat := s.cats[langOf(r)]
+	cat := s.cats[i18n.Of(r)]
 	d := trendsData{Term: strings.TrimSpace(r.URL.Query().Get("term"))}
 	var ov trendsOverview
 	if err := s.api.call(ctx, r, http.MethodGet, "/api/v1/trends", nil, nil, nil, &ov); err != nil {
@@ -118,7 +120,7 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 				marks = append(marks, pts[i])
 			}
 		}
-		v.Chart = lineChart(cat.text("trends.volume_series"), pts, marks)
+		v.Chart = lineChart(cat.Text("trends.volume_series"), pts, marks)
 		d.Topics = append(d.Topics, v)
 	}
 	var vol []volumePoint
@@ -136,7 +138,7 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.VolEmpty = len(vol) == 0
-	d.Volume = lineChart(cat.text("trends.volume_series"), vol, nil)
+	d.Volume = lineChart(cat.Text("trends.volume_series"), vol, nil)
 	var top []topTerm
 	if err := s.db.Select(ctx, &top, `SELECT term, toUInt32(uniqExactMerge(clusters)) AS n
 		FROM netpulse.term_counts WHERE bucket >= now() - INTERVAL 24 HOUR

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/dashboards/i18n"
 	"github.com/netpulse/netpulse/pipeline/store"
 )
 
@@ -201,9 +202,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 	lang := r.PathValue("lang")
-	for _, l := range Languages {
+	for _, l := range i18n.Languages() {
 		if l == lang {
-			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", Secure: s.secure, HttpOnly: true,
+			http.SetCookie(w, &http.Cookie{Name: i18n.Cookie, Value: l, Path: "/", Secure: s.secure, HttpOnly: true,
 				SameSite: http.SameSiteStrictMode, Expires: time.Now().AddDate(1, 0, 0)})
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/dashboards/i18n"
 )
 
 func TestCataloguesHaveTheSameKeys(t *testing.T) {
@@ -19,10 +20,10 @@ func TestCataloguesHaveTheSameKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cats) != len(Languages) {
-		t.Fatalf("loaded %d catalogues, want %d", len(cats), len(Languages))
+	if len(cats) != len(i18n.Languages()) {
+		t.Fatalf("loaded %d catalogues, want %d", len(cats), len(i18n.Languages()))
 	}
-	for _, m := range missingKeys(cats) {
+	for _, m := range i18n.Missing(cats) {
 		t.Errorf("missing key %s", m)
 	}
 	for lang, c := range cats {
@@ -306,7 +307,7 @@ func TestNavAndNoInlineScript(t *testing.T) {
 		t.Errorf("/audit is not in Chinese by default")
 	}
 	// English on request, from the catalogue.
-	c.Jar.SetCookies(resp.Request.URL, []*http.Cookie{{Name: langCookie, Value: "en"}})
+	c.Jar.SetCookies(resp.Request.URL, []*http.Cookie{{Name: i18n.Cookie, Value: "en"}})
 	resp, _ = c.Get(ts.URL + "/audit")
 	if body := readAll(t, resp); !strings.Contains(body, "Audit log") {
 		t.Errorf("/audit in English lacks its title")
