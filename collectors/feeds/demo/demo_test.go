@@ -51,30 +51,37 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// TestDemoCrawl crawls the demo sites with the real crawler, journal and
-// jieba: before the burst, then after it. The burst must add many posts
-// but few clusters, and every source must stay healthy.
-func TestDemoCrawl(t *testing.T) {
+// demoCrawl is the demo site on a fake clock with the real crawler, a
+// journal and jieba behind it, for the crawl tests.
+type demoCrawl struct {
+	clk    *clock
+	j      *journal.Journal
+	health *feeds.Health
+	// crawlAll crawls every demo source once and returns the posts published.
+	crawlAll func() int
+}
+
+func newDemoCrawl(t *testing.T) *demoCrawl {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 28, 16, 0, 0, 0, cst)}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	site, err := Start(ctx, Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer site.Close()
-
+	t.Cleanup(func() { site.Close() })
 	dir := t.TempDir()
 	st, err := feeds.OpenStore(filepath.Join(dir, "feeds"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	j, err := journal.Open(journal.Options{Dir: filepath.Join(dir, "bus"), Partitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer j.Close()
+	t.Cleanup(func() { j.Close() })
 	reg := prometheus.NewRegistry()
 	h, err := feeds.NewHealth(st, reg, 3)
 	if err != nil {
@@ -84,10 +91,10 @@ func TestDemoCrawl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutSources(context.Background(), site.Sources()...); err != nil {
+	if err := st.PutSources(ctx, site.Sources()...); err != nil {
 		t.Fatalf("demo sources do not validate: %v", err)
 	}
-	crawlAll := func() int {
+	return &demoCrawl{clk: clk, j: j, health: h, crawlAll: func() int {
 		n := 0
 		for _, src := range site.Sources() {
 			run, err := c.Crawl(ctx, src)
@@ -97,7 +104,15 @@ func TestDemoCrawl(t *testing.T) {
 			n += run.Posts
 		}
 		return n
-	}
+	}}
+}
+
+// TestDemoCrawl crawls the demo sites with the real crawler, journal and
+// jieba: before the burst, then after it. The burst must add many posts
+// but few clusters, and every source must stay healthy.
+func TestDemoCrawl(t *testing.T) {
+	d := newDemoCrawl(t)
+	clk, j, crawlAll := d.clk, d.j, d.crawlAll
 	before := crawlAll()
 	if before < 10 {
 		t.Errorf("only %d posts before the burst", before)
@@ -143,7 +158,7 @@ func TestDemoCrawl(t *testing.T) {
 			t.Errorf("no post mentions %s", w)
 		}
 	}
-	for _, sh := range h.All() {
+	for _, sh := range d.health.All() {
 		if sh.LastSuccessAt.IsZero() || sh.ConsecutiveFailures != 0 {
 			t.Errorf("demo source unhealthy: %+v", sh)
 		}
@@ -249,45 +264,8 @@ func TestTimelineCycles(t *testing.T) {
 // brings the whole timeline again as new posts, and its burst reposts
 // join the warning's near-duplicate cluster.
 func TestDemoCrawlCycles(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 28, 16, 0, 0, 0, cst)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	site, err := Start(ctx, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer site.Close()
-	dir := t.TempDir()
-	st, err := feeds.OpenStore(filepath.Join(dir, "feeds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	j, err := journal.Open(journal.Options{Dir: filepath.Join(dir, "bus"), Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	reg := prometheus.NewRegistry()
-	h, err := feeds.NewHealth(st, reg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := feeds.NewCrawler(feeds.Config{Now: clk.Now}, st, h, j, feeds.JiebaTokenizer(seg), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crawlAll := func() int {
-		n := 0
-		for _, src := range site.Sources() {
-			run, err := c.Crawl(ctx, src)
-			if err != nil {
-				t.Fatalf("crawl %s: %v", src.Name, err)
-			}
-			n += run.Posts
-		}
-		return n
-	}
+	d := newDemoCrawl(t)
+	clk, j, crawlAll := d.clk, d.j, d.crawlAll
 	clk.Advance(25 * time.Minute)
 	if n := crawlAll(); n != 57 {
 		t.Errorf("first cycle: %d posts, want 57", n)
