@@ -8,27 +8,19 @@ import (
 	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 	_ "github.com/blevesearch/bleve/v2/analysis/lang/cjk"
 
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/search/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 
-// seg is the process's one segmenter, as in serve; dict its dictionaries.
-var (
-	seg  *jieba.Segmenter
-	dict jiebadict.Paths
-)
+// seg is the process's one segmenter, as in serve.
+var seg *jieba.Segmenter
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "search-jieba")
 	if err != nil {
 		panic(err)
 	}
-	dict, err = jiebadict.Install(dir)
-	if err != nil {
-		panic(err)
-	}
-	if seg, err = jieba.New(dict); err != nil {
+	if seg, err = jieba.Open(dir); err != nil {
 		panic(err)
 	}
 	if err := jieba.Register(seg); err != nil {

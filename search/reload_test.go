@@ -18,14 +18,14 @@ func TestReloaderReindexesWhenTheFileChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "userdict.utf8")
-	shipped, err := os.ReadFile(dict.Domain)
+	shipped, err := os.ReadFile(seg.Paths().Domain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, shipped, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { seg.LoadUserDict(dict.Domain) })
+	t.Cleanup(func() { seg.LoadUserDict(seg.Paths().Domain) })
 	r := &Reloader{Seg: seg, Index: s, Path: path, Interval: 10 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

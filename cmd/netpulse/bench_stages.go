@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/deploy"
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/store"
@@ -61,11 +60,7 @@ func (e *benchEnv) benchSeg() (*jieba.Segmenter, error) {
 	if e.seg != nil {
 		return e.seg, nil
 	}
-	paths, err := jiebadict.Install(filepath.Join(filepath.Dir(e.dir), "jieba"))
-	if err != nil {
-		return nil, err
-	}
-	seg, err := jieba.New(paths)
+	seg, err := jieba.Open(filepath.Join(filepath.Dir(e.dir), "jieba"))
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/dashboards/access"
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/posts"
 	"github.com/netpulse/netpulse/search"
@@ -27,11 +26,7 @@ var chinaTime = time.FixedZone("CST", 8*3600)
 // after every loop using them has stopped.
 func (a *app) wirePosts(ctx context.Context) (seg *jieba.Segmenter, err error) {
 	log := a.log.With("part", "posts")
-	paths, err := jiebadict.Install(filepath.Join(a.cfg.Data, "jieba"))
-	if err != nil {
-		return nil, err
-	}
-	if seg, err = jieba.New(paths); err != nil {
+	if seg, err = jieba.Open(filepath.Join(a.cfg.Data, "jieba")); err != nil {
 		return nil, err
 	}
 	var set *shards.Set
@@ -82,7 +77,7 @@ func (a *app) wirePosts(ctx context.Context) (seg *jieba.Segmenter, err error) {
 			return nil, err
 		}
 		a.watchLag("posts", bus.TopicPosts)
-		reloader := &search.Reloader{Seg: seg, Index: set, Path: paths.Domain, Log: log.With("stage", "dictionary")}
+		reloader := &search.Reloader{Seg: seg, Index: set, Path: seg.Paths().Domain, Log: log.With("stage", "dictionary")}
 		loops = append(loops,
 			func(ctx context.Context) error { defer cons.Close(); return stage.Run(ctx) },
 			func(ctx context.Context) error { return set.Run(ctx, time.Hour) },

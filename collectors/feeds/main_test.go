@@ -10,7 +10,6 @@ import (
 
 	"github.com/netpulse/netpulse/collectors/feeds/simhash"
 	"github.com/netpulse/netpulse/deploy"
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
 	"github.com/netpulse/netpulse/search/jieba"
@@ -31,12 +30,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	paths, err := jiebadict.Install(filepath.Join(dir, "dict"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	seg, err := jieba.New(paths)
+	seg, err := jieba.Open(filepath.Join(dir, "dict"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/deploy"
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/store"
@@ -39,11 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	db = store.New(b, nil)
-	paths, err := jiebadict.Install(dir + "/jieba")
-	if err != nil {
-		panic(err)
-	}
-	if seg, err = jieba.New(paths); err != nil {
+	if seg, err = jieba.Open(dir + "/jieba"); err != nil {
 		panic(err)
 	}
 	if err := jieba.Register(seg); err != nil {

@@ -65,6 +65,21 @@ type Segmenter struct {
 	digest string
 }
 
+// Open writes the shipped dictionaries (deploy/jieba) into dir, where
+// they are kept between runs, and opens a segmenter on them: how serve,
+// bench and the tests of every package that cuts Chinese start.
+func Open(dir string) (*Segmenter, error) {
+	paths, err := jiebadict.Install(dir)
+	if err != nil {
+		return nil, fmt.Errorf("install jieba dictionaries in %s: %w", dir, err)
+	}
+	return New(paths)
+}
+
+// Paths are the dictionary files the segmenter loaded; Paths().Domain is
+// the domain dictionary that Reloader watches.
+func (s *Segmenter) Paths() jiebadict.Paths { return s.paths }
+
 // New loads the dictionaries named by paths and then the domain dictionary
 // paths.Domain (which may be empty or missing).
 func New(paths jiebadict.Paths) (*Segmenter, error) {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/deploy"
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
@@ -46,11 +45,7 @@ func TestMain(m *testing.M) {
 	if err := db.Migrate(context.Background(), deploy.Schema()); err != nil {
 		panic(err)
 	}
-	paths, err := jiebadict.Install(dir)
-	if err != nil {
-		panic(err)
-	}
-	if seg, err = jieba.New(paths); err != nil {
+	if seg, err = jieba.Open(dir); err != nil {
 		panic(err)
 	}
 	if err := jieba.Register(seg); err != nil {

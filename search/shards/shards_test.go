@@ -14,25 +14,17 @@ import (
 	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 	"github.com/blevesearch/bleve/v2/search/query"
 
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/search/jieba"
 )
 
-var (
-	seg      *jieba.Segmenter
-	dictPath jiebadict.Paths
-)
+var seg *jieba.Segmenter
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "shards-jieba")
 	if err != nil {
 		panic(err)
 	}
-	dictPath, err = jiebadict.Install(dir)
-	if err != nil {
-		panic(err)
-	}
-	seg, err = jieba.New(dictPath)
+	seg, err = jieba.Open(dir)
 	if err != nil {
 		panic(err)
 	}
@@ -213,14 +205,14 @@ func TestReloadReindexSwapWhileSearching(t *testing.T) {
 	}
 
 	user := filepath.Join(t.TempDir(), "userdict.utf8")
-	shipped, err := os.ReadFile(dictPath.Domain)
+	shipped, err := os.ReadFile(seg.Paths().Domain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(user, append(shipped, "蓝鲸跑腿 3000 n\n"...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { seg.LoadUserDict(dictPath.Domain) })
+	t.Cleanup(func() { seg.LoadUserDict(seg.Paths().Domain) })
 	if changed, err := seg.LoadUserDict(user); err != nil || !changed {
 		t.Fatalf("reload: changed=%v err=%v", changed, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netpulse/netpulse/collectors/feeds"
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/posts"
@@ -28,11 +27,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	paths, err := jiebadict.Install(filepath.Join(dir, "dict"))
-	if err == nil {
-		seg, err = jieba.New(paths)
-	}
-	if err != nil {
+	if seg, err = jieba.Open(filepath.Join(dir, "dict")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
