@@ -201,7 +201,7 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 		return out, nil
 	}
 	if req.Collapse {
-		if page, err = s.load(ctx, snap, q, page, []string{shards.FieldCluster}, false); err != nil {
+		if page, err = s.Load(ctx, snap, q, page, false); err != nil {
 			return nil, err
 		}
 		page = Collapse(page)
@@ -211,7 +211,7 @@ func (s *Searcher) search(ctx context.Context, req Request) (*Result, error) {
 			return out, nil
 		}
 	}
-	if page, err = s.load(ctx, snap, q, page, hitFields, true); err != nil {
+	if page, err = s.Load(ctx, snap, q, page, true); err != nil {
 		return nil, err
 	}
 	out.Hits = append(out.Hits, page...)
@@ -225,7 +225,7 @@ var hitFields = []string{shards.FieldTitle, shards.FieldSource, shards.FieldAuth
 // Pass is one search of a query over the days of a snapshot, as Search runs
 // it, before paging, folding and loading.
 type Pass struct {
-	Hits    []Hit          // the best, ranked; only ID and Score are set (see Load)
+	Hits    []Hit          // the best, ranked: ID, Score and SortKey only (see Load)
 	Total   uint64         // every match
 	Days    map[string]int // matches per day (YYYYMMDD), for days with any
 	Sources map[string]int // matches per source, when facets were asked for
