@@ -1,17 +1,24 @@
 // Package maintext pulls the readable article out of a crawled HTML page:
-// title, body text, author and the printed publication time, without
-// navigation, scripts, ads or comment forms. Site-specific CSS selectors are
-// used when the source defines them; otherwise a text-density heuristic
-// picks the block with the most paragraph text and the fewest links.
+// title and publication time as the page shows them, body text, author,
+// without navigation, scripts, ads or comment forms.
+//
+// The body comes, in order of preference, from the source's own CSS
+// selectors, from readeck's go-readability (a maintained port of Mozilla's
+// Readability) run on a tree prepared for the markup of Chinese sites, and,
+// when a page is too large or readability finds nothing, from a fast
+// text-density scan. Article.Method says which one produced the body so
+// the crawler can count fast-path pages in source health.
 package maintext
 
 import (
 	"io"
+	"net/url"
 	"strings"
-	"unicode/utf8"
 
+	readability "codeberg.org/readeck/go-readability/v2"
 	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
 
 // Rules are a source's selectors. Empty fields fall back to heuristics.
@@ -22,6 +29,15 @@ type Rules struct {
 	Time   string
 }
 
+// Method names the way the body was found.
+type Method string
+
+const (
+	BySelectors   Method = "selectors"   // the source's Body selector matched
+	ByReadability Method = "readability" // the general extractor
+	ByFastPath    Method = "fast"        // page over the size limit, or readability found nothing
+)
+
 // Article is what Extract found. Time is the text as printed; the caller
 // parses it with the source's layout and clock.
 type Article struct {
@@ -29,10 +45,23 @@ type Article struct {
 	Body     string `json:"body"`
 	Author   string `json:"author"`
 	TimeText string `json:"time_text"`
+	// NextPage is the absolute or page-relative link to the next part of
+	// an article split over several pages ("下一页"), empty when none.
+	NextPage string `json:"next_page,omitempty"`
+	Method   Method `json:"method"`
 }
 
-// boilerplate never holds article text.
-const boilerplate = "script, style, noscript, template, iframe, object, embed, svg, canvas, form, button, select, textarea, input, nav, header, footer, aside, menu, " +
+// MaxElements bounds the time spent on one page. Readability's cost grows
+// faster than the page (it rescans ancestors and retries up to four
+// times); past this many elements a page goes to the fast path, which is
+// linear. Measured: the largest page of the evaluation sets (see
+// docs/performance.md) has about 9,000 elements.
+const MaxElements = 15000
+
+// boilerplate never holds article text. It is removed only on the
+// selector and fast paths; readability has its own, finer rules. <form> is
+// not in the list: ASP.NET pages wrap the whole page in one.
+const boilerplate = "script, style, noscript, template, iframe, object, embed, svg, canvas, button, select, textarea, input, nav, header, footer, aside, menu, " +
 	"[role=navigation], [role=banner], [role=contentinfo], [aria-hidden=true], " +
 	".nav, .navbar, .menu, .breadcrumb, .crumb, .sidebar, .footer, .header, .ad, .ads, .advert, .share, .comment, .comments, .related, .pagination, .pager, #nav, #footer, #header, #sidebar, #comments"
 
@@ -41,11 +70,11 @@ func Parse(r io.Reader) (*goquery.Document, error) {
 	return goquery.NewDocumentFromReader(r)
 }
 
-// Extract applies rules to doc. It removes boilerplate from doc in place.
+// Extract applies rules to doc. It changes doc in place.
 func Extract(doc *goquery.Document, rules Rules) Article {
 	var a Article
-	// Author and time often sit in a header block that is boilerplate for
-	// the body, so read them before stripping.
+	// Title, author and time often sit in a header block that is
+	// boilerplate for the body, so read them before anything is removed.
 	if rules.Author != "" {
 		a.Author = inline(doc.Find(rules.Author).First())
 	}
@@ -55,11 +84,9 @@ func Extract(doc *goquery.Document, rules Rules) Article {
 	if rules.Title != "" {
 		a.Title = inline(doc.Find(rules.Title).First())
 	}
+	var titleNode *html.Node
 	if a.Title == "" {
-		a.Title = inline(doc.Find("h1").First())
-	}
-	if a.Title == "" {
-		a.Title = inline(doc.Find("title").First())
+		a.Title, titleNode = shownTitle(doc)
 	}
 	if a.Author == "" {
 		if v, ok := doc.Find(`meta[name=author]`).Attr("content"); ok {
@@ -67,36 +94,74 @@ func Extract(doc *goquery.Document, rules Rules) Article {
 		}
 	}
 	if a.TimeText == "" {
-		for _, sel := range []string{`meta[property="article:published_time"]`, `meta[name=pubdate]`, `meta[name=publishdate]`} {
-			if v, ok := doc.Find(sel).Attr("content"); ok && strings.TrimSpace(v) != "" {
-				a.TimeText = clean(v)
-				break
-			}
+		a.TimeText = shownTime(doc, titleNode)
+	}
+	a.NextPage = nextPage(doc)
+
+	if rules.Body != "" {
+		if body := doc.Find(rules.Body); body.Length() > 0 {
+			body.Find(boilerplate).Remove()
+			var b strings.Builder
+			body.Each(func(_ int, s *goquery.Selection) {
+				for _, n := range s.Nodes {
+					blockText(&b, n)
+				}
+				b.WriteByte('\n')
+			})
+			a.Body, a.Method = paragraphs(b.String()), BySelectors
+			return a
 		}
 	}
-	if a.TimeText == "" {
-		a.TimeText = inline(doc.Find("time").First())
+	root := doc.Nodes[0]
+	if prepare(root) <= MaxElements {
+		if body := readable(root); body != "" {
+			a.Body, a.Method = body, ByReadability
+			return a
+		}
 	}
+	a.Body, a.Method = fastBody(root), ByFastPath
+	return a
+}
 
-	var body *goquery.Selection
-	if rules.Body != "" {
-		body = doc.Find(rules.Body)
-	}
-	if body == nil || body.Length() == 0 {
-		doc.Find(boilerplate).Remove()
-		body = densest(doc.Selection)
-	} else {
-		body.Find(boilerplate).Remove()
+// readable runs go-readability on the prepared tree and returns the body
+// text, or "" when it found no article.
+func readable(root *html.Node) string {
+	p := readability.NewParser()
+	// JSON-LD articleBody would bypass the page as shown; the title and
+	// dates are read by this package.
+	p.DisableJSONLD = true
+	u, _ := url.Parse("https://example.invalid/")
+	art, err := p.ParseAndMutate(root, u)
+	if err != nil || art.Node == nil {
+		return ""
 	}
 	var b strings.Builder
-	body.Each(func(_ int, s *goquery.Selection) {
-		for _, n := range s.Nodes {
-			blockText(&b, n)
+	blockText(&b, art.Node)
+	return paragraphs(b.String())
+}
+
+// prepare rewrites the markup of Chinese CMSs into what a general
+// extractor scores, and returns the number of elements.
+//
+// Unknown elements (<founder-content>, <sohu_cms_include:…>, editor
+// wrappers) become <div>s: readability only scores known tags, so
+// paragraphs inside an unknown wrapper otherwise lose to page clutter.
+func prepare(root *html.Node) int {
+	n := 0
+	var walk func(*html.Node)
+	walk = func(node *html.Node) {
+		if node.Type == html.ElementNode {
+			n++
+			if node.DataAtom == 0 && node.Namespace == "" {
+				node.Data, node.DataAtom = "div", atom.Div
+			}
 		}
-		b.WriteByte('\n')
-	})
-	a.Body = paragraphs(b.String())
-	return a
+		for c := node.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(root)
+	return n
 }
 
 // Text returns the readable text of an HTML fragment (a feed item's
@@ -117,44 +182,11 @@ func Text(fragment string) string {
 	return paragraphs(b.String())
 }
 
-// densest scores every container by the text of its paragraphs, discounted
-// by the share of that text inside links (navigation lists are all links),
-// and returns the best one.
-func densest(root *goquery.Selection) *goquery.Selection {
-	best, bestScore := root.Find("body"), -1.0
-	if best.Length() == 0 {
-		best = root
-	}
-	root.Find("article, main, div, section, td").Each(func(_ int, s *goquery.Selection) {
-		text := 0
-		s.ChildrenFiltered("p, br, span, font, h2, h3, blockquote, pre, li").Each(func(_ int, p *goquery.Selection) {
-			text += utf8.RuneCountInString(strings.TrimSpace(p.Text()))
-		})
-		// Text directly inside the container (forums often omit <p>).
-		for _, n := range s.Nodes {
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				if c.Type == html.TextNode {
-					text += utf8.RuneCountInString(strings.TrimSpace(c.Data))
-				}
-			}
-		}
-		all := utf8.RuneCountInString(s.Text())
-		if all == 0 || text == 0 {
-			return
-		}
-		linked := utf8.RuneCountInString(s.Find("a").Text())
-		score := float64(text) * (1 - float64(linked)/float64(all))
-		if score > bestScore {
-			best, bestScore = s, score
-		}
-	})
-	return best
-}
-
 var blockTags = map[string]bool{
 	"p": true, "div": true, "br": true, "li": true, "tr": true, "h1": true, "h2": true, "h3": true,
 	"h4": true, "h5": true, "h6": true, "blockquote": true, "pre": true, "section": true,
 	"article": true, "table": true, "ul": true, "ol": true, "dd": true, "dt": true, "hr": true,
+	"td": true, "th": true, "form": true, "main": true, "figure": true, "figcaption": true,
 }
 
 func blockText(b *strings.Builder, n *html.Node) {
@@ -163,7 +195,8 @@ func blockText(b *strings.Builder, n *html.Node) {
 		b.WriteString(n.Data)
 		return
 	case html.ElementNode:
-		if n.Data == "script" || n.Data == "style" {
+		switch n.Data {
+		case "script", "style", "noscript", "template":
 			return
 		}
 	case html.CommentNode:
