@@ -114,7 +114,7 @@ func Extract(doc *goquery.Document, rules Rules) Article {
 	}
 	root := doc.Nodes[0]
 	if prepare(root) <= MaxElements {
-		if body := readable(root); body != "" {
+		if body := readable(root, a.Title); body != "" {
 			a.Body, a.Method = body, ByReadability
 			return a
 		}
@@ -125,7 +125,7 @@ func Extract(doc *goquery.Document, rules Rules) Article {
 
 // readable runs go-readability on the prepared tree and returns the body
 // text, or "" when it found no article.
-func readable(root *html.Node) string {
+func readable(root *html.Node, title string) string {
 	p := readability.NewParser()
 	// JSON-LD articleBody would bypass the page as shown; the title and
 	// dates are read by this package.
@@ -135,9 +135,7 @@ func readable(root *html.Node) string {
 	if err != nil || art.Node == nil {
 		return ""
 	}
-	var b strings.Builder
-	blockText(&b, art.Node)
-	return paragraphs(b.String())
+	return trimEdges(lines(art.Node), title)
 }
 
 // prepare rewrites the markup of Chinese CMSs into what a general
@@ -152,17 +150,27 @@ func prepare(root *html.Node) int {
 	walk = func(node *html.Node) {
 		if node.Type == html.ElementNode {
 			n++
-			if node.DataAtom == 0 && node.Namespace == "" {
+			switch {
+			case formControl[node.DataAtom]:
+				// Option lists and buttons are never article text, and a
+				// login or cookie form can outscore a short article.
+				node.Parent.RemoveChild(node)
+				return
+			case node.DataAtom == 0 && node.Namespace == "":
 				node.Data, node.DataAtom = "div", atom.Div
 			}
 		}
-		for c := node.FirstChild; c != nil; c = c.NextSibling {
+		for c := node.FirstChild; c != nil; {
+			next := c.NextSibling
 			walk(c)
+			c = next
 		}
 	}
 	walk(root)
 	return n
 }
+
+var formControl = map[atom.Atom]bool{atom.Select: true, atom.Option: true, atom.Optgroup: true, atom.Button: true, atom.Textarea: true, atom.Input: true}
 
 // Text returns the readable text of an HTML fragment (a feed item's
 // description or content), paragraphs separated by newlines.
