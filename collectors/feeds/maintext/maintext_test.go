@@ -34,11 +34,12 @@ func TestExtract(t *testing.T) {
 		want  Article
 	}{
 		{"selectors", Rules{Title: "h1", Body: ".content", Time: ".time", Author: ".author"},
-			Article{Title: "城南仓库火灾无人员伤亡", Body: wantBody, Author: "市局宣传处", TimeText: "2026年11月28日 14:05"}},
+			Article{Title: "城南仓库火灾无人员伤亡", Body: wantBody, Author: "市局宣传处", TimeText: "2026年11月28日 14:05", Method: BySelectors}},
+		// Without selectors the time is the date printed under the headline.
 		{"heuristic", Rules{},
-			Article{Title: "城南仓库火灾无人员伤亡", Body: wantBody, Author: "市局宣传处", TimeText: ""}},
+			Article{Title: "城南仓库火灾无人员伤亡", Body: wantBody, Author: "市局宣传处", TimeText: "2026年11月28日 14:05", Method: ByReadability}},
 		{"selector matching nothing falls back", Rules{Body: ".missing", Time: ".time"},
-			Article{Title: "城南仓库火灾无人员伤亡", Body: wantBody, Author: "市局宣传处", TimeText: "2026年11月28日 14:05"}},
+			Article{Title: "城南仓库火灾无人员伤亡", Body: wantBody, Author: "市局宣传处", TimeText: "2026年11月28日 14:05", Method: ByReadability}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
