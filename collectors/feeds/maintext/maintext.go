@@ -96,7 +96,7 @@ func Extract(doc *goquery.Document, rules Rules) Article {
 	if a.TimeText == "" {
 		a.TimeText = shownTime(doc, titleNode)
 	}
-	a.NextPage = nextPage(doc)
+	a.NextPage = nextPage(doc.Nodes[0])
 
 	if rules.Body != "" {
 		if body := doc.Find(rules.Body); body.Length() > 0 {

@@ -7,41 +7,94 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
-
-// titleCandidates are where pages print the headline. Chinese CMSs often
-// use a classed <div> or <td> rather than <h1>.
-const titleCandidates = `h1, h2, h3, [class*=title], [id*=title], [class*=Title], [id*=Title], [class*=biaoti], [class*=headline]`
 
 // shownTitle returns the headline as printed on the page and its element.
 // The <title> element usually carries the headline followed by column and
 // site names ("标题_国内新闻_某某网"); the printed headline is the longest
-// candidate element whose text is part of it. Without one, the first
-// part of <title> is used.
+// headline-like element (h1–h3, or classed or named "title": Chinese CMSs
+// often print it in a <div> or <td>) whose text is part of <title>.
+// Without one, the first <h1> is used, then <title> without site names.
 func shownTitle(doc *goquery.Document) (string, *html.Node) {
-	head := inline(doc.Find("title").First())
-	var best *html.Node
-	bestLen := 0
-	doc.Find(titleCandidates).EachWithBreak(func(i int, s *goquery.Selection) bool {
-		if s.Is("title, head *") {
-			return true
+	var head string
+	var cands []*html.Node
+	var h1 *html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch n.DataAtom {
+			case atom.Title:
+				if head == "" {
+					head = nodeText(n)
+				}
+				return
+			case atom.Script, atom.Style, atom.Noscript, atom.Template:
+				return
+			case atom.H1:
+				if h1 == nil {
+					h1 = n
+				}
+				cands = append(cands, n)
+			case atom.H2, atom.H3:
+				cands = append(cands, n)
+			default:
+				for _, a := range n.Attr {
+					if (a.Key == "class" || a.Key == "id") && titleAttr.MatchString(a.Val) {
+						cands = append(cands, n)
+						break
+					}
+				}
+			}
 		}
-		t := inline(s)
-		n := utf8.RuneCountInString(t)
-		if n >= 4 && n <= 120 && n > bestLen && head != "" && strings.Contains(compact(head), compact(t)) {
-			best, bestLen = s.Nodes[0], n
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
 		}
-		return i < 400
-	})
-	if best != nil {
-		return inline(goquery.NewDocumentFromNode(best).Selection), best
 	}
-	if h1 := doc.Find("body h1").First(); h1.Length() > 0 {
-		if t := inline(h1); t != "" {
-			return t, h1.Nodes[0]
+	walk(doc.Nodes[0])
+	var best *html.Node
+	bestLen, bestText := 0, ""
+	if h := compact(head); h != "" {
+		for _, c := range cands {
+			t := nodeText(c)
+			n := utf8.RuneCountInString(t)
+			if n >= 4 && n <= 120 && n > bestLen && strings.Contains(h, compact(t)) {
+				best, bestLen, bestText = c, n, t
+			}
+		}
+	}
+	if best != nil {
+		return bestText, best
+	}
+	if h1 != nil {
+		if t := nodeText(h1); t != "" {
+			return t, h1
 		}
 	}
 	return siteless(head), nil
+}
+
+var titleAttr = regexp.MustCompile(`(?i)title|biaoti|headline`)
+
+// nodeText is the white-space-normalised text of n.
+func nodeText(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		switch n.Type {
+		case html.TextNode:
+			b.WriteString(n.Data)
+		case html.ElementNode:
+			if n.DataAtom == atom.Script || n.DataAtom == atom.Style {
+				return
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return clean(b.String())
 }
 
 // siteless drops the column and site names from a <title>.
@@ -123,20 +176,30 @@ func skipSubtree(n *html.Node) *html.Node {
 var nextLabels = map[string]bool{"下一页": true, "下页": true, "下一頁": true, "下壹页": true, "后一页": true}
 
 // nextPage finds the link to the next part of a paginated article.
-func nextPage(doc *goquery.Document) string {
-	href := ""
-	doc.Find("a[href]").EachWithBreak(func(_ int, s *goquery.Selection) bool {
-		t := strings.Trim(compact(s.Text()), "[]【】<>《》»›>→ ")
-		if !nextLabels[t] {
-			return true
+func nextPage(root *html.Node) string {
+	var walk func(*html.Node) string
+	walk = func(n *html.Node) string {
+		if n.Type == html.ElementNode && n.DataAtom == atom.A {
+			href := ""
+			for _, a := range n.Attr {
+				if a.Key == "href" {
+					href = strings.TrimSpace(a.Val)
+				}
+			}
+			if href == "" || strings.HasPrefix(href, "#") || strings.HasPrefix(strings.ToLower(href), "javascript:") {
+				return ""
+			}
+			if t := strings.Trim(compact(nodeText(n)), "[]【】<>《》»›>→ "); nextLabels[t] {
+				return href
+			}
+			return ""
 		}
-		h, _ := s.Attr("href")
-		h = strings.TrimSpace(h)
-		if h == "" || strings.HasPrefix(h, "#") || strings.HasPrefix(strings.ToLower(h), "javascript:") {
-			return true
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if h := walk(c); h != "" {
+				return h
+			}
 		}
-		href = h
-		return false
-	})
-	return href
+		return ""
+	}
+	return walk(root)
 }
