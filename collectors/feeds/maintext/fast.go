@@ -15,12 +15,15 @@ var skipTags = map[string]bool{
 }
 
 // fastBody is the linear fallback: every run of text votes for its
-// nearest block ancestor and, at half weight, that block's parent, the way
-// readability scores paragraphs; the container with the most votes after
+// nearest block ancestor and, at falling weights, the ancestors above it,
+// the way readability scores paragraphs; the container with the most votes after
 // discounting link text wins. Sibling <div> paragraphs therefore all count
 // for their common parent, and nothing is dropped for being in a <form>.
-func fastBody(root *html.Node) string {
-	type stat struct{ text, links, votes int }
+func fastBody(root *html.Node, title string) string {
+	type stat struct {
+		text, links int
+		votes       float64
+	}
 	st := map[*html.Node]*stat{}
 	get := func(n *html.Node) *stat {
 		s := st[n]
@@ -41,11 +44,10 @@ func fastBody(root *html.Node) string {
 			if inLink {
 				return c, c
 			}
-			if block != nil {
-				get(block).votes += c
-				if block.Parent != nil {
-					get(block.Parent).votes += c / 2
-				}
+			// Readability's ancestor weights: the block, its parent
+			// at half, then 1/(3·level), five levels up.
+			for level, a := 0, block; level < 5 && a != nil; level, a = level+1, a.Parent {
+				get(a).votes += float64(c) / ancestorDivider[level]
 			}
 			return c, 0
 		case html.ElementNode:
@@ -78,7 +80,7 @@ func fastBody(root *html.Node) string {
 		if s.text == 0 || s.votes == 0 {
 			continue
 		}
-		score := float64(s.votes) * (1 - float64(s.links)/float64(s.text))
+		score := s.votes * (1 - float64(s.links)/float64(s.text))
 		if score > bestScore {
 			best, bestScore = n, score
 		}
@@ -86,31 +88,7 @@ func fastBody(root *html.Node) string {
 	if best == nil {
 		return ""
 	}
-	var b strings.Builder
-	fastText(&b, best)
-	return paragraphs(b.String())
+	return trimEdges(lines(best), title)
 }
 
-func fastText(b *strings.Builder, n *html.Node) {
-	switch n.Type {
-	case html.TextNode:
-		b.WriteString(n.Data)
-		return
-	case html.ElementNode:
-		if skipTags[n.Data] {
-			return
-		}
-	case html.CommentNode:
-		return
-	}
-	block := n.Type == html.ElementNode && blockTags[n.Data]
-	if block {
-		b.WriteByte('\n')
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		fastText(b, c)
-	}
-	if block {
-		b.WriteByte('\n')
-	}
-}
+var ancestorDivider = [5]float64{1, 2, 6, 9, 12}

@@ -119,7 +119,7 @@ func Extract(doc *goquery.Document, rules Rules) Article {
 			return a
 		}
 	}
-	a.Body, a.Method = fastBody(root), ByFastPath
+	a.Body, a.Method = fastBody(root, a.Title), ByFastPath
 	return a
 }
 

@@ -65,7 +65,7 @@ func methods() []method {
 				if err != nil {
 					return ""
 				}
-				return fastBody(doc.Nodes[0])
+				return fastBody(doc.Nodes[0], "")
 			}})
 	}
 	return ms
