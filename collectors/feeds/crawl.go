@@ -342,14 +342,70 @@ func (r *runState) article(ctx context.Context, link string) error {
 		return nil
 	}
 	r.run.Pages++
-	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(htmlUTF8(p)))
+	a, err := r.extract(p)
 	if err != nil {
 		return fmt.Errorf("parse %s: %w", link, err)
 	}
-	a := maintext.Extract(doc, maintext.Rules{Title: r.src.Selectors.Title, Body: r.src.Selectors.Body,
-		Author: r.src.Selectors.Author, Time: r.src.Selectors.Time})
+	a.Body = r.restOfArticle(ctx, p.url, a)
 	r.add(link, link, a.Title, a.Body, a.Author, r.parseTime(a.TimeText))
 	return nil
+}
+
+// maxArticleParts bounds how many pages of one paginated article
+// ("下一页") are fetched and joined.
+const maxArticleParts = 10
+
+// extract reads the article of one fetched page with the source's
+// selectors first, counting pages the extractor had to take its fast path
+// on (too large for the full extractor, or nothing found by it).
+func (r *runState) extract(p *page) (maintext.Article, error) {
+	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(htmlUTF8(p)))
+	if err != nil {
+		return maintext.Article{}, err
+	}
+	a := maintext.Extract(doc, maintext.Rules{Title: r.src.Selectors.Title, Body: r.src.Selectors.Body,
+		Author: r.src.Selectors.Author, Time: r.src.Selectors.Time})
+	if a.Method == maintext.ByFastPath {
+		r.run.FastPath++
+	}
+	return a, nil
+}
+
+// restOfArticle follows the next-page links of an article split over
+// several pages on the same host and returns the joined body. A part that
+// cannot be fetched ends the article where it is: the parts before it are
+// still the article's text.
+func (r *runState) restOfArticle(ctx context.Context, at *url.URL, a maintext.Article) string {
+	body := a.Body
+	visited := map[string]bool{at.String(): true}
+	for part := 1; part < maxArticleParts && a.NextPage != "" && r.fetches < r.src.MaxPages; part++ {
+		ref, err := url.Parse(a.NextPage)
+		if err != nil {
+			break
+		}
+		next := at.ResolveReference(ref)
+		next.Fragment = ""
+		if next.Host != at.Host || visited[next.String()] {
+			break
+		}
+		visited[next.String()] = true
+		r.fetches++
+		p, err := r.c.fetch(ctx, r.col, r.src, next.String(), Validators{})
+		if err != nil || !p.isHTML() {
+			r.c.cfg.Logger.Info("article part not fetched", "source", r.src.Name, "url", next.String(), "err", err)
+			break
+		}
+		r.run.Pages++
+		if a, err = r.extract(p); err != nil {
+			break
+		}
+		if a.Body != "" {
+			body += "\n" + a.Body
+		}
+		at = p.url
+		visited[at.String()] = true
+	}
+	return body
 }
 
 // crawlFeed fetches the feed conditionally and turns unseen items into posts.

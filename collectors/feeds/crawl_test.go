@@ -74,6 +74,9 @@ func TestCrawlFixtures(t *testing.T) {
 		{"news", newsSource(s.URL), Run{Pages: 5, Robots: 1, Posts: 3}},
 		// GBK pages, one without any charset declaration, over two list pages.
 		{"forum", forumSource(s.URL), Run{Pages: 5, Posts: 3}},
+		// No body selector: a three-page article joined, an ASP.NET page
+		// wrapped in <form>, and a page too large for the full extractor.
+		{"gov", govSource(s.URL), Run{Pages: 6, Posts: 3, FastPath: 1}},
 		{"rss", feedSource("rss", KindRSS, s.URL+"/feeds/rss.xml"), Run{Pages: 1, Posts: 2}},
 		{"atom", feedSource("atom", KindAtom, s.URL+"/feeds/atom.xml"), Run{Pages: 1, Posts: 2}},
 	}

@@ -39,6 +39,9 @@ type Run struct {
 	Failed      int `json:"failed"`       // pages given up after retries
 	Old         int `json:"old"`          // dated before the seen retention, not published
 	Posts       int `json:"posts"`        // published
+	// FastPath counts article pages whose text came from maintext's fast
+	// path: too large for the full extractor, or nothing found by it.
+	FastPath int `json:"fast_path"`
 }
 
 // Health tracks SourceHealth in memory, in the store (so that it survives
@@ -59,6 +62,7 @@ type Health struct {
 	posts       *prometheus.CounterVec
 	pages       *prometheus.CounterVec
 	robots      *prometheus.CounterVec
+	fastPath    *prometheus.CounterVec
 	postsPerRun *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
 	failures    *prometheus.GaugeVec
@@ -85,6 +89,8 @@ func NewHealth(store *Store, reg prometheus.Registerer, failAfter int) (*Health,
 			Name: "pages_total", Help: "Pages requested per source and outcome (fetched, not_modified, failed)."}, []string{"source", "outcome"}),
 		robots: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
 			Name: "robots_skipped_total", Help: "Pages not fetched because robots.txt disallows them."}, []string{"source"}),
+		fastPath: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
+			Name: "extract_fast_path_total", Help: "Article pages extracted by the fast path (over the size limit, or nothing found by the full extractor)."}, []string{"source"}),
 		postsPerRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "netpulse", Subsystem: "feeds",
 			Name: "last_run_posts", Help: "Posts published by the last run of a source."}, []string{"source"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "netpulse", Subsystem: "feeds",
@@ -94,7 +100,7 @@ func NewHealth(store *Store, reg prometheus.Registerer, failAfter int) (*Health,
 		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "netpulse", Subsystem: "feeds",
 			Name: "source_failing", Help: "1 when a source has failed too many runs in a row."}, []string{"source"}),
 	}
-	for _, c := range []prometheus.Collector{h.runs, h.posts, h.pages, h.robots, h.postsPerRun, h.lastSuccess, h.failures, h.failing} {
+	for _, c := range []prometheus.Collector{h.runs, h.posts, h.pages, h.robots, h.fastPath, h.postsPerRun, h.lastSuccess, h.failures, h.failing} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register feeds metrics: %w", err)
 		}
@@ -223,6 +229,7 @@ func (h *Health) Record(ctx context.Context, source string, at time.Time, took t
 	h.pages.WithLabelValues(source, "not_modified").Add(float64(r.NotModified))
 	h.pages.WithLabelValues(source, "failed").Add(float64(r.Failed))
 	h.robots.WithLabelValues(source).Add(float64(r.Robots))
+	h.fastPath.WithLabelValues(source).Add(float64(r.FastPath))
 	h.setGauges(sh)
 	err := h.store.putHealth(sh)
 	if runs != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -70,6 +71,11 @@ func (s *site) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-time.After(10 * time.Second):
 		}
+		return
+	case p == "/gen/huge.html":
+		// Larger than maintext.MaxElements: the extractor's fast path.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(hugePage))
 		return
 	case strings.HasPrefix(p, "/flaky/"):
 		if flaky > 0 {
@@ -196,12 +202,31 @@ func (e *env) published(t testing.TB) []posts.Post {
 	return out
 }
 
+// hugePage is a reply list of about 20,000 elements.
+var hugePage = func() string {
+	var b strings.Builder
+	b.WriteString(`<html><head><meta charset="utf-8"><title>网友回复汇总</title></head><body><h1>网友回复汇总</h1><div class="replies">`)
+	for i := range 5000 {
+		fmt.Fprintf(&b, `<div class="r"><div><span>网友%d</span><div>这是第%d条回复，内容完整。</div></div></div>`, i, i)
+	}
+	b.WriteString(`</div></body></html>`)
+	return b.String()
+}()
+
 // Fixture sources, pointed at a site by base URL.
 func newsSource(base string) Source {
 	return Source{Name: "news", Kind: KindHTML, URL: base + "/news/index.html", Enabled: true,
 		Interval: Duration(time.Minute), HostDelay: -0, MaxDepth: 5, MaxPages: 50,
 		Selectors: Selectors{List: "ul.news-list a.title", Next: ".pager a.next", Title: "h1.article-title",
 			Body: ".article-content", Author: ".author", Time: ".pubtime"}}
+}
+
+// govSource defines only the list selector: articles go through the
+// general extractor, one of them split over three pages.
+func govSource(base string) Source {
+	return Source{Name: "gov", Kind: KindHTML, URL: base + "/gov/list.html", Enabled: true,
+		Interval: Duration(time.Minute), MaxDepth: 1, MaxPages: 50,
+		Selectors: Selectors{List: "ul.list a"}}
 }
 
 func forumSource(base string) Source {
