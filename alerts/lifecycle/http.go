@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 )
 
 // Mount adds the alert API to mux. read guards the GET routes, write the

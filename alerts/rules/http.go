@@ -5,8 +5,8 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
-	"github.com/netpulse/netpulse/dashboards/access"
 )
 
 // Mount adds the rules API to mux.

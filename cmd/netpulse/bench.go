@@ -19,8 +19,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/pipeline/store"
-	"github.com/netpulse/netpulse/search/jieba"
 )
 
 // benchRow is one line of the bench table: a production rate beside the

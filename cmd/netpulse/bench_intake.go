@@ -13,13 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/collectors/intake"
-	"github.com/netpulse/netpulse/collectors/intake/identity"
-	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	precords "github.com/netpulse/netpulse/pipeline/records"
 	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // intakeBatch is the rows per HTTP request, a venue agent's upload size.

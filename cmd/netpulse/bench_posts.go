@@ -15,10 +15,10 @@ import (
 	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 
 	"github.com/netpulse/netpulse/alerts/terms"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/posts"
-	"github.com/netpulse/netpulse/search/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 

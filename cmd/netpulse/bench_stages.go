@@ -8,12 +8,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
-	"github.com/netpulse/netpulse/search/jieba"
 )
 
 // benchStages lists the stages in the order they run. Each measures the

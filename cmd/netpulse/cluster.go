@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/pipeline/ownership"
 	"github.com/netpulse/netpulse/search/scatter"
 	"github.com/netpulse/netpulse/search/shards"

@@ -12,12 +12,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
 	"github.com/netpulse/netpulse/alerts/notify"
 	"github.com/netpulse/netpulse/alerts/rules"
 	"github.com/netpulse/netpulse/alerts/terms"
 	"github.com/netpulse/netpulse/alerts/trends"
-	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/pipeline/bus"
 )
 

@@ -8,11 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/collectors/feeds"
 	"github.com/netpulse/netpulse/collectors/feeds/demo"
-	"github.com/netpulse/netpulse/dashboards/access"
-	"github.com/netpulse/netpulse/search/jieba"
 )
 
 // wireFeeds starts the feed collector: the source registry and health API

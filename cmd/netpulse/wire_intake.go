@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/collectors/intake"
-	"github.com/netpulse/netpulse/collectors/intake/identity"
-	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	precords "github.com/netpulse/netpulse/pipeline/records"
+	"github.com/netpulse/netpulse/privacy/identity"
 	srecords "github.com/netpulse/netpulse/search/records"
 )
 

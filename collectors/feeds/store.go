@@ -14,7 +14,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/netpulse/netpulse/collectors/feeds/simhash"
+	"github.com/netpulse/netpulse/chinese/simhash"
 	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 

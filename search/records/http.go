@@ -12,8 +12,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // CaseRefHeader carries the case an analyst works on.

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/collectors/intake/intaketest"
-	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/storetest"
+	"github.com/netpulse/netpulse/privacy/identity"
 	"github.com/netpulse/netpulse/search/records"
 )
 

@@ -19,7 +19,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/yanyiwu/gojieba"
 
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
+	jiebadict "github.com/netpulse/netpulse/chinese/jiebadict"
 )
 
 // Version is the analyser version. Bump it whenever a change here alters the
@@ -65,7 +65,7 @@ type Segmenter struct {
 	digest string
 }
 
-// Open writes the shipped dictionaries (deploy/jieba) into dir, where
+// Open writes the shipped dictionaries (package jiebadict) into dir, where
 // they are kept between runs, and opens a segmenter on them: how serve,
 // bench and the tests of every package that cuts Chinese start.
 func Open(dir string) (*Segmenter, error) {
