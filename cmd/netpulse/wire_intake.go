@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpulse/netpulse/privacy/audit"
+
 	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/collectors/intake"
 	"github.com/netpulse/netpulse/pipeline/bus"
@@ -115,7 +117,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 			chain = host + "/" + a.cfg.Listen
 		}
 	}
-	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: srecords.NewAudit(a.db, keys.Audit, chain), Log: a.log.With("part", "records-search")}
+	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: audit.New(a.db, keys.Audit, chain), Log: a.log.With("part", "records-search")}
 	apiMux := a.muxFor("api")
 	api.Routes(apiMux, a.access)
 

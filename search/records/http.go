@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/netpulse/netpulse/privacy/audit"
+
 	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/privacy/identity"
 )
@@ -25,7 +27,7 @@ const maxExport = 10000
 // API serves record search, reveal and the audit log.
 type API struct {
 	Search *Searcher
-	Audit  *Audit
+	Audit  *audit.Audit
 	Log    *slog.Logger
 }
 
@@ -67,7 +69,7 @@ func validCaseRef(s string) bool {
 // since personal data must not be shown without a trace.
 func (a *API) audit(ctx context.Context, r *http.Request, action, caseRef, filter string, rows int, outcome string) error {
 	p, _ := access.FromContext(r.Context())
-	_, err := a.Audit.Append(ctx, Entry{Actor: p.Kind + ":" + p.Name, Role: string(p.Role), Action: action,
+	_, err := a.Audit.Append(ctx, audit.Entry{Actor: p.Kind + ":" + p.Name, Role: string(p.Role), Action: action,
 		CaseRef: caseRef, Filter: filter, Rows: uint64(rows), Outcome: outcome})
 	if err != nil && a.Log != nil {
 		a.Log.Error("audit append failed", "action", action, "err", err)
@@ -228,7 +230,7 @@ func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if es == nil {
-		es = []Entry{}
+		es = []audit.Entry{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total": total, "entries": es})
 }
