@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -94,7 +94,7 @@ func benchIntake(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 	svc.Routes(mux, reg)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	defaults := env.cfg
+	defaults := env.defaults
 	writer := precords.New(precords.Options{Bus: j, DB: db, DeadLetter: j, BatchRows: defaults.BatchRows,
 		BatchDelay: defaults.BatchDelay, Log: env.log})
 	wctx, wcancel := context.WithCancel(ctx)
