@@ -118,6 +118,7 @@ var (
 	metaLabel = regexp.MustCompile(`^[\[【(（]?\s*(?:(?:来源|来自|稿源|编辑|责任编辑|责编|作者|记者|通讯员|发布时间|发表时间|发布日期|更新时间|时间|日期|点击|浏览|阅读|字号|转载|出处|摄影|图片|文)\s*[:：]|(?:Updated|Posted|Published|By)[\s:])`)
 	pageLine  = regexp.MustCompile(`第\s*\d+\s*页|共\s*\d+\s*页|上一页|下一页|^(?:\[\d+\]\s*)+$`)
 	tailHead  = regexp.MustCompile(`(?i)^[\[【〖(（]?\s*(?:\S{0,8}\s*)?(?:发表评论|网友评论|相关评论|最新评论|评论列表|我要评论|相关文章|相关新闻|相关阅读|相关链接|延伸阅读|推荐阅读|热门文章|最新文章|热点文章|猜你喜欢|更多精彩|you may also like|related (?:articles|stories|posts|content)|more from|read more|recommended|leave a (?:reply|comment)|comments)(?:$|[\s:：(（\[【!！.…>»])`)
+	urlLine   = regexp.MustCompile(`^(?:https?://|www\.)\S+$`)
 	legalLine = regexp.MustCompile(`(?i)版权|免责|copyright|©|all rights reserved|未经.{0,8}授权`)
 )
 
@@ -132,7 +133,7 @@ func furniture(l line, title string, tail bool) bool {
 		return true
 	case l.runes <= 80 && (metaLabel.MatchString(l.text) || pageLine.MatchString(l.text)):
 		return true
-	case l.runes <= 40 && dateRE.MatchString(l.text):
+	case l.runes <= 40 && dateRE.MatchString(l.text), urlLine.MatchString(l.text):
 		return true
 	case tail && l.runes <= 200 && legalLine.MatchString(l.text):
 		return true

@@ -13,6 +13,7 @@ package maintext
 import (
 	"io"
 	"net/url"
+	"regexp"
 	"strings"
 
 	readability "codeberg.org/readeck/go-readability/v2"
@@ -156,6 +157,11 @@ func prepare(root *html.Node) int {
 				// login or cookie form can outscore a short article.
 				node.Parent.RemoveChild(node)
 				return
+			case node.DataAtom == atom.Figcaption || isCaption(node):
+				// Captions and photo credits describe pictures the text
+				// does not carry; readers skip them.
+				node.Parent.RemoveChild(node)
+				return
 			case node.DataAtom == 0 && node.Namespace == "":
 				node.Data, node.DataAtom = "div", atom.Div
 			}
@@ -168,6 +174,17 @@ func prepare(root *html.Node) int {
 	}
 	walk(root)
 	return n
+}
+
+var captionAttr = regexp.MustCompile(`(?i)(?:^|[-_\s])(?:caption|credit|img-?desc|pictext|photo-?text)(?:$|[-_\s])`)
+
+func isCaption(n *html.Node) bool {
+	for _, a := range n.Attr {
+		if (a.Key == "class" || a.Key == "id") && captionAttr.MatchString(a.Val) {
+			return true
+		}
+	}
+	return false
 }
 
 var formControl = map[atom.Atom]bool{atom.Select: true, atom.Option: true, atom.Optgroup: true, atom.Button: true, atom.Textarea: true, atom.Input: true}
