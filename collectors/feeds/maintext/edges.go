@@ -76,6 +76,44 @@ func trimEdges(ls []line, title string) string {
 		total += l.runes
 	}
 	title = compact(title)
+	i, j := edges(ls, title, true)
+	weakRunes := 0
+	for _, part := range [][]line{ls[:i], ls[j:]} {
+		for _, l := range part {
+			if !furniture(l, title, true, false) {
+				weakRunes += l.runes
+			}
+		}
+	}
+	if weakRunes*2 > total {
+		// Short unpunctuated lines were most of the page: a table of
+		// data or verse. Trim only what is furniture for certain.
+		i, j = edges(ls, title, false)
+		if kept := runesIn(ls[i:j]); kept*5 < total && kept < 200 {
+			i, j = 0, len(ls)
+		}
+	}
+	var b strings.Builder
+	for k, l := range ls[i:j] {
+		if k > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(l.text)
+	}
+	return b.String()
+}
+
+func runesIn(ls []line) int {
+	n := 0
+	for _, l := range ls {
+		n += l.runes
+	}
+	return n
+}
+
+// edges returns the bounds of the article within ls; weak says whether
+// short unpunctuated lines count as furniture.
+func edges(ls []line, title string, weak bool) (int, int) {
 	i, j := 0, len(ls)
 	// A heading that opens comments or link lists ends the article when
 	// it comes after the article's longest paragraph.
@@ -91,33 +129,20 @@ func trimEdges(ls []line, title string) string {
 			break
 		}
 	}
-	for i < j && furniture(ls[i], title, false) {
+	for i < j && furniture(ls[i], title, false, weak) {
 		i++
 	}
-	for j > i && furniture(ls[j-1], title, true) {
+	for j > i && furniture(ls[j-1], title, true, weak) {
 		j--
 	}
-	kept := 0
-	for _, l := range ls[i:j] {
-		kept += l.runes
-	}
-	if kept*2 < total {
-		i, j = 0, len(ls)
-	}
-	var b strings.Builder
-	for k, l := range ls[i:j] {
-		if k > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(l.text)
-	}
-	return b.String()
+	return i, j
 }
 
 var (
 	metaLabel = regexp.MustCompile(`^[\[【(（]?\s*(?:(?:来源|来自|稿源|编辑|责任编辑|责编|作者|记者|通讯员|发布时间|发表时间|发布日期|更新时间|时间|日期|点击|浏览|阅读|字号|转载|出处|摄影|图片|文)\s*[:：]|(?:Updated|Posted|Published|By)[\s:])`)
 	pageLine  = regexp.MustCompile(`第\s*\d+\s*页|共\s*\d+\s*页|上一页|下一页|^(?:\[\d+\]\s*)+$`)
 	tailHead  = regexp.MustCompile(`(?i)^[\[【〖(（]?\s*(?:\S{0,8}\s*)?(?:发表评论|网友评论|相关评论|最新评论|评论列表|我要评论|相关文章|相关新闻|相关阅读|相关链接|延伸阅读|推荐阅读|热门文章|最新文章|热点文章|猜你喜欢|更多精彩|you may also like|related (?:articles|stories|posts|content)|more from|read more|recommended|leave a (?:reply|comment)|comments)(?:$|[\s:：(（\[【!！.…>»])`)
+	stampRE   = regexp.MustCompile(`(?:\d{1,2}[-/月]\d{1,2}日?|\d{4}[-/年]\d{1,2}[-/月]\d{1,2}日?)\s*\d{1,2}:\d{2}`)
 	urlLine   = regexp.MustCompile(`^(?:https?://|www\.)\S+$`)
 	legalLine = regexp.MustCompile(`(?i)版权|免责|copyright|©|all rights reserved|未经.{0,8}授权`)
 )
@@ -125,7 +150,7 @@ var (
 // sentenceEnd is how a line of prose ends.
 const sentenceEnd = "。！？!?.…”\"』」）)；;：:"
 
-func furniture(l line, title string, tail bool) bool {
+func furniture(l line, title string, tail, weak bool) bool {
 	switch {
 	case l.links*2 >= l.runes:
 		return true
@@ -135,9 +160,12 @@ func furniture(l line, title string, tail bool) bool {
 		return true
 	case l.runes <= 40 && dateRE.MatchString(l.text), urlLine.MatchString(l.text):
 		return true
+	case l.runes <= 80 && stampRE.MatchString(l.text):
+		// Reply and comment lists: title, author and a time of day.
+		return true
 	case tail && l.runes <= 200 && legalLine.MatchString(l.text):
 		return true
-	case l.runes <= 20 && !strings.ContainsAny(lastRune(l.text), sentenceEnd):
+	case weak && l.runes <= 20 && !strings.ContainsAny(lastRune(l.text), sentenceEnd):
 		return true
 	}
 	return false
