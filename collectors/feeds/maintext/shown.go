@@ -66,12 +66,46 @@ func shownTitle(doc *goquery.Document) (string, *html.Node) {
 	if best != nil {
 		return bestText, best
 	}
+	// A headline in plain bold or a styled <font>: the longest text
+	// outside links that is part of <title>.
+	if t, n := titleText(doc.Nodes[0], compact(head)); n != nil {
+		return t, n
+	}
 	if h1 != nil {
 		if t := nodeText(h1); t != "" {
 			return t, h1
 		}
 	}
 	return siteless(head), nil
+}
+
+func titleText(root *html.Node, head string) (string, *html.Node) {
+	if head == "" {
+		return "", nil
+	}
+	var best *html.Node
+	bestLen, bestText := 0, ""
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		switch n.Type {
+		case html.ElementNode:
+			switch n.DataAtom {
+			case atom.Head, atom.A, atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Option:
+				return
+			}
+		case html.TextNode:
+			t := clean(n.Data)
+			if c := utf8.RuneCountInString(t); c >= 6 && c > bestLen && c*2 >= utf8.RuneCountInString(head) && strings.Contains(head, compact(t)) {
+				best, bestLen, bestText = n.Parent, c, t
+			}
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(root)
+	return bestText, best
 }
 
 var titleAttr = regexp.MustCompile(`(?i)title|biaoti|headline`)
@@ -124,7 +158,10 @@ var dateRE = regexp.MustCompile(`(?:19|20)\d\d\s*(?:[-/.]|年)\s*[01]?\d\s*(?:[-
 
 // shownTime returns the publication time as printed: the first date in
 // the text that follows the headline (where the byline sits), else the
-// page's metadata, else a <time> element.
+// page's metadata or a <time> element, else the first date the page labels
+// as a publication time ("发表于", "发布时间") or prints with a time of day
+// (blogs and forums sign posts below the text; the date alone in a page
+// header is today's, not the post's).
 func shownTime(doc *goquery.Document, title *html.Node) string {
 	if title != nil {
 		seen := 0
@@ -150,7 +187,53 @@ func shownTime(doc *goquery.Document, title *html.Node) string {
 			return clean(v)
 		}
 	}
-	return inline(doc.Find("time").First())
+	if t := inline(doc.Find("time").First()); t != "" {
+		return t
+	}
+	return labelledTime(doc.Nodes[0])
+}
+
+var (
+	timeLabel   = regexp.MustCompile(`(?i)发表于|发布于|发表时间|发布时间|发布日期|更新时间|时间[:：]|日期[:：]|posted|published`)
+	timeOfDayRE = regexp.MustCompile(`\d[日\s]*\d{1,2}\s*[:：时]\s*\d{2}`)
+)
+
+func labelledTime(root *html.Node) string {
+	prev, withTime := "", ""
+	var walk func(*html.Node) string
+	walk = func(n *html.Node) string {
+		switch n.Type {
+		case html.ElementNode:
+			if skipTags[n.Data] || n.DataAtom == atom.A {
+				return ""
+			}
+		case html.TextNode:
+			t := n.Data
+			if loc := dateRE.FindStringIndex(t); loc != nil {
+				m := t[loc[0]:loc[1]]
+				if timeLabel.MatchString(prev + t[:loc[0]]) {
+					return clean(m)
+				}
+				if withTime == "" && timeOfDayRE.MatchString(m) {
+					withTime = clean(m)
+				}
+			}
+			if strings.TrimSpace(t) != "" {
+				prev = t
+			}
+			return ""
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if r := walk(c); r != "" {
+				return r
+			}
+		}
+		return ""
+	}
+	if r := walk(root); r != "" {
+		return r
+	}
+	return withTime
 }
 
 // following is the next node in document order after n's subtree start.
