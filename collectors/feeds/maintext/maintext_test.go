@@ -69,26 +69,38 @@ func TestText(t *testing.T) {
 	}
 }
 
-// FuzzExtract runs the extractor over arbitrary markup: no panic, valid
-// UTF-8 out, and nothing from a script element in the body.
+// FuzzExtract runs the extractor's three paths over arbitrary markup: no
+// panic, valid UTF-8 out, and nothing from a script element in the body.
 func FuzzExtract(f *testing.F) {
 	f.Add(page)
 	f.Add("<div><p>短</p><script>x</script></div>")
 	f.Add("<table><tr><td>论坛<br>回复</td></tr></table>")
 	f.Add("\xff\xfe<p>bad utf8 \xc3</p>")
+	f.Add("<form><founder-content><div>第一段。</div><div>第二段。</div></founder-content><select><option>选项</option></select></form><a href='2.html'>下一页</a>")
 	f.Fuzz(func(t *testing.T, in string) {
 		doc, err := Parse(strings.NewReader("<script>SCRIPTMARK</script>" + in))
 		if err != nil {
 			return
 		}
-		a := Extract(doc, Rules{Body: "div"})
-		for _, s := range []string{a.Title, a.Body, a.Author, a.TimeText} {
-			if !utf8.ValidString(s) {
-				t.Fatalf("invalid UTF-8 in %q", s)
+		// The selector path, then readability and the fast path on a
+		// fresh tree (Extract changes the one it is given).
+		for _, rules := range []Rules{{Body: "div"}, {}} {
+			doc, err := Parse(strings.NewReader("<script>SCRIPTMARK</script>" + in))
+			if err != nil {
+				return
+			}
+			a := Extract(doc, rules)
+			for _, s := range []string{a.Title, a.Body, a.Author, a.TimeText, a.NextPage} {
+				if !utf8.ValidString(s) {
+					t.Fatalf("invalid UTF-8 in %q", s)
+				}
+			}
+			if strings.Contains(a.Body, "SCRIPTMARK") && !strings.Contains(in, "SCRIPTMARK") {
+				t.Fatalf("script text leaked into body: %q", a.Body)
 			}
 		}
-		if strings.Contains(a.Body, "SCRIPTMARK") && !strings.Contains(in, "SCRIPTMARK") {
-			t.Fatalf("script text leaked into body: %q", a.Body)
+		if fast := fastBody(doc.Nodes[0], ""); !utf8.ValidString(fast) || (strings.Contains(fast, "SCRIPTMARK") && !strings.Contains(in, "SCRIPTMARK")) {
+			t.Fatalf("fast path: %q", fast)
 		}
 	})
 }
