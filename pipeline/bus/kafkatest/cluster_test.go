@@ -1,0 +1,261 @@
+package kafkatest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/netpulse/netpulse/deploy"
+	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/bus/kafkabus"
+	"github.com/netpulse/netpulse/pipeline/bus/kafkatest"
+)
+
+// cluster is one three-node KRaft cluster shared by the tests of this
+// file: starting it takes most of their time.
+var cluster *kafkatest.Cluster
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kafkatest-cluster-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		c, err := kafkatest.NewCluster(dir, 3)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
+			return 1
+		}
+		defer c.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := c.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL: start the cluster:", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "three-node cluster up in %v\n", time.Since(start).Round(100*time.Millisecond))
+		cluster = c
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func specs(t *testing.T) []kafkabus.TopicSpec {
+	t.Helper()
+	s, err := kafkabus.ParseTopics(deploy.KafkaTopics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func openBus(t *testing.T, o kafkabus.Options) *kafkabus.Bus {
+	t.Helper()
+	o.Brokers = cluster.Brokers()
+	o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	b, err := kafkabus.Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// TestTopicsAsSpecified creates every topic of deploy/kafka/topics.yaml on
+// brokers left at Kafka's defaults (min.insync.replicas=1,
+// compression.type=producer, max.message.bytes=1 MiB) and reads back what
+// the brokers hold: every config, partition count and replication factor
+// must be the spec's, and a second start must find no drift.
+func TestTopicsAsSpecified(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	spec := specs(t)
+	b := openBus(t, kafkabus.Options{Topics: spec})
+	drift, err := b.EnsureTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(drift) > 0 {
+		t.Fatalf("fresh topics differ from the spec: %v", drift)
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cluster.Brokers()...), Timeout: 10 * time.Second}
+	req := &kafka.DescribeConfigsRequest{}
+	names := make([]string, len(spec))
+	for i, s := range spec {
+		names[i] = s.Name
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name})
+	}
+	res, err := client.DescribeConfigs(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range spec {
+		t.Run(s.Name, func(t *testing.T) {
+			var got map[string]string
+			for _, r := range res.Resources {
+				if r.ResourceName == s.Name {
+					got = map[string]string{}
+					for _, e := range r.ConfigEntries {
+						got[e.ConfigName] = e.ConfigValue
+					}
+				}
+			}
+			if got == nil {
+				t.Fatal("no configs described")
+			}
+			for _, k := range slices.Sorted(maps.Keys(s.Config)) {
+				if got[k] != s.Config[k] {
+					t.Errorf("%s = %q, spec %q", k, got[k], s.Config[k])
+				}
+			}
+			for _, mt := range md.Topics {
+				if mt.Name != s.Name {
+					continue
+				}
+				if len(mt.Partitions) != s.Partitions {
+					t.Errorf("%d partitions, spec %d", len(mt.Partitions), s.Partitions)
+				}
+				for _, p := range mt.Partitions {
+					if len(p.Replicas) != s.ReplicationFactor {
+						t.Errorf("partition %d has %d replicas, spec %d", p.ID, len(p.Replicas), s.ReplicationFactor)
+					}
+				}
+			}
+		})
+	}
+	// The durability settings above are the spec's own, not the
+	// brokers': a topic created without them shows the defaults.
+	if err := createBare(ctx, client, "bare.defaults"); err != nil {
+		t.Fatal(err)
+	}
+	drift, err = openBus(t, kafkabus.Options{Topics: []kafkabus.TopicSpec{{Name: "bare.defaults", Partitions: 1,
+		ReplicationFactor: 3, Config: map[string]string{"min.insync.replicas": "2", "compression.type": "zstd"}}}}).EnsureTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var weaker, other int
+	for _, d := range drift {
+		if d.Weaker {
+			weaker++
+		} else {
+			other++
+		}
+	}
+	if weaker != 1 || other != 1 {
+		t.Fatalf("a bare topic on default brokers: want min.insync.replicas weaker and compression.type different, got %v", drift)
+	}
+	again, err := openBus(t, kafkabus.Options{Topics: spec}).EnsureTopics(ctx)
+	if err != nil || len(again) > 0 {
+		t.Fatalf("second start: drift %v, err %v", again, err)
+	}
+}
+
+func createBare(ctx context.Context, c *kafka.Client, topic string) error {
+	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 3}}})
+	if err != nil {
+		return err
+	}
+	return res.Errors[topic]
+}
+
+// TestKcat uses Debian's kcat (librdkafka) as an outside team would: it
+// consumes what netpulse published, headers included, and produces a
+// message netpulse's consumer reads.
+func TestKcat(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatal("kcat not installed; deploy/dev/install-deps.sh kcat installs it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := openBus(t, kafkabus.Options{Topics: specs(t), Node: "node-a"})
+	if _, err := b.EnsureTopics(ctx); err != nil {
+		t.Fatal(err)
+	}
+	value := `{"record_id":"r-kcat-1","venue":"KC-01"}`
+	if err := b.Publish(ctx, bus.TopicAccess, bus.Message{Key: []byte("KC-01"), Value: []byte(value)}); err != nil {
+		t.Fatal(err)
+	}
+	brokers := strings.Join(cluster.Brokers(), ",")
+	out, err := exec.CommandContext(ctx, kcat, "-b", brokers, "-C", "-t", bus.TopicAccess, "-o", "beginning", "-e",
+		"-J", "-q").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat consume: %v\n%s", err, out)
+	}
+	var found bool
+	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+		var m struct {
+			Key     string   `json:"key"`
+			Payload string   `json:"payload"`
+			Headers []string `json:"headers"`
+		}
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("kcat line %q: %v", line, err)
+		}
+		if m.Payload != value {
+			continue
+		}
+		found = true
+		h := map[string]string{}
+		for i := 0; i+1 < len(m.Headers); i += 2 {
+			h[m.Headers[i]] = m.Headers[i+1]
+		}
+		want := map[string]string{kafkabus.HeaderSchema: "netpulse.access-record", kafkabus.HeaderSchemaVersion: "1",
+			kafkabus.HeaderNode: "node-a", kafkabus.HeaderContentType: "application/json"}
+		if !maps.Equal(h, want) || m.Key != "KC-01" {
+			t.Errorf("kcat saw key %q headers %v, want KC-01 and %v", m.Key, h, want)
+		}
+	}
+	if !found {
+		t.Fatalf("kcat did not see the published message:\n%s", out)
+	}
+
+	// kcat produces (acks=all) into raw.posts; a netpulse consumer reads it.
+	post := `{"id":"kcat-post-1","source":"kcat"}`
+	p := exec.CommandContext(ctx, kcat, "-b", brokers, "-P", "-t", bus.TopicPosts, "-k", "kcat",
+		"-H", kafkabus.HeaderSchema+"=netpulse.post", "-H", kafkabus.HeaderSchemaVersion+"=1",
+		"-X", "acks=all", "-z", "zstd")
+	p.Stdin = strings.NewReader(post + "\n")
+	if out, err := p.CombinedOutput(); err != nil {
+		t.Fatalf("kcat produce: %v\n%s", err, out)
+	}
+	c, err := b.Subscribe(ctx, "kcat-test", bus.TopicPosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for {
+		msgs, err := c.Fetch(ctx, 100)
+		if err != nil {
+			t.Fatalf("netpulse consumer did not get kcat's message: %v", err)
+		}
+		for _, m := range msgs {
+			if string(m.Value) == post && string(m.Key) == "kcat" {
+				return
+			}
+		}
+	}
+}
