@@ -77,7 +77,10 @@ func openBus(t *testing.T, o kafkabus.Options) *kafkabus.Bus {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // TestTopicsAsSpecified creates every topic of deploy/kafka/topics.yaml on
 // brokers left at Kafka's defaults (min.insync.replicas=1,
