@@ -40,13 +40,13 @@ func (l *answerLog) note(sent time.Time, code int, h http.Header, err error) {
 
 // between summarises the answers to requests sent in [from, to).
 type phaseStats struct {
-	codes      map[int]int
-	netErrs    int
-	noRetry    int
-	slowest    time.Duration
-	firstOK    time.Time
-	requests   int
-	slow       []string
+	codes    map[int]int
+	netErrs  int
+	noRetry  int
+	slowest  time.Duration
+	firstOK  time.Time
+	requests int
+	slow     []string
 }
 
 func (l *answerLog) between(from, to time.Time) phaseStats {
