@@ -52,8 +52,9 @@ func (a *app) wireIntake(ctx context.Context) error {
 	}
 	log := a.log.With("part", "intake")
 	svc, err := intake.New(intake.Options{
-		Producer: a.bus,
-		DB:       a.db,
+		Producer:     a.bus,
+		ShareTimeout: a.cfg.PublishTimeout,
+		DB:           a.db,
 		VenueKind: func(ctx context.Context, code string) (string, error) {
 			v, err := a.access.Venue(ctx, code)
 			if err != nil {
