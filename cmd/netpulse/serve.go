@@ -58,6 +58,8 @@ type app struct {
 	// phase is starting, ready or stopping, for /-/ready and for the
 	// routes that must not answer before the wiring is done.
 	phase atomic.Int32
+	// dead is where consumers move messages they cannot use.
+	dead *deadLetters
 
 	lagMu    sync.Mutex
 	lagWatch [][2]string // (group, topic) pairs whose lag is exported
@@ -222,6 +224,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.db = store.New(backend, a.reg)
+	a.dead = newDeadLetters(a.bus, log.With("part", "dead-letters"), a.reg)
 	migrate := func() error { return a.db.Migrate(ctx, deploy.Schema()) }
 	if cfg.ClickHouseCluster != "" {
 		migrate = func() error { return a.db.MigrateCluster(ctx, deploy.Schema(), cfg.ClickHouseCluster) }
