@@ -410,7 +410,7 @@ func (l *Log) Start(ctx context.Context) error {
 		MaxBytes:  8 << 20,
 		// A fetch returns as soon as there is one byte; MaxWait only
 		// bounds an idle long poll.
-		MaxWait:     500 * time.Millisecond,
+		MaxWait: 500 * time.Millisecond,
 		// kafka-go logs each retry of its reader as an error, an idle
 		// long poll's i/o timeout included: noise on a quiet node. An
 		// outage that lasts reaches apply, which warns (rate-limited).

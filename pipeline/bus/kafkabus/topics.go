@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.yaml.in/yaml/v3"
@@ -207,7 +208,7 @@ func (b *Bus) compare(ctx context.Context, specs []TopicSpec) ([]Drift, error) {
 			ResourceType: kafka.ResourceTypeTopic, ResourceName: t.Name,
 			ConfigNames: slices.Sorted(maps.Keys(t.Config))})
 	}
-	md, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	md, err := b.metadataOf(ctx, names)
 	if err != nil {
 		return nil, fmt.Errorf("describe topics: %w: %w", bus.ErrUnavailable, err)
 	}
@@ -257,4 +258,23 @@ func (b *Bus) compare(ctx context.Context, specs []TopicSpec) ([]Drift, error) {
 		}
 	}
 	return drift, nil
+}
+
+// metadataOf asks until every topic in names lists its partitions: each
+// broker learns of new topics on its own, a moment after the controller,
+// and the broker that answers may not have yet.
+func (b *Bus) metadataOf(ctx context.Context, names []string) (*kafka.MetadataResponse, error) {
+	for {
+		md, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		if err == nil && len(md.Topics) == len(names) && !slices.ContainsFunc(md.Topics, func(t kafka.Topic) bool {
+			return t.Error != nil || len(t.Partitions) == 0
+		}) {
+			return md, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -111,9 +111,17 @@ func TestTopicsAsSpecified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
-	if err != nil {
-		t.Fatal(err)
+	// Each broker learns of new topics a moment after the controller.
+	var md *kafka.MetadataResponse
+	for {
+		md, err = client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		if err == nil && !slices.ContainsFunc(md.Topics, func(t kafka.Topic) bool { return len(t.Partitions) == 0 }) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("metadata of the new topics: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	for _, s := range spec {
 		t.Run(s.Name, func(t *testing.T) {
