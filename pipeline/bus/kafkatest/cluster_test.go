@@ -270,3 +270,91 @@ func TestKcat(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerRecoversAfterOutage stops two of three brokers under a
+// running consumer for longer than its error queue takes to fill, starts
+// them again, and requires the consumer to read new messages within 10 s of
+// the partitions having leaders again: kafka-go queues an error per
+// partition retry, and handing each to bus.Consume, which backs off per
+// error, made recovery as slow as the outage was long.
+func TestConsumerRecoversAfterOutage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b := openBus(t, kafkabus.Options{Partitions: 6, ReplicationFactor: 3})
+	const topic = "recovery.test"
+	publish := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			m := bus.Message{Key: fmt.Appendf(nil, "k%d", i%12), Value: fmt.Appendf(nil, "%d", i)}
+			for b.Publish(ctx, topic, m) != nil {
+				if ctx.Err() != nil {
+					t.Fatal(ctx.Err())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	publish(0, 60)
+	c, err := b.Subscribe(ctx, "recovery", topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seen := make(chan int, 1000)
+	var fetchErrs int
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bus.Consume(cctx, c, bus.BatchOptions{Max: 100, OnError: func(step string, err error, _ int) {
+			fetchErrs++
+			t.Logf("%s: %v", step, err)
+		}}, func(_ context.Context, msgs []bus.Message) error {
+			for _, m := range msgs {
+				var v int
+				fmt.Sscan(string(m.Value), &v)
+				seen <- v
+			}
+			return nil
+		})
+	}()
+	defer func() { stop(); <-done }()
+	got := map[int]bool{}
+	wait := func(n int, within time.Duration) time.Duration {
+		start := time.Now()
+		deadline := time.After(within)
+		for len(got) < n {
+			select {
+			case v := <-seen:
+				got[v] = true
+			case <-deadline:
+				t.Fatalf("consumed %d of %d within %v", len(got), n, within)
+			}
+		}
+		return time.Since(start)
+	}
+	wait(60, time.Minute)
+
+	down := cluster.Nodes[:2]
+	for _, n := range down {
+		if err := n.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Second)
+	for _, n := range down {
+		if err := n.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cluster.WaitBrokers(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	leadersAt := time.Now()
+	publish(60, 60)
+	took := time.Since(leadersAt)
+	took += wait(120, time.Minute)
+	t.Logf("after 20 s with two of three brokers down: consumed new messages %v after the brokers registered (publishing took part of it); %d errors reported", took.Round(100*time.Millisecond), fetchErrs)
+	if took > 10*time.Second {
+		t.Errorf("consumer took %v to read new messages after the brokers returned; want under 10s", took.Round(100*time.Millisecond))
+	}
+}
