@@ -20,3 +20,10 @@ func Schema() fs.FS {
 	}
 	return sub
 }
+
+//go:embed kafka/topics.yaml
+var kafkaTopics []byte
+
+// KafkaTopics returns deploy/kafka/topics.yaml, the one spec of every Kafka
+// topic netpulse uses (parsed by kafkabus.ParseTopics).
+func KafkaTopics() []byte { return kafkaTopics }

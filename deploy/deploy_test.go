@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/xml"
 	"flag"
@@ -15,7 +16,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netpulse/netpulse/deploy"
+	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/bus/kafkabus"
 	"github.com/netpulse/netpulse/pipeline/kvtopic"
+	"github.com/netpulse/netpulse/pipeline/ownership"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
 )
@@ -308,9 +312,31 @@ func TestKafkaTopics(t *testing.T) {
 			t.Errorf("topic %s: %d partitions, cleanup %q; want 1 partition, compacted", tp.Name, tp.Partitions, tp.Config["cleanup.policy"])
 		}
 	}
-	for _, want := range []string{"raw.access", "raw.posts", "dead.letter", kvtopic.DefaultTopic} {
+	for _, want := range []string{bus.TopicAccess, bus.TopicPosts, bus.TopicDeadLetter, kvtopic.DefaultTopic,
+		ownership.TopicLeader, ownership.TopicCrawl, ownership.TopicSearch} {
 		if !names[want] {
 			t.Errorf("no spec for topic %s", want)
+		}
+	}
+}
+
+// TestKafkaTopicsEmbedded: serve creates topics from the copy compiled into
+// the binary; it must be this file, and parse as kafkabus reads it.
+func TestKafkaTopicsEmbedded(t *testing.T) {
+	b, err := os.ReadFile("kafka/topics.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, deploy.KafkaTopics()) {
+		t.Fatal("deploy.KafkaTopics differs from kafka/topics.yaml")
+	}
+	specs, err := kafkabus.ParseTopics(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
+		if s.Value == "" {
+			t.Errorf("topic %s: no value schema named", s.Name)
 		}
 	}
 }

@@ -87,7 +87,7 @@ func (a *app) advertise() string {
 func (a *app) ownershipOptions(group, topic string, partitions int) ownership.Options {
 	host, _ := os.Hostname()
 	return ownership.Options{Brokers: a.cfg.Kafka, Group: group, Topic: topic, Partitions: partitions,
-		Replication: a.cfg.KafkaReplication, Advertise: a.advertise(), ClientID: "netpulse-" + host,
+		Replication: a.cfg.topicReplication(topic), Advertise: a.advertise(), ClientID: "netpulse-" + host,
 		Logger: a.log.With("part", "cluster", "group", group)}
 }
 

@@ -30,8 +30,10 @@ type Config struct {
 	TLSKey     string   `name:"tls-key" help:"PEM private key for tls-cert"`
 
 	Kafka             []string      `name:"kafka" help:"Kafka bootstrap brokers host:port,...; empty uses the embedded journal"`
-	KafkaPartitions   int           `name:"kafka-partitions" default:"6" help:"partitions for topics netpulse creates in Kafka"`
-	KafkaReplication  int           `name:"kafka-replication" default:"1" help:"replication factor for topics netpulse creates in Kafka"`
+	KafkaPartitions   int           `name:"kafka-partitions" help:"partitions of raw.access, raw.posts and netpulse.crawl when netpulse creates them; 0 takes deploy/kafka/topics.yaml (12)"`
+	KafkaReplication  int           `name:"kafka-replication" help:"replication factor of the topics netpulse creates; 0 takes deploy/kafka/topics.yaml (3); 1 for a single development broker"`
+	KafkaAllowWeak    bool          `name:"kafka-allow-weak-topics" help:"start even when existing topics are less durable than deploy/kafka/topics.yaml (fewer replicas, lower min.insync.replicas, shorter retention); the differences are logged either way"`
+	PublishTimeout    time.Duration `name:"publish-timeout" default:"5s" help:"longest a publish to the bus may take; past it intake answers 503 with Retry-After"`
 	ClickHouse        []string      `name:"clickhouse" help:"ClickHouse server native addresses host:port,...; empty uses embedded chDB"`
 	ClickHouseCluster string        `name:"clickhouse-cluster" help:"ClickHouse cluster name; with it the schema is created as Replicated tables ON CLUSTER behind Distributed ones"`
 	ClusterToken      string        `name:"cluster-token" secret:"true" help:"shared secret nodes present to each other's internal endpoints (cluster search); required with --kafka on process and api nodes"`
@@ -244,6 +246,12 @@ func (c *Config) validate() error {
 	}
 	if c.GCPercent == -1 && c.MemoryLimitMiB == 0 {
 		errs = append(errs, errors.New("gc-percent -1 needs memory-limit-mib: the heap would grow without bound"))
+	}
+	if c.KafkaPartitions < 0 || c.KafkaReplication < 0 {
+		errs = append(errs, errors.New("kafka-partitions and kafka-replication must be 0 (as topics.yaml) or more"))
+	}
+	if c.PublishTimeout <= 0 {
+		errs = append(errs, errors.New("publish-timeout must be positive"))
 	}
 	if c.BatchRows <= 0 || c.BatchDelay <= 0 {
 		errs = append(errs, errors.New("batch-rows and batch-delay must be positive"))

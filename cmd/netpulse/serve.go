@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netpulse/netpulse/jsonapi"
@@ -26,6 +27,7 @@ import (
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
+	"github.com/netpulse/netpulse/pipeline/dirlock"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
 	"github.com/netpulse/netpulse/pipeline/store/clickhouse"
@@ -52,6 +54,12 @@ type app struct {
 	// shared are the tables this node keeps of the state topic (state.go),
 	// in Kafka mode.
 	shared []*sharedTable
+
+	// phase is starting, ready or stopping, for /-/ready and for the
+	// routes that must not answer before the wiring is done.
+	phase atomic.Int32
+	// dead is where consumers move messages they cannot use.
+	dead *deadLetters
 
 	lagMu    sync.Mutex
 	lagWatch [][2]string // (group, topic) pairs whose lag is exported
@@ -85,22 +93,24 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 	tuneRuntime(cfg)
+	// One process per data folder: two would interleave writes to the
+	// journal, the store and the indexes. The kernel drops the lock when
+	// the process ends, however it ends.
+	lock, err := dirlock.Acquire(cfg.Data)
+	if err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	defer lock.Release()
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 
-	if err := a.wire(ctx); err != nil {
-		// Parts wired before the failure may hold subscriptions, indexes
-		// and the segmenter, which their actors release when they stop:
-		// run the group with an actor that fails at once, so that each of
-		// them stops the way it would at shutdown.
-		a.group.Add(func() error { return err }, func(error) {})
-		a.group.Run()
-		return err
-	}
-
+	// The HTTP server starts before the wiring, which can take a while
+	// (joining groups, catching up with the state topic): /-/healthy
+	// answers at once, so that a liveness probe does not restart a node
+	// that is only starting, and /-/ready says 503 until wiring is done.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -111,21 +121,41 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	a.group.Add(func() error {
+	served := make(chan error, 1)
+	go func() {
+		var err error
 		if cfg.TLSCert != "" {
 			err = srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
 		} else {
 			err = srv.Serve(ln)
 		}
+		served <- err
+	}()
+	shutdown := func() {
+		a.phase.Store(phaseStopping)
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}
+
+	if err := a.wire(ctx); err != nil {
+		shutdown()
+		// Parts wired before the failure may hold subscriptions, indexes
+		// and the segmenter, which their actors release when they stop:
+		// run the group with an actor that fails at once, so that each of
+		// them stops the way it would at shutdown.
+		a.group.Add(func() error { return err }, func(error) {})
+		a.group.Run()
+		return err
+	}
+
+	a.group.Add(func() error {
+		err := <-served
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
 		return fmt.Errorf("http server: %w", err)
-	}, func(error) {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	})
+	}, func(error) { shutdown() })
 
 	lagCtx, lagCancel := context.WithCancel(ctx)
 	a.group.Add(func() error { a.exportLag(lagCtx); return nil }, func(error) { lagCancel() })
@@ -141,6 +171,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	log.Info("netpulse serving", "url", url, "data", cfg.Data, "demo", cfg.Demo,
 		"bus", busKind(cfg), "store", storeKind(cfg))
 	fmt.Fprintf(stdout, "netpulse: dashboard at %s\n", url)
+	a.phase.Store(phaseReady)
 	err = a.group.Run()
 	log.Info("netpulse stopped", "err", err)
 	return err
@@ -193,6 +224,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.db = store.New(backend, a.reg)
+	a.dead = newDeadLetters(a.bus, log.With("part", "dead-letters"), a.reg)
 	migrate := func() error { return a.db.Migrate(ctx, deploy.Schema()) }
 	if cfg.ClickHouseCluster != "" {
 		migrate = func() error { return a.db.MigrateCluster(ctx, deploy.Schema(), cfg.ClickHouseCluster) }
@@ -285,16 +317,35 @@ func (a *app) exportLag(ctx context.Context) {
 	}
 }
 
+// Phases of the process, for /-/ready.
+const (
+	phaseStarting int32 = iota
+	phaseReady
+	phaseStopping
+)
+
+// probes answer even while the node starts or stops.
+var probes = map[string]bool{"/-/healthy": true, "/-/ready": true, "/healthz": true, "/metrics": true}
+
 // handler adds the always-present routes and request metrics around mux.
+// Until the wiring is done, every other route answers 503 with
+// Retry-After: the mux is still being filled.
 func (a *app) handler() http.Handler {
-	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /-/healthy", a.healthy)
+	a.mux.HandleFunc("GET /-/ready", a.ready)
+	a.mux.HandleFunc("GET /healthz", a.ready)
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	// Every answer carries a request id that its error body and the log
 	// lines about it quote (package jsonapi).
 	return jsonapi.RequestIDs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		a.mux.ServeHTTP(sw, r)
+		if a.phase.Load() == phaseStarting && !probes[r.URL.Path] {
+			sw.Header().Set("Retry-After", "5")
+			http.Error(sw, "netpulse is starting", http.StatusServiceUnavailable)
+		} else {
+			a.mux.ServeHTTP(sw, r)
+		}
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
@@ -304,10 +355,27 @@ func (a *app) handler() http.Handler {
 	}))
 }
 
-func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+// healthy answers 200 while the process runs: the liveness probe. It
+// checks nothing outside the process, so that an outage of Kafka or
+// ClickHouse does not restart the nodes that should be answering 503.
+func (a *app) healthy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// ready answers 200 when this node can serve: wired, not stopping, bus
+// and store reachable (the readiness probe; /healthz is the same, as the
+// HTTP contract promises). Otherwise 503 with the reasons.
+func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	var problems []string
+	switch a.phase.Load() {
+	case phaseStarting:
+		problems = append(problems, "starting")
+	case phaseStopping:
+		problems = append(problems, "stopping")
+	}
 	if err := a.bus.Ready(ctx); err != nil {
 		problems = append(problems, "bus: "+err.Error())
 	}
@@ -316,6 +384,7 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(problems) > 0 {
+		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		for _, p := range problems {
 			fmt.Fprintln(w, p)

@@ -127,6 +127,27 @@ func TestServeHealthAndMetrics(t *testing.T) {
 				t.Errorf("round %d: /metrics lacks %s", round, want)
 			}
 		}
+		for _, probe := range []string{"/-/healthy", "/-/ready", "/healthz"} {
+			resp, err := http.Get(base + probe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("round %d: %s answered %d on a ready node", round, probe, resp.StatusCode)
+			}
+		}
+		if round == 1 {
+			// A second serve on the same folder must refuse to start,
+			// saying why, and leave the first one serving.
+			out, err := exec.Command(bin, "serve", "--listen", freeAddr(t), "--data", data).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "in use by another process") {
+				t.Errorf("second serve on one data folder: err %v, output:\n%s", err, out)
+			}
+			if resp, err := http.Get(base + "/-/ready"); err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("first serve no longer ready after the refused second: %v", err)
+			}
+		}
 		stop()
 	}
 }

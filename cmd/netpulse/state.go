@@ -38,7 +38,7 @@ func shareTable(ctx context.Context, cfg *Config, log *slog.Logger, name string,
 	defer cancel()
 	l, err := kvtopic.Open(octx, kvtopic.Options{
 		Brokers:           cfg.Kafka,
-		ReplicationFactor: cfg.KafkaReplication,
+		ReplicationFactor: cfg.topicReplication(kvtopic.DefaultTopic),
 		ClientID:          "netpulse-" + host + "-state",
 		Logger:            log.With("part", "state", "table", name),
 		Join:              join,

@@ -52,8 +52,9 @@ func (a *app) wireIntake(ctx context.Context) error {
 	}
 	log := a.log.With("part", "intake")
 	svc, err := intake.New(intake.Options{
-		Producer: a.bus,
-		DB:       a.db,
+		Producer:     a.bus,
+		ShareTimeout: a.cfg.PublishTimeout,
+		DB:           a.db,
 		VenueKind: func(ctx context.Context, code string) (string, error) {
 			v, err := a.access.Venue(ctx, code)
 			if err != nil {
@@ -88,7 +89,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 	svcCtx, svcCancel := context.WithCancel(ctx)
 	a.group.Add(func() error { defer svc.Close(); return svc.Run(svcCtx) }, func(error) { svcCancel() })
 
-	writer := precords.New(precords.Options{Bus: a.bus, DB: a.db, DeadLetter: a.bus, BatchRows: a.cfg.BatchRows,
+	writer := precords.New(precords.Options{Bus: a.bus, DB: a.db, DeadLetter: a.dead, BatchRows: a.cfg.BatchRows,
 		BatchDelay: a.cfg.BatchDelay, Log: a.log.With("part", "records"), Reg: a.reg})
 	if a.cfg.hasRole("process") {
 		wctx, wcancel := context.WithCancel(ctx)

@@ -71,7 +71,7 @@ func (a *app) wirePosts(ctx context.Context) (seg *jieba.Segmenter, err error) {
 			return nil, fmt.Errorf("posts: subscribe: %w", err)
 		}
 		stage, err := posts.NewConsumer(cons, a.db, set, seg, posts.Config{MaxBatch: a.cfg.BatchRows, MaxWait: a.cfg.BatchDelay,
-			DeadLetter: a.bus, Analyzer: jieba.AnalyzerIndex, Logger: log.With("stage", "consumer"), Registerer: a.reg})
+			DeadLetter: a.dead, Analyzer: jieba.AnalyzerIndex, Logger: log.With("stage", "consumer"), Registerer: a.reg})
 		if err != nil {
 			cons.Close()
 			return nil, err

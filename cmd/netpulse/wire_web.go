@@ -12,7 +12,7 @@ import (
 // order. The demo logins come from wireIntake.
 func (a *app) wireWeb(ctx context.Context) error {
 	s, err := web.New(web.Options{Access: a.access, Mux: a.mux, DB: a.db,
-		Log: a.log.With("part", "web"), Secure: a.cfg.TLSCert != ""})
+		Log: a.log.With("part", "web"), Secure: a.cfg.TLSCert != "", DeadLetters: a.deadLetterCount})
 	if err != nil {
 		return fmt.Errorf("web UI: %w", err)
 	}

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -82,6 +83,8 @@ type stored struct {
 type ledger struct {
 	db     *bolt.DB
 	shared Shared
+	// shareTimeout bounds one write of an answer to the state topic.
+	shareTimeout time.Duration
 }
 
 // StateTable names the ledger's table in the shared state topic.
@@ -183,7 +186,7 @@ func (l *ledger) record(ctx context.Context, venue, key string, s stored, r Rece
 	if l.shared != nil {
 		// The records are on the bus already: a client that hangs up now
 		// must not keep its retry from finding the answer.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(l.shareTimeout, 30*time.Second))
 		defer cancel()
 		err = l.shared.Write(wctx, StateTable, entries...)
 		if errors.Is(err, kvtopic.ErrTooLarge) && len(entries) == 2 {

@@ -49,6 +49,11 @@ type Options struct {
 	// over all venues; more get 503 with Retry-After, so that overload is
 	// refused at the door instead of queued in memory. Default 4×GOMAXPROCS.
 	MaxInFlight int
+	// ShareTimeout bounds the write of a batch's answer to the shared state
+	// topic (Share) after its records are on the bus; past it the answer
+	// is 200 all the same, only not shared. Default 30s; serve sets its
+	// publish timeout, so that a broker outage does not hold answers.
+	ShareTimeout time.Duration
 }
 
 // Service accepts batches of access records.
@@ -110,6 +115,12 @@ func New(o Options) (*Service, error) {
 		o.Publisher = bus.TopicAccess
 	}
 	l, err := openLedger(o.LedgerPath)
+	if err == nil {
+		l.shareTimeout = o.ShareTimeout
+		if l.shareTimeout <= 0 {
+			l.shareTimeout = 30 * time.Second
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

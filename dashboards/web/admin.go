@@ -77,11 +77,21 @@ type adminData struct {
 	NewKey     string
 	NewKeyFor  string
 	FormError  string
+	// DeadLetters is how many messages the dead-letter topic holds; -1
+	// when unknown.
+	DeadLetters int64
 }
 
 func (s *Server) adminData(r *http.Request) adminData {
-	var d adminData
+	d := adminData{DeadLetters: -1}
 	var err error
+	if s.dead != nil {
+		if n, err := s.dead(r.Context()); err == nil {
+			d.DeadLetters = n
+		} else {
+			s.log.Warn("count dead letters", "err", err)
+		}
+	}
 	if d.Venues, err = s.access.Venues(r.Context()); err != nil {
 		s.log.Error("list venues", "err", err)
 		d.Error = "error.unavailable"

@@ -12,6 +12,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"io/fs"
@@ -36,6 +37,9 @@ type Options struct {
 	DB     *store.DB
 	Log    *slog.Logger
 	Secure bool // TLS: cookies get the Secure flag
+	// DeadLetters, if set, counts the messages held in the dead-letter
+	// topic (shown on the admin page: input the pipeline could not use).
+	DeadLetters func(ctx context.Context) (int64, error)
 }
 
 // Server holds the UI's handlers.
@@ -47,6 +51,7 @@ type Server struct {
 	log    *slog.Logger
 	secure bool
 	static http.Handler
+	dead   func(ctx context.Context) (int64, error)
 }
 
 // New builds the UI server.
@@ -63,7 +68,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	return &Server{Shell: sh, access: o.Access, api: apiClient{mux: o.Mux}, db: o.DB, log: o.Log,
-		secure: o.Secure, static: http.StripPrefix("/static/", http.FileServerFS(sub))}, nil
+		secure: o.Secure, static: http.StripPrefix("/static/", http.FileServerFS(sub)), dead: o.DeadLetters}, nil
 }
 
 // Register adds the UI's routes to mux.

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what netpulse needs on a fresh machine, idempotently: the embedded
 # ClickHouse engine (libchdb.so), the Kafka broker jars for the bus contract
-# tests, and Debian's chromium for the browser tests. Each step is skipped when
-# its result is already present.
+# tests, Debian's kcat (the outside Kafka client of the topic tests), and
+# Debian's chromium for the browser tests. Each step is skipped when its
+# result is already present.
 #
-# usage: deploy/dev/install-deps.sh [chdb] [kafka] [chromium]   (default: all)
+# usage: deploy/dev/install-deps.sh [chdb] [kafka] [kcat] [chromium]   (default: all)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${NETPULSE_CACHE:-$HOME/.cache/netpulse}
 mkdir -p "$cache"
-want=${*:-chdb kafka chromium}
+want=${*:-chdb kafka kcat chromium}
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -33,6 +34,16 @@ install_kafka() {
   mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
       -DoutputDirectory="$dest" -DincludeScope=runtime
   touch "$dest/.complete"
+}
+
+# pipeline/bus/kafkatest reads and writes the topics with kcat (librdkafka),
+# as a team outside netpulse would.
+install_kcat() {
+  if command -v kcat >/dev/null 2>&1; then return; fi
+  log "installing Debian's kcat"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq kcat >/dev/null
 }
 
 # The browser tests need Chromium with CJK fonts; the report tests read the

@@ -61,6 +61,9 @@ type intakeStats struct {
 	noRetryHdr  int // 429/503 without Retry-After
 	sent        atomic.Int64
 	batchesSent atomic.Int64
+	// onAnswer, if set before the feed starts, sees every answer with the
+	// time its request was sent.
+	onAnswer func(sent time.Time, code int, h http.Header, err error)
 }
 
 func (st *intakeStats) note(code int, h http.Header, err error) {
@@ -102,12 +105,16 @@ func feedRecords(ctx context.Context, s *server, venues []venueKey, per int, ack
 				key := fmt.Sprintf("w%d-b%d-%d", w, b, first)
 				for ctx.Err() == nil {
 					st.batchesSent.Add(1)
+					sent := time.Now()
 					r, err := s.call(ctx, "POST", "/api/v1/intake/access-records", v.key, body,
 						"Content-Type", "application/json", "Idempotency-Key", key)
 					if ctx.Err() != nil {
 						return
 					}
 					st.note(r.code, r.header, err)
+					if st.onAnswer != nil {
+						st.onAnswer(sent, r.code, r.header, err)
+					}
 					if err == nil && r.code == 200 {
 						var ans struct {
 							Accepted int `json:"accepted"`

@@ -41,7 +41,7 @@ func TestKafkaBrokerRestartAndPipelineKill(t *testing.T) {
 	venues := registerVenues(t, data, "KF-", 3)
 	analyst := addUser(t, data, "kf-analyst", "analyst")
 	admin := addUser(t, data, "kf-admin", "admin")
-	s := startServer(t, data, "--kafka", b.Addr(), "--kafka-partitions", "3", "--batch-delay", "50ms",
+	s := startServer(t, data, "--kafka", b.Addr(), "--kafka-partitions", "3", "--kafka-replication", "1", "--batch-delay", "50ms",
 		"--cluster-token", "faults-cluster-token-0123456789")
 
 	ack, posts := newAcked(), newAcked()

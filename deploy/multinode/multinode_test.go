@@ -37,7 +37,7 @@ type cluster struct {
 }
 
 func kafkaFlags(extra ...string) []string {
-	return append([]string{"--kafka", brokerAddr, "--kafka-partitions", fmt.Sprint(partitions),
+	return append([]string{"--kafka", brokerAddr, "--kafka-partitions", fmt.Sprint(partitions), "--kafka-replication", "1",
 		"--cluster-token", clusterToken}, extra...)
 }
 

@@ -249,7 +249,9 @@ func (l *Log) produce(ctx context.Context, table string, entries []Entry) (int64
 		if errors.As(err, &ke) && !ke.Temporary() {
 			return 0, fmt.Errorf("write %d %s entries to %s: %w", len(entries), table, l.opts.Topic, err)
 		}
-		l.log.Warn("state write failed; retrying", "table", table, "err", err)
+		// The caller gets the last error if the retries run out; each
+		// retry is detail.
+		l.log.Debug("state write failed; retrying", "table", table, "err", err)
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("write %d %s entries to %s: %w", len(entries), table, l.opts.Topic, errors.Join(ctx.Err(), err))
@@ -408,8 +410,11 @@ func (l *Log) Start(ctx context.Context) error {
 		MaxBytes:  8 << 20,
 		// A fetch returns as soon as there is one byte; MaxWait only
 		// bounds an idle long poll.
-		MaxWait:     500 * time.Millisecond,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { l.log.Warn(fmt.Sprintf(msg, args...)) }),
+		MaxWait: 500 * time.Millisecond,
+		// kafka-go logs each retry of its reader as an error, an idle
+		// long poll's i/o timeout included: noise on a quiet node. An
+		// outage that lasts reaches apply, which warns (rate-limited).
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { l.log.Debug(fmt.Sprintf(msg, args...)) }),
 	})
 	if err := r.SetOffset(from); err != nil {
 		r.Close()

@@ -34,6 +34,9 @@ import (
 	"github.com/netpulse/netpulse/pipeline/bus"
 )
 
+// joinWarnEvery spaces the warnings of a group join that keeps failing.
+const joinWarnEvery = 30 * time.Second
+
 // Coordination topics. They carry no messages; their partitions are the
 // units of ownership.
 const (
@@ -119,6 +122,7 @@ func Run(ctx context.Context, opts Options, work func(ctx context.Context, gen G
 	// over at once instead of after the session timeout.
 	defer cg.Close()
 	errc := make(chan error, 1)
+	var lastWarn time.Time
 	for {
 		g, err := cg.Next(ctx)
 		select {
@@ -136,9 +140,14 @@ func Run(ctx context.Context, opts Options, work func(ctx context.Context, gen G
 			// kafka-go reports a failed join and retries it itself (after
 			// JoinGroupBackoff): coordinators load after a broker start,
 			// and a broker restart must not stop the node.
+			// One WARN per joinWarnEvery: during a broker outage the join
+			// fails every JoinGroupBackoff, and a line each time buries
+			// the log.
 			lvl := slog.LevelWarn
-			if errors.Is(err, kafka.RebalanceInProgress) {
+			if errors.Is(err, kafka.RebalanceInProgress) || time.Since(lastWarn) < joinWarnEvery {
 				lvl = slog.LevelDebug
+			} else {
+				lastWarn = time.Now()
 			}
 			log.Log(ctx, lvl, "join group failed; retrying", "err", err)
 			continue

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"github.com/netpulse/netpulse/pipeline/posts"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -282,5 +284,60 @@ func TestNoCommitBeforeIndexHolds(t *testing.T) {
 	waitLag(t, f.j, 0)
 	if n := indexedCount(t, f.index); n != 30 {
 		t.Errorf("indexed %d, want 30", n)
+	}
+}
+
+// TestDuplicatesInAnyOrder processes every post twice, in different orders
+// and batchings, as a bus without idempotent producers may deliver them:
+// the store and the index must end as after processing each once.
+func TestDuplicatesInAnyOrder(t *testing.T) {
+	orders := map[string]func([]bus.Message) [][]bus.Message{
+		"once": func(m []bus.Message) [][]bus.Message { return [][]bus.Message{m} },
+		"forward then reversed": func(m []bus.Message) [][]bus.Message {
+			r := slices.Clone(m)
+			slices.Reverse(r)
+			return [][]bus.Message{m, r}
+		},
+		"each twice in one batch": func(m []bus.Message) [][]bus.Message {
+			var out []bus.Message
+			for _, x := range m {
+				out = append(out, x, x)
+			}
+			return [][]bus.Message{out}
+		},
+		"small batches, second copy first": func(m []bus.Message) [][]bus.Message {
+			return [][]bus.Message{m[20:], m[:7], m[7:20], m}
+		},
+	}
+	for i, name := range slices.Sorted(maps.Keys(orders)) {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			prefix := fmt.Sprintf("dup%d", i)
+			publishPosts(t, f.j, prefix, 30)
+			c, err := posts.NewConsumer(f.cons, db, f.index, seg, posts.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			var msgs []bus.Message
+			for len(msgs) < 30 {
+				got, err := f.cons.Fetch(ctx, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs = append(msgs, got...)
+			}
+			for _, batch := range orders[name](msgs) {
+				if err := c.Process(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := storedCount(t, prefix+"-"); n != 30 {
+				t.Errorf("stored %d, want 30", n)
+			}
+			if n := indexedCount(t, f.index); n != 30 {
+				t.Errorf("indexed %d, want 30", n)
+			}
+		})
 	}
 }

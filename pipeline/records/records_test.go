@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,4 +267,72 @@ func TestMalformedMessageGoesToDeadLetter(t *testing.T) {
 	if err != nil || len(dl) != 1 || string(dl[0].Value) != `{"record_id":` {
 		t.Errorf("dead letters = %v, %v", dl, err)
 	}
+}
+
+// TestDuplicatesAbsorbed publishes every record twice, in two different
+// orders and batchings (kafka-go retries without idempotence, and a batch
+// answered 503 may have landed), and checks that the store and the
+// delivery accounting end as they do after publishing once.
+func TestDuplicatesAbsorbed(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	var once []bus.Message
+	for i := range 60 {
+		received := now.Add(-time.Duration(i%7) * time.Minute)
+		if i%10 == 0 {
+			received = now.Add(-3 * time.Hour) // an older delivery
+		}
+		once = append(once, rec(fmt.Sprintf("DUP-%d", i%3), i, received.Add(-time.Duration(i%50)*time.Minute), received, 60*24*time.Hour))
+	}
+	run := func(batches ...[]bus.Message) (uint64, uint64, []records.Delivery) {
+		reset(t)
+		w := records.New(records.Options{DB: db})
+		for _, b := range batches {
+			if err := w.Store(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ds, err := records.Deliveries(ctx, db, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final, _ := count(t, "venue LIKE 'DUP-%'")
+		var keep []records.Delivery
+		for _, d := range ds {
+			if strings.HasPrefix(d.Venue, "DUP-") {
+				keep = append(keep, d)
+			}
+		}
+		return final, uint64(len(ds)), keep
+	}
+	wantN, _, want := run(once)
+	reversed := slices.Clone(once)
+	slices.Reverse(reversed)
+	shuffled := slices.Clone(once)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	cases := map[string][][]bus.Message{
+		"twice in one batch":          {append(slices.Clone(once), once...)},
+		"forward then reversed":       {once, reversed},
+		"shuffled, in small batches":  {shuffled[:20], once[:30], shuffled[20:], once[30:]},
+		"interleaved, each back-back": {interleave(once)},
+	}
+	for name, batches := range cases {
+		t.Run(name, func(t *testing.T) {
+			n, _, got := run(batches...)
+			if n != wantN || n != uint64(len(once)) {
+				t.Errorf("%d distinct records stored, want %d", n, len(once))
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("deliveries differ from publishing once:\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func interleave(msgs []bus.Message) []bus.Message {
+	out := make([]bus.Message, 0, 2*len(msgs))
+	for _, m := range msgs {
+		out = append(out, m, m)
+	}
+	return out
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/tidwall/wal"
 
 	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/pipeline/dirlock"
 )
 
 // FsyncPolicy says when appended data reaches the disk.
@@ -60,6 +61,7 @@ type Journal struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	lock   *dirlock.Lock // on Dir, held until Close
 
 	mu     sync.Mutex
 	topics map[string]*topic
@@ -89,17 +91,26 @@ func Open(opts Options) (*Journal, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// Two processes appending to one partition file would interleave
+	// their writes and corrupt it; the second one is refused here.
+	lock, err := dirlock.Acquire(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "topics"), 0o750); err != nil {
+		lock.Release()
 		return nil, fmt.Errorf("open journal %s: %w", opts.Dir, err)
 	}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "groups"), 0o750); err != nil {
+		lock.Release()
 		return nil, fmt.Errorf("open journal %s: %w", opts.Dir, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	j := &Journal{opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel,
+	j := &Journal{opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, lock: lock,
 		topics: map[string]*topic{}, groups: map[string]*groupOffsets{}}
 	entries, err := os.ReadDir(filepath.Join(opts.Dir, "topics"))
 	if err != nil {
+		j.Close()
 		return nil, fmt.Errorf("open journal %s: %w", opts.Dir, err)
 	}
 	for _, e := range entries {
@@ -164,6 +175,7 @@ func (j *Journal) Close() error {
 			}
 		}
 	}
+	errs = append(errs, j.lock.Release())
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/bustest"
+	"github.com/netpulse/netpulse/pipeline/dirlock"
 )
 
 const testPartitions = 4
@@ -103,4 +105,29 @@ func numberedMsgs(key string, n int) []bus.Message {
 		msgs[i] = bus.Message{Key: []byte(key), Value: fmt.Appendf(nil, "%s-%d-%d", key, n, i)}
 	}
 	return msgs
+}
+
+// TestSecondOpenRefused opens one folder twice: the second Open must fail
+// with dirlock.ErrLocked instead of appending beside the first, and the
+// folder must open again once the first is closed.
+func TestSecondOpenRefused(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j2, err := Open(Options{Dir: dir}); !errors.Is(err, dirlock.ErrLocked) {
+		if j2 != nil {
+			j2.Close()
+		}
+		t.Fatalf("second Open: want dirlock.ErrLocked, got %v", err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j3, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	j3.Close()
 }

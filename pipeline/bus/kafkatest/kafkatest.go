@@ -1,6 +1,8 @@
-// Package kafkatest runs a real single-node Apache Kafka broker for the tests
-// of packages that talk to Kafka (deploy/dev/kafka.sh, KRaft, loopback), so
-// that each of them starts, stops and restarts it the same way.
+// Package kafkatest runs real Apache Kafka for the tests of packages that
+// talk to Kafka, so that each of them starts, stops and restarts it the
+// same way: a single-node broker (deploy/dev/kafka.sh, KRaft, loopback) for
+// the contract tests, and a three-node KRaft cluster (Cluster) for
+// replication, failover and topic-config tests.
 package kafkatest
 
 import (
