@@ -127,6 +127,7 @@ type Registry struct {
 	mu       sync.Mutex
 	cache    map[string]cached // token hash -> principal, to spare a file open per request
 	failures map[string]failures
+	checks   chan struct{} // one slot per password check running
 }
 
 type cached struct {

@@ -174,6 +174,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	if a.access, err = access.Open(cfg.Data, cfg.SessionTTL); err != nil {
 		return nil, err
 	}
+	a.access.LimitLoginChecks(cfg.LoginChecks)
 	if a.bus, err = openBus(ctx, cfg, log); err != nil {
 		return nil, err
 	}

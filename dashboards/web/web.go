@@ -171,6 +171,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, access.ErrLockedOut):
 		s.showLogin(w, r, http.StatusTooManyRequests, "login.locked")
 		return
+	case errors.Is(err, access.ErrLoginBusy):
+		w.Header().Set("Retry-After", "2")
+		s.showLogin(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
 	case errors.Is(err, access.ErrUnauthenticated):
 		s.showLogin(w, r, http.StatusUnauthorized, "login.failed")
 		return
