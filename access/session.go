@@ -286,10 +286,7 @@ func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
 				return
 			}
 			if fromSession && !safeMethod(req.Method) {
-				got := req.Header.Get(CSRFHeader)
-				if got == "" {
-					got = req.FormValue("csrf")
-				}
+				got := CSRFToken(req)
 				if subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 || csrf == "" {
 					jsonapi.Error(w, http.StatusForbidden, "missing or wrong CSRF token")
 					return
@@ -298,6 +295,16 @@ func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, req.WithContext(WithPrincipal(req.Context(), p)))
 		})
 	}
+}
+
+// CSRFToken is the token a state-changing request carries: the header, or
+// the form field of the body. Never the query string: a URL is logged,
+// kept in history and sent on in Referer, so a token there leaks.
+func CSRFToken(r *http.Request) string {
+	if got := r.Header.Get(CSRFHeader); got != "" {
+		return got
+	}
+	return r.PostFormValue("csrf")
 }
 
 func safeMethod(m string) bool {

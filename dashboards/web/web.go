@@ -162,7 +162,7 @@ func safeNext(n string) string {
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ck, err := r.Cookie(loginCSRFCookie)
-	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.FormValue("csrf"))) != 1 {
+	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostFormValue("csrf"))) != 1 {
 		s.showLogin(w, r, http.StatusForbidden, "error.csrf")
 		return
 	}
