@@ -127,6 +127,13 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		srv.Shutdown(sctx)
 	})
 
+	if cfg.MetricsListen != "" {
+		if err := a.serveMetrics(cfg); err != nil {
+			srv.Close()
+			return err
+		}
+	}
+
 	lagCtx, lagCancel := context.WithCancel(ctx)
 	a.group.Add(func() error { a.exportLag(lagCtx); return nil }, func(error) { lagCancel() })
 
@@ -286,10 +293,41 @@ func (a *app) exportLag(ctx context.Context) {
 	}
 }
 
+func (a *app) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
+}
+
+// serveMetrics serves /metrics alone on cfg.MetricsListen, an address a
+// scraper reaches and users do not; nothing else is served there.
+func (a *app) serveMetrics(cfg *Config) error {
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen %s (metrics): %w", cfg.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	a.group.Add(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		return nil
+	}, func(error) {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+	a.log.Info("metrics serving", "addr", ln.Addr().String())
+	return nil
+}
+
 // handler adds the always-present routes and request metrics around mux.
 func (a *app) handler() http.Handler {
 	a.mux.HandleFunc("GET /healthz", a.healthz)
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	if a.cfg.MetricsListen == "" {
+		a.mux.Handle("GET /metrics", a.metricsHandler())
+	}
 	// Every answer carries a request id that its error body and the log
 	// lines about it quote (package jsonapi).
 	return jsonapi.RequestIDs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
