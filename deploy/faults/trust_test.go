@@ -257,3 +257,39 @@ func TestTrustSmallOnes(t *testing.T) {
 		t.Errorf("CSRF token in the header: %s, want 200", r)
 	}
 }
+
+// TestTrustUnitScope: a duty officer or leader of one unit sees that unit's
+// venues and reports only; a district-wide one (unit *) and the admin see
+// every unit's.
+func TestTrustUnitScope(t *testing.T) {
+	data := t.TempDir()
+	addVenue(t, data, "SCOPE-A")
+	runBin(t, "admin", "venue", "add", "--data", data, "--code", "SCOPE-B", "--kind", "cafe",
+		"--name", "别队网吧", "--district", "测试区", "--unit", "别的大队")
+	admin := addUser(t, data, "scope-admin", "admin")
+	duty := addUser(t, data, "scope-duty", "duty")       // unit 测试大队
+	leader := addUser(t, data, "scope-leader", "leader") // unit 测试大队
+	wide := runBin(t, "admin", "user", "add", "--data", data, "--name", "scope-wide", "--role", "leader", "--unit", "*")
+	s := startServer(t, data)
+	venues := func(token string) string {
+		r := s.mustCall(t, "GET", "/api/v1/intake/deliveries", token, nil)
+		if r.code != http.StatusOK {
+			t.Fatalf("deliveries: %s", r)
+		}
+		return string(r.body)
+	}
+	if b := venues(duty); !strings.Contains(b, "SCOPE-A") || strings.Contains(b, "SCOPE-B") {
+		t.Errorf("duty officer of 测试大队 sees %s, want SCOPE-A only", b)
+	}
+	for _, tok := range []string{admin, wide} {
+		if b := venues(tok); !strings.Contains(b, "SCOPE-A") || !strings.Contains(b, "SCOPE-B") {
+			t.Errorf("district-wide caller sees %s, want both venues", b)
+		}
+	}
+	if r := s.mustCall(t, "GET", "/api/v1/reports?unit=%E5%88%AB%E7%9A%84%E5%A4%A7%E9%98%9F", leader, nil); r.code != http.StatusForbidden {
+		t.Errorf("leader of 测试大队 reading 别的大队's report: %s, want 403", r)
+	}
+	if r := s.mustCall(t, "GET", "/api/v1/reports?unit=%E5%88%AB%E7%9A%84%E5%A4%A7%E9%98%9F", wide, nil); r.code != http.StatusOK {
+		t.Errorf("district-wide leader reading 别的大队's report: %s, want 200", r)
+	}
+}
