@@ -76,6 +76,25 @@ type Principal struct {
 	Unit  string `json:"unit,omitempty"`
 }
 
+// DistrictWide, as a duty officer's or leader's unit, lets them see every
+// unit's alerts; any other unit limits them to that unit.
+const DistrictWide = "*"
+
+// UnitScope says which unit's alerts (and, as they are scoped, venues and
+// reports) the caller may see: duty officers and leaders see only their
+// own unit's unless their unit is DistrictWide; an officer without a unit
+// sees only alerts without one. Other roles are district-wide by role.
+func (p Principal) UnitScope() (unit string, scoped bool) {
+	switch p.Role {
+	case RoleDuty, RoleLeader:
+		if p.Unit == DistrictWide {
+			return "", false
+		}
+		return p.Unit, true
+	}
+	return "", false
+}
+
 // User is a stored account, without secrets.
 type User struct {
 	Name      string    `json:"name"`
@@ -130,6 +149,7 @@ type Registry struct {
 	mu       sync.Mutex
 	cache    map[string]cached // token hash -> principal, to spare a file open per request
 	failures map[string]failures
+	checks   chan struct{} // one slot per password check running
 }
 
 type cached struct {

@@ -32,32 +32,66 @@ type session struct {
 	Expires time.Time `json:"expires"`
 }
 
-// Login lockout: after maxFailures wrong passwords for one name within
-// lockoutWindow, that name is refused until the window passes.
+// Login lockout: after maxFailures attempts without success for one name
+// (known or not) within lockoutWindow, that name is refused until the
+// window passes. An attempt counts before its password is checked, so a
+// burst of parallel guesses cannot all be checked before the lock applies.
 const (
 	maxFailures   = 5
 	lockoutWindow = 15 * time.Minute
+	// maxTrackedNames bounds the failure table against a spray of made-up
+	// names; past it, expired entries are dropped, and if none are, new
+	// names are refused as busy until some expire.
+	maxTrackedNames = 100_000
 )
+
+// DefaultLoginChecks is how many argon2id checks run at once. Each takes 64
+// MiB for its moment; two keep a burst of logins well under 256 MiB.
+const DefaultLoginChecks = 2
 
 // ErrLockedOut is returned by Login while a name is locked out.
 var ErrLockedOut = errors.New("too many failed logins; try again later")
+
+// ErrLoginBusy is returned by Login when every password-check slot is
+// taken; the caller answers 503 with Retry-After.
+var ErrLoginBusy = errors.New("too many logins at once; try again shortly")
 
 type failures struct {
 	count int
 	first time.Time
 }
 
+// LimitLoginChecks sets how many password checks may run at once (at
+// least 1). Call before serving.
+func (r *Registry) LimitLoginChecks(n int) {
+	if n < 1 {
+		n = 1
+	}
+	r.checks = make(chan struct{}, n)
+}
+
+// loginWait is how long a login waits for a check slot before ErrLoginBusy.
+const loginWait = 2 * time.Second
+
 // Login checks a password and opens a session. It returns the session id
 // (for the cookie) and the session's CSRF token.
 func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf string, err error) {
 	now := time.Now()
-	r.mu.Lock()
-	f := r.failed()[name]
-	if f.count >= maxFailures && now.Sub(f.first) < lockoutWindow {
-		r.mu.Unlock()
-		return "", "", ErrLockedOut
+	if err := r.countAttempt(name, now); err != nil {
+		return "", "", err
 	}
-	r.mu.Unlock()
+	// Only a bounded number of argon2id checks run at once; the rest wait
+	// a moment, then are refused as busy.
+	wait := time.NewTimer(loginWait)
+	defer wait.Stop()
+	select {
+	case r.slots() <- struct{}{}:
+	case <-wait.C:
+		return "", "", ErrLoginBusy
+	case <-ctx.Done():
+		return "", "", ctx.Err()
+	}
+	defer func() { <-r.slots() }()
 	var u User
 	err = r.view(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers).Get([]byte(name))
@@ -77,15 +111,6 @@ func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf 
 		return "", "", fmt.Errorf("login %s: %w", name, err)
 	}
 	if !ok {
-		r.mu.Lock()
-		m := r.failed()
-		f := m[name]
-		if now.Sub(f.first) >= lockoutWindow {
-			f = failures{first: now}
-		}
-		f.count++
-		m[name] = f
-		r.mu.Unlock()
 		return "", "", ErrUnauthenticated
 	}
 	r.mu.Lock()
@@ -101,6 +126,46 @@ func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf 
 		return "", "", fmt.Errorf("login %s: store session: %w", name, err)
 	}
 	return sid, csrf, nil
+}
+
+// countAttempt records one attempt for name before any check, or refuses
+// it while the name is locked out. A success clears the count.
+func (r *Registry) countAttempt(name string, now time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.failed()
+	f, known := m[name]
+	if known && now.Sub(f.first) >= lockoutWindow {
+		f, known = failures{}, false
+	}
+	if f.count >= maxFailures {
+		return ErrLockedOut
+	}
+	if !known && len(m) >= maxTrackedNames {
+		for n, old := range m {
+			if now.Sub(old.first) >= lockoutWindow {
+				delete(m, n)
+			}
+		}
+		if len(m) >= maxTrackedNames {
+			return ErrLoginBusy
+		}
+	}
+	if f.count == 0 {
+		f.first = now
+	}
+	f.count++
+	m[name] = f
+	return nil
+}
+
+func (r *Registry) slots() chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.checks == nil {
+		r.checks = make(chan struct{}, DefaultLoginChecks)
+	}
+	return r.checks
 }
 
 var dummyHash, _ = argon2id.CreateHash("netpulse-timing-equaliser", argon2id.DefaultParams)
@@ -221,10 +286,7 @@ func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
 				return
 			}
 			if fromSession && !safeMethod(req.Method) {
-				got := req.Header.Get(CSRFHeader)
-				if got == "" {
-					got = req.FormValue("csrf")
-				}
+				got := CSRFToken(req)
 				if subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 || csrf == "" {
 					jsonapi.Error(w, http.StatusForbidden, "missing or wrong CSRF token")
 					return
@@ -233,6 +295,16 @@ func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, req.WithContext(WithPrincipal(req.Context(), p)))
 		})
 	}
+}
+
+// CSRFToken is the token a state-changing request carries: the header, or
+// the form field of the body. Never the query string: a URL is logged,
+// kept in history and sent on in Referer, so a token there leaks.
+func CSRFToken(r *http.Request) string {
+	if got := r.Header.Get(CSRFHeader); got != "" {
+		return got
+	}
+	return r.PostFormValue("csrf")
 }
 
 func safeMethod(m string) bool {

@@ -48,20 +48,51 @@ func actor(r *http.Request) string {
 	return "anonymous"
 }
 
+// scope is the unit the caller is limited to (access.Principal.UnitScope).
+func scope(r *http.Request) (string, bool) {
+	p, ok := access.FromContext(r.Context())
+	if !ok {
+		return "", true // no principal: nothing is in scope
+	}
+	return p.UnitScope()
+}
+
+// visible reports whether the caller may see alert id; an alert of
+// another unit answers 404, as if it did not exist.
+func (m *Manager) visible(r *http.Request, id string) bool {
+	a, ok := m.Get(id)
+	if !ok {
+		return false
+	}
+	unit, scoped := scope(r)
+	return !scoped || a.Unit == unit
+}
+
 func (m *Manager) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	if limit <= 0 || limit > 1000 {
 		limit = 200
 	}
-	list := m.List(Filter{State: q.Get("state"), Rule: q.Get("rule"), Severity: q.Get("severity"), Unit: q.Get("unit"),
-		Assignee: q.Get("assignee"), Kind: q.Get("kind"), Limit: limit})
+	f := Filter{State: q.Get("state"), Rule: q.Get("rule"), Severity: q.Get("severity"), Unit: q.Get("unit"),
+		Assignee: q.Get("assignee"), Kind: q.Get("kind"), Limit: limit}
+	if unit, scoped := scope(r); scoped {
+		if f.Unit != "" && f.Unit != unit {
+			jsonapi.Write(w, http.StatusOK, map[string]any{"alerts": []Alert{}})
+			return
+		}
+		f.Unit = unit
+		if unit == "" {
+			f.NoUnit = true
+		}
+	}
+	list := m.List(f)
 	jsonapi.Write(w, http.StatusOK, map[string]any{"alerts": list})
 }
 
 func (m *Manager) handleGet(w http.ResponseWriter, r *http.Request) {
 	a, ok := m.Get(r.PathValue("id"))
-	if !ok {
+	if !ok || !m.visible(r, a.ID) {
 		jsonapi.Fail(w, m.o.Log, ErrNotFound, "alert request failed")
 		return
 	}
@@ -69,6 +100,10 @@ func (m *Manager) handleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Manager) handleHistory(w http.ResponseWriter, r *http.Request) {
+	if !m.visible(r, r.PathValue("id")) {
+		jsonapi.Fail(w, m.o.Log, ErrNotFound, "alert request failed")
+		return
+	}
 	evs, err := m.History(r.Context(), r.PathValue("id"))
 	if err != nil {
 		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
@@ -105,6 +140,10 @@ func (m *Manager) handleAction(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id, who := r.PathValue("id"), actor(r)
+	if !m.visible(r, id) {
+		jsonapi.Fail(w, m.o.Log, ErrNotFound, "alert request failed")
+		return
+	}
 	var (
 		a   Alert
 		err error

@@ -23,11 +23,16 @@ func TestAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokens := map[string]string{}
-	for _, u := range []struct {
+	u := unit()
+	// Duty officers and leaders see their own unit's alerts; "far" is of
+	// another unit, "wide" district-wide.
+	for _, x := range []struct {
 		name string
 		role access.Role
-	}{{"li", access.RoleDuty}, {"boss", access.RoleLeader}, {"ana", access.RoleAnalyst}} {
-		if tokens[u.name], err = reg.AddUser(ctx, access.UserSpec{Name: u.name, Role: u.role, Unit: "u"}); err != nil {
+		unit string
+	}{{"li", access.RoleDuty, u}, {"boss", access.RoleLeader, u}, {"ana", access.RoleAnalyst, u},
+		{"far", access.RoleDuty, "another-unit"}, {"farboss", access.RoleLeader, "another-unit"}, {"wide", access.RoleLeader, access.DistrictWide}} {
+		if tokens[x.name], err = reg.AddUser(ctx, access.UserSpec{Name: x.name, Role: x.role, Unit: x.unit}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -36,7 +41,6 @@ func TestAPI(t *testing.T) {
 	m.Mount(mux, access.Require(reg, access.RoleDuty, access.RoleLeader), access.Require(reg, access.RoleDuty))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	u := unit()
 	a, _, err := m.Raise(ctx, lifecycle.Signal{Rule: "api-" + u, Key: "k", Unit: u, Title: "t", Severity: "warning"})
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +64,13 @@ func TestAPI(t *testing.T) {
 		check                   func(map[string]any) bool
 	}{
 		{"ana", "GET", "/api/v1/alerts", "", 403, nil},
+		{"far", "GET", "/api/v1/alerts", "", 200, func(b map[string]any) bool { return !strings.Contains(fmtJSON(b), a.ID) }},
+		{"farboss", "GET", "/api/v1/alerts?unit=" + u, "", 200, func(b map[string]any) bool { return len(b["alerts"].([]any)) == 0 }},
+		{"far", "GET", "/api/v1/alerts/" + a.ID, "", 404, nil},
+		{"far", "GET", "/api/v1/alerts/" + a.ID + "/history", "", 404, nil},
+		{"far", "POST", "/api/v1/alerts/" + a.ID + "/note", `{"text":"peek"}`, 404, nil},
+		{"wide", "GET", "/api/v1/alerts/" + a.ID, "", 200, nil},
+		{"wide", "GET", "/api/v1/alerts", "", 200, func(b map[string]any) bool { return strings.Contains(fmtJSON(b), a.ID) }},
 		{"boss", "GET", "/api/v1/alerts?unit=" + u, "", 200, func(b map[string]any) bool { return len(b["alerts"].([]any)) == 1 }},
 		{"boss", "POST", "/api/v1/alerts/" + a.ID + "/ack", "", 403, nil},
 		{"li", "GET", "/api/v1/alerts/" + a.ID, "", 200, func(b map[string]any) bool { return b["state"] == "open" && b["sla_due"] != nil }},
@@ -87,3 +98,5 @@ func TestAPI(t *testing.T) {
 		}
 	}
 }
+
+func fmtJSON(v any) string { b, _ := json.Marshal(v); return string(b) }

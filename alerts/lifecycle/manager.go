@@ -560,6 +560,9 @@ func (m *Manager) Get(id string) (Alert, bool) {
 type Filter struct {
 	State, Rule, Severity, Unit, Assignee, Kind string
 	Limit                                       int
+	// NoUnit, with Unit empty, keeps only alerts without a unit (a scoped
+	// caller whose own unit is empty), where an empty Unit means any.
+	NoUnit bool
 }
 
 // List returns matching alerts, newest first.
@@ -568,7 +571,7 @@ func (m *Manager) List(f Filter) []Alert {
 	out := make([]Alert, 0, len(m.alerts))
 	for _, a := range m.alerts {
 		if (f.State == "" || f.State == a.State) && (f.Rule == "" || f.Rule == a.Rule) && (f.Severity == "" || f.Severity == a.Severity) &&
-			(f.Unit == "" || f.Unit == a.Unit) && (f.Assignee == "" || f.Assignee == a.Assignee) && (f.Kind == "" || f.Kind == a.Kind) {
+			(f.Unit == "" && !f.NoUnit || f.Unit == a.Unit) && (f.Assignee == "" || f.Assignee == a.Assignee) && (f.Kind == "" || f.Kind == a.Kind) {
 			out = append(out, m.out(a))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
 	"github.com/netpulse/netpulse/alerts/notify"
 	"github.com/netpulse/netpulse/pipeline/store"
@@ -188,7 +189,14 @@ func TestStreamSendsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(notify.Stream(m))
+	// The caller is a duty officer of unit u: another unit's alert is not
+	// streamed to them.
+	u := fmt.Sprintf("u%d", time.Now().UnixNano())
+	stream := notify.Stream(m)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := access.Principal{Kind: "user", Name: "li", Role: access.RoleDuty, Unit: u}
+		stream.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
+	}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -203,7 +211,9 @@ func TestStreamSendsEvents(t *testing.T) {
 	if !strings.HasPrefix(line, ": connected") {
 		t.Fatalf("first line %q", line)
 	}
-	u := fmt.Sprintf("u%d", time.Now().UnixNano())
+	if _, _, err := m.Raise(ctx, lifecycle.Signal{Rule: "sse-other-" + u, Key: "k", Unit: "other-" + u, Title: "t"}); err != nil {
+		t.Fatal(err)
+	}
 	a, _, err := m.Raise(ctx, lifecycle.Signal{Rule: "sse-" + u, Key: "k", Unit: u, Title: "t"})
 	if err != nil {
 		t.Fatal(err)

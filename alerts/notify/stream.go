@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/netpulse/netpulse/access"
 )
 
 // Stream serves GET /api/v1/alerts/stream: server-sent events, one per
@@ -18,6 +20,11 @@ func Stream(src Source) http.Handler {
 		if !ok {
 			http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 			return
+		}
+		// Duty officers and leaders see their own unit's alerts only.
+		unit, scoped := "", true
+		if p, ok := access.FromContext(r.Context()); ok {
+			unit, scoped = p.UnitScope()
 		}
 		events, cancel := src.Subscribe(256)
 		defer cancel()
@@ -44,6 +51,9 @@ func Stream(src Source) http.Handler {
 			case e, ok := <-events:
 				if !ok {
 					return
+				}
+				if scoped && e.Alert.Unit != unit {
+					continue
 				}
 				b, err := json.Marshal(e)
 				if err != nil {

@@ -113,9 +113,52 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 			o.Log.Error("rules: stored API rule no longer validates", "rule", s.Name, "err", err)
 			continue
 		}
+		e.vet(ctx, &rs[0])
 		e.api[rs[0].Name] = rs[0]
 	}
-	return e, e.LoadDir()
+	return e, e.LoadDir(ctx)
+}
+
+// vet checks a threshold rule's SQL with the store's parser. A rule that
+// fails stays listed but disabled, with the reason, so that a rule written
+// before the check (or edited on disk) cannot run unchecked.
+func (e *Engine) vet(ctx context.Context, r *Rule) {
+	if r.Type != TypeThreshold {
+		return
+	}
+	q, err := vetSQL(ctx, e.o.DB, r.SQL)
+	if err != nil {
+		r.Disabled = "sql: " + err.Error()
+		r.run = ""
+		e.o.Log.Error("rules: threshold rule disabled", "rule", r.Name, "source", r.Source, "reason", r.Disabled)
+		return
+	}
+	r.Disabled, r.run = "", q
+}
+
+// Check validates a rule document as Put would, SQL included, without
+// storing it.
+func (e *Engine) Check(ctx context.Context, doc []byte) ([]Rule, error) {
+	rs, err := Parse(doc, "api")
+	if err != nil {
+		return nil, err
+	}
+	var ferrs []FieldError
+	for i := range rs {
+		if rs[i].Type != TypeThreshold {
+			continue
+		}
+		q, err := vetSQL(ctx, e.o.DB, rs[i].SQL)
+		if err != nil {
+			ferrs = append(ferrs, FieldError{Line: rs[i].Line, Rule: rs[i].Name, Field: "sql", Message: err.Error()})
+			continue
+		}
+		rs[i].run = q
+	}
+	if len(ferrs) > 0 {
+		return nil, &ValidationError{"api", ferrs}
+	}
+	return rs, nil
 }
 
 func indent(y string) string {
@@ -132,7 +175,7 @@ func indent(y string) string {
 
 // LoadDir (re)reads the rule files. Files that fail validation are left
 // out and reported together.
-func (e *Engine) LoadDir() error {
+func (e *Engine) LoadDir(ctx context.Context) error {
 	if e.o.Dir == "" {
 		return nil
 	}
@@ -161,6 +204,7 @@ func (e *Engine) LoadDir() error {
 				continue
 			}
 			r.Source = "file:" + p
+			e.vet(ctx, &r)
 			next[r.Name] = r
 		}
 	}
@@ -210,6 +254,21 @@ func (e *Engine) version() uint64 {
 func (e *Engine) Put(ctx context.Context, doc []byte, who string, allowSQL bool) ([]Rule, error) {
 	rs, err := Parse(doc, "api")
 	if err != nil {
+		return nil, err
+	}
+	if !allowSQL {
+		// Refuse before the SQL reaches the parser at all.
+		var ferrs []FieldError
+		for _, r := range rs {
+			if r.Type == TypeThreshold {
+				ferrs = append(ferrs, FieldError{Line: r.Line, Rule: r.Name, Field: "type", Message: "threshold rules run SQL and need the admin role"})
+			}
+		}
+		if len(ferrs) > 0 {
+			return nil, &ValidationError{"api", ferrs}
+		}
+	}
+	if rs, err = e.Check(ctx, doc); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -302,6 +361,9 @@ func (e *Engine) Tick(ctx context.Context) error {
 	now := e.o.Now()
 	var due []Rule
 	for _, r := range e.Rules() {
+		if r.Disabled != "" {
+			continue
+		}
 		e.mu.Lock()
 		next, ok := e.due[r.Name]
 		if !ok || !now.Before(next) {
@@ -560,8 +622,11 @@ func (e *Engine) newTerm(ctx context.Context, r Rule, now time.Time) error {
 }
 
 func (e *Engine) threshold(ctx context.Context, r Rule, now time.Time) error {
+	if r.run == "" {
+		return fmt.Errorf("rules: %s: SQL not checked; not run", r.Name)
+	}
 	var rows []map[string]any
-	if err := e.o.DB.Select(ctx, &rows, r.SQL); err != nil {
+	if err := e.o.DB.SelectLimited(ctx, &rows, ruleLimits, r.run); err != nil {
 		return fmt.Errorf("rules: %s: %w", r.Name, err)
 	}
 	if len(rows) == 0 {

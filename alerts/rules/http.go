@@ -13,7 +13,8 @@ import (
 // Mount adds the rules API to mux.
 //
 //	GET    /api/v1/rules              → {"rules":[Rule…]}  (Rule: name, type, severity, unit, realert and
-//	                                     every in nanoseconds, dedup_key, type fields, source "file:…"|"api", line, yaml)
+//	                                     every in nanoseconds, dedup_key, type fields, source "file:…"|"api", line, yaml,
+//	                                     disabled: why the rule is not evaluated, absent when it runs)
 //	POST   /api/v1/rules              body: a YAML rule file → 201 {"rules":[Rule…]}
 //	POST   /api/v1/rules/validate     body: a YAML rule file → 200 {"rules":[Rule…]} without storing
 //	DELETE /api/v1/rules/{name}       → 204
@@ -57,7 +58,7 @@ func (e *Engine) handleValidate(w http.ResponseWriter, r *http.Request) {
 		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	rs, err := Parse(body, "api")
+	rs, err := e.Check(r.Context(), body)
 	if err != nil {
 		e.writeValidation(w, err)
 		return

@@ -20,14 +20,15 @@ import (
 // environment variable NETPULSE_<NAME> (upper case, dashes as underscores),
 // and the command-line flag --<name>. `netpulse config` prints this table.
 type Config struct {
-	ConfigFile string   `name:"config" help:"optional YAML file with any of these settings, keyed by name"`
-	Data       string   `name:"data" default:"./netpulse-data" help:"folder for all local state: journal, chDB store, indexes, registry"`
-	Listen     string   `name:"listen" default:"127.0.0.1:8080" help:"HTTP listen address of the API and dashboard"`
-	Demo       bool     `name:"demo" help:"seed demo venues, users, feeds and streams"`
-	Roles      []string `name:"roles" default:"intake,crawl,process,api" help:"parts this node runs: intake, crawl, process, api (scale-out runs subsets on several nodes)"`
-	LogLevel   string   `name:"log-level" default:"info" help:"debug, info, warn or error"`
-	TLSCert    string   `name:"tls-cert" help:"PEM certificate; with tls-key, serve HTTPS"`
-	TLSKey     string   `name:"tls-key" help:"PEM private key for tls-cert"`
+	ConfigFile    string   `name:"config" help:"optional YAML file with any of these settings, keyed by name"`
+	Data          string   `name:"data" default:"./netpulse-data" help:"folder for all local state: journal, chDB store, indexes, registry"`
+	Listen        string   `name:"listen" default:"127.0.0.1:8080" help:"HTTP listen address of the API and dashboard"`
+	MetricsListen string   `name:"metrics-listen" help:"separate listen address for /metrics only (a scrape-only address); when set, the main address no longer serves /metrics"`
+	Demo          bool     `name:"demo" help:"seed demo venues, users, feeds and streams"`
+	Roles         []string `name:"roles" default:"intake,crawl,process,api" help:"parts this node runs: intake, crawl, process, api (scale-out runs subsets on several nodes)"`
+	LogLevel      string   `name:"log-level" default:"info" help:"debug, info, warn or error"`
+	TLSCert       string   `name:"tls-cert" help:"PEM certificate; with tls-key, serve HTTPS"`
+	TLSKey        string   `name:"tls-key" help:"PEM private key for tls-cert"`
 
 	Kafka             []string      `name:"kafka" help:"Kafka bootstrap brokers host:port,...; empty uses the embedded journal"`
 	KafkaPartitions   int           `name:"kafka-partitions" help:"partitions of raw.access, raw.posts and netpulse.crawl when netpulse creates them; 0 takes deploy/kafka/topics.yaml (12)"`
@@ -50,11 +51,13 @@ type Config struct {
 	IDHashKey       string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
 	IDEncKey        string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
 	SessionTTL      time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
+	LoginChecks     int           `name:"login-checks" default:"2" help:"password checks (argon2id, 64 MiB each) that may run at once; more logins wait up to 2s, then get 503"`
 	AccessRetention time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
 	HotelRetention  time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
 	PostRetention   time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
 	AlertsConfig    string        `name:"alerts-config" help:"optional YAML file for trends and alerts: bucket, min_support, rules_dir, unit, ack_sla, webhooks, smtp, digest_hour (see cmd/netpulse/wire_alerts.go)"`
 	UserAgent       string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
+	CrawlAllow      []string      `name:"crawl-allow" help:"addresses or CIDR prefixes the feed crawler may reach although they are loopback, private, link-local, multicast or unspecified (e.g. 127.0.0.1/32 for the demo sites); everything else of that kind is refused"`
 	SeenRetention   time.Duration `name:"feeds-seen-retention" default:"2160h" help:"how long the crawler remembers a published URL; older ones are forgotten hourly, and pages dated older are not published"`
 
 	// The Go runtime. A higher collector target was worth ~15% of a

@@ -157,6 +157,13 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("http server: %w", err)
 	}, func(error) { shutdown() })
 
+	if cfg.MetricsListen != "" {
+		if err := a.serveMetrics(cfg); err != nil {
+			srv.Close()
+			return err
+		}
+	}
+
 	lagCtx, lagCancel := context.WithCancel(ctx)
 	a.group.Add(func() error { a.exportLag(lagCtx); return nil }, func(error) { lagCancel() })
 
@@ -207,6 +214,7 @@ func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	if a.access, err = access.Open(cfg.Data, cfg.SessionTTL); err != nil {
 		return nil, err
 	}
+	a.access.LimitLoginChecks(cfg.LoginChecks)
 	if a.bus, err = openBus(ctx, cfg, log); err != nil {
 		return nil, err
 	}
@@ -327,6 +335,35 @@ const (
 // probes answer even while the node starts or stops.
 var probes = map[string]bool{"/-/healthy": true, "/-/ready": true, "/healthz": true, "/metrics": true}
 
+func (a *app) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
+}
+
+// serveMetrics serves /metrics alone on cfg.MetricsListen, an address a
+// scraper reaches and users do not; nothing else is served there.
+func (a *app) serveMetrics(cfg *Config) error {
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen %s (metrics): %w", cfg.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	a.group.Add(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		return nil
+	}, func(error) {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+	a.log.Info("metrics serving", "addr", ln.Addr().String())
+	return nil
+}
+
 // handler adds the always-present routes and request metrics around mux.
 // Until the wiring is done, every other route answers 503 with
 // Retry-After: the mux is still being filled.
@@ -334,7 +371,9 @@ func (a *app) handler() http.Handler {
 	a.mux.HandleFunc("GET /-/healthy", a.healthy)
 	a.mux.HandleFunc("GET /-/ready", a.ready)
 	a.mux.HandleFunc("GET /healthz", a.ready)
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	if a.cfg.MetricsListen == "" {
+		a.mux.Handle("GET /metrics", a.metricsHandler())
+	}
 	// Every answer carries a request id that its error body and the log
 	// lines about it quote (package jsonapi).
 	return jsonapi.RequestIDs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

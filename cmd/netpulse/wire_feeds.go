@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,15 +66,7 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 			return err
 		})
 	}
-	crawler, err := feeds.NewCrawler(feeds.Config{UserAgent: a.cfg.UserAgent, SeenRetention: a.cfg.SeenRetention, Logger: log},
-		st, health, a.bus, feeds.JiebaTokenizer(seg), a.reg)
-	if err != nil {
-		return err
-	}
-	pruner, err := feeds.NewSeenPruner(st, feeds.PruneConfig{MaxAge: a.cfg.SeenRetention, Logger: log}, a.reg)
-	if err != nil {
-		return err
-	}
+	allow := append([]string(nil), a.cfg.CrawlAllow...)
 	if a.cfg.Demo {
 		if site, err = demo.Start(ctx, demo.Options{Logger: log}); err != nil {
 			return fmt.Errorf("feeds demo: %w", err)
@@ -82,6 +75,18 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 		if err = st.PutSources(ctx, site.Sources()...); err != nil {
 			return fmt.Errorf("feeds demo sources: %w", err)
 		}
+		// The crawler may reach exactly the demo site's address and port,
+		// besides what crawl-allow names; nothing else on loopback.
+		allow = append(allow, strings.TrimPrefix(site.BaseURL, "http://"))
+	}
+	crawler, err := feeds.NewCrawler(feeds.Config{UserAgent: a.cfg.UserAgent, SeenRetention: a.cfg.SeenRetention, Logger: log, Allow: allow},
+		st, health, a.bus, feeds.JiebaTokenizer(seg), a.reg)
+	if err != nil {
+		return err
+	}
+	pruner, err := feeds.NewSeenPruner(st, feeds.PruneConfig{MaxAge: a.cfg.SeenRetention, Logger: log}, a.reg)
+	if err != nil {
+		return err
 	}
 	h := access.Require(a.access, access.RoleAdmin)(feeds.Handler(st, health, a.log.With("part", "sources")))
 	a.mux.Handle("/api/v1/sources", h)

@@ -132,6 +132,28 @@ func (a *app) wireIntake(ctx context.Context) error {
 				jsonapi.Error(w, http.StatusInternalServerError, "accounting unavailable")
 				return
 			}
+			// Duty officers and leaders of one unit see that unit's venues.
+			if p, ok := access.FromContext(r.Context()); ok {
+				if unit, scoped := p.UnitScope(); scoped {
+					vs, err := a.access.Venues(r.Context())
+					if err != nil {
+						log.Error("deliveries: venues", "err", err)
+						jsonapi.Error(w, http.StatusInternalServerError, "accounting unavailable")
+						return
+					}
+					mine := map[string]bool{}
+					for _, v := range vs {
+						mine[v.Code] = v.Unit == unit
+					}
+					kept := ds[:0]
+					for _, d := range ds {
+						if mine[d.Venue] {
+							kept = append(kept, d)
+						}
+					}
+					ds = kept
+				}
+			}
 			jsonapi.Write(w, http.StatusOK, map[string]any{"venues": ds})
 		})))
 	apiMux.Handle("PUT /api/v1/venues/{code}/legal-hold", access.Require(a.access, access.RoleAdmin)(

@@ -341,18 +341,39 @@ func (a *Agent) move(name, dest string, answer []byte) error {
 	return nil
 }
 
+// writeSync writes b to path by a new temporary file in the same folder,
+// synced and renamed over path, then syncs the folder. The folder is one a
+// venue's staff can write to: a link planted at path is replaced by the
+// rename, never followed, and the temporary file is created exclusively
+// (O_EXCL), so no existing name, link or not, is opened for writing.
 func writeSync(path string, b []byte) error {
-	f, err := os.Create(path)
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".answer-*.tmp")
 	if err != nil {
 		return fmt.Errorf("agent: write %s: %w", path, err)
 	}
-	if _, err := f.Write(b); err != nil {
+	tmp := f.Name()
+	fail := func(err error) error {
 		f.Close()
+		os.Remove(tmp)
 		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("agent: write %s: %w", path, err)
 	}
-	return f.Close()
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

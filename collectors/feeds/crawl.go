@@ -64,7 +64,12 @@ type Config struct {
 	PublishBatch int
 	// Now is the clock for fetched_at and relative dates ("3小时前").
 	Now func() time.Time
-	// Transport replaces the HTTP transport (tests, proxies).
+	// Allow names internal addresses the crawler may connect to (address,
+	// prefix or address:port); every other loopback, private, link-local,
+	// multicast or unspecified address is refused at the dialer.
+	Allow []string
+	// Transport replaces the HTTP transport, and with it the address
+	// policy (tests of the transport itself only).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
 }
@@ -129,6 +134,8 @@ type Crawler struct {
 	tok     simhash.Tokenizer
 	gate    hostGate
 	metrics crawlMetrics
+	// transport dials only addresses the policy permits.
+	transport *http.Transport
 
 	dedupMu sync.Mutex // serialises Assign+persist so restarts replay in order
 	index   *simhash.Index
@@ -152,8 +159,12 @@ func NewCrawler(cfg Config, store *Store, health *Health, pub Publisher, tok sim
 		return nil, err
 	}
 	cfg.Logger.Info("simhash index loaded", "entries", loaded, "expired", dropped, "window", cfg.DedupWindow)
+	policy, err := parseAllow(cfg.Allow)
+	if err != nil {
+		return nil, fmt.Errorf("new crawler: %w", err)
+	}
 	c := &Crawler{cfg: cfg, store: store, health: health, pub: pub, tok: tok, index: ix,
-		gate: hostGate{next: map[string]time.Time{}}}
+		gate: hostGate{next: map[string]time.Time{}}, transport: guardedTransport(policy)}
 	c.metrics.bytes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
 		Name: "fetched_bytes_total", Help: "Response bytes received by the crawler."})
 	c.metrics.clusters = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
@@ -199,7 +210,7 @@ func (c *Crawler) Crawl(ctx context.Context, src Source) (Run, error) {
 		level = slog.LevelInfo
 	}
 	c.cfg.Logger.Log(ctx, level, "feed run", "source", src.Name, "posts", r.run.Posts, "pages", r.run.Pages,
-		"not_modified", r.run.NotModified, "seen", r.run.Seen, "robots", r.run.Robots, "failed", r.run.Failed, "err", err)
+		"not_modified", r.run.NotModified, "seen", r.run.Seen, "robots", r.run.Robots, "failed", r.run.Failed, "refused", r.run.Refused, "err", err)
 	if herr := c.health.Record(ctx, src.Name, started, c.cfg.Now().Sub(started), r.run, err); herr != nil && err == nil {
 		err = herr
 	}
@@ -324,6 +335,14 @@ func (r *runState) article(ctx context.Context, link string) error {
 	case errors.Is(err, errRobots):
 		r.run.Robots++
 		r.urls = append(r.urls, link)
+		return nil
+	case errors.Is(err, ErrAddressRefused):
+		// A link (or its redirect) into an internal network: recorded as
+		// seen so that it is not tried every run, and shown in health.
+		r.run.Refused++
+		r.run.RefusedURL = link + ": " + err.Error()
+		r.urls = append(r.urls, link)
+		r.c.cfg.Logger.Warn("article refused", "source", r.src.Name, "url", link, "err", err)
 		return nil
 	case errors.As(err, &perm):
 		r.run.Failed++

@@ -70,6 +70,8 @@ func (c *Crawler) newCollector(ctx context.Context) *colly.Collector {
 	col.SetRequestTimeout(c.cfg.Timeout)
 	if c.cfg.Transport != nil {
 		col.WithTransport(c.cfg.Transport)
+	} else {
+		col.WithTransport(c.transport)
 	}
 	col.OnRequest(func(r *colly.Request) {
 		if cs := r.Ctx.Get("charset"); cs != "" {
@@ -136,6 +138,9 @@ func (c *Crawler) fetch(ctx context.Context, col *colly.Collector, src Source, u
 		switch {
 		case errors.Is(err, colly.ErrRobotsTxtBlocked):
 			return nil, errRobots
+		case errors.Is(err, ErrAddressRefused):
+			// Policy, not weather: asking again gives the same answer.
+			return nil, fmt.Errorf("GET %s: %w", u, err)
 		case err != nil:
 			lastErr = fmt.Errorf("GET %s: %w", u, err)
 			continue

@@ -29,6 +29,11 @@ type SourceHealth struct {
 	LastRun             Run   `json:"last_run"`
 	PostsTotal          int64 `json:"posts_total"`
 	RobotsSkippedTotal  int64 `json:"robots_skipped_total"`
+	// RefusedTotal counts links refused by the address policy;
+	// LastRefused names the last one, with the address, and when.
+	RefusedTotal  int64     `json:"refused_total"`
+	LastRefused   string    `json:"last_refused,omitempty"`
+	LastRefusedAt time.Time `json:"last_refused_at,omitzero"`
 }
 
 // Run is the outcome of one crawl of one source.
@@ -43,6 +48,11 @@ type Run struct {
 	// FastPath counts article pages whose text came from maintext's fast
 	// path: too large for the full extractor, or nothing found by it.
 	FastPath int `json:"fast_path"`
+	// Refused counts links whose address the network policy refused
+	// (internal addresses not in crawl-allow); RefusedURL is the last one
+	// with the reason.
+	Refused    int    `json:"refused"`
+	RefusedURL string `json:"refused_url,omitempty"`
 }
 
 // Health tracks SourceHealth in memory, in the store (so that it survives
@@ -205,6 +215,10 @@ func (h *Health) Record(ctx context.Context, source string, at time.Time, took t
 	sh.LastRun = r
 	sh.PostsTotal += int64(r.Posts)
 	sh.RobotsSkippedTotal += int64(r.Robots)
+	if r.Refused > 0 {
+		sh.RefusedTotal += int64(r.Refused)
+		sh.LastRefused, sh.LastRefusedAt = r.RefusedURL, at
+	}
 	if runErr == nil {
 		sh.LastSuccessAt = at
 		sh.ConsecutiveFailures = 0

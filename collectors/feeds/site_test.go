@@ -147,6 +147,10 @@ func newEnvTok(t testing.TB, dir string, cfg Config, tok simhash.Tokenizer) *env
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
+	if cfg.Allow == nil {
+		// The fixture sites run on loopback; nothing else internal.
+		cfg.Allow = []string{"127.0.0.1/32"}
+	}
 	c, err := NewCrawler(cfg, st, h, j, tok, reg)
 	if err != nil {
 		t.Fatal(err)

@@ -91,13 +91,14 @@ func (s *Service) writeSubmitError(w http.ResponseWriter, r *http.Request, venue
 	switch {
 	case errors.As(err, &ra):
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(ra.After.Seconds(), 1)))))
-		code := http.StatusServiceUnavailable
 		if errors.Is(err, ErrRateLimited) {
-			code = http.StatusTooManyRequests
-		} else {
-			s.o.Log.Warn("intake: bus unavailable", "venue", venue, "err", err)
+			jsonapi.Error(w, http.StatusTooManyRequests, "too many batches from this venue; retry after the Retry-After seconds")
+			return
 		}
-		jsonapi.Error(w, code, err.Error())
+		// The cause quotes the bus (broker addresses, kafka-go's words):
+		// it goes to the log under the request id, never to the venue.
+		s.o.Log.Warn("intake: bus unavailable", "venue", venue, "request_id", jsonapi.RequestID(r), "err", err)
+		jsonapi.Error(w, http.StatusServiceUnavailable, "records not accepted: intake temporarily unavailable; retry after the Retry-After seconds")
 	case errors.Is(err, ErrKeyConflict):
 		jsonapi.Error(w, http.StatusUnprocessableEntity, err.Error())
 	case errors.Is(err, ErrBody):
@@ -108,7 +109,7 @@ func (s *Service) writeSubmitError(w http.ResponseWriter, r *http.Request, venue
 	case r.Context().Err() != nil:
 		// The client left; nothing to answer.
 	default:
-		s.o.Log.Error("intake batch failed", "venue", venue, "err", err)
+		s.o.Log.Error("intake batch failed", "venue", venue, "request_id", jsonapi.RequestID(r), "err", err)
 		jsonapi.Error(w, http.StatusInternalServerError, "batch not accepted; retry later")
 	}
 }

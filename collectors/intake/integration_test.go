@@ -262,6 +262,12 @@ func TestRateLimitAnd503AndBodyLimit(t *testing.T) {
 	if r.Code != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("bus down: status %d Retry-After %q: %s", r.Code, r.Header.Get("Retry-After"), r.Raw)
 	}
+	// The venue gets a stable message, never the bus's own words (with
+	// Kafka those quote broker addresses); the log has the detail.
+	if msg := string(r.Raw); !strings.Contains(msg, "intake temporarily unavailable") ||
+		strings.Contains(strings.ToLower(msg), "journal") || strings.Contains(strings.ToLower(msg), "closed") {
+		t.Errorf("bus down: body %s, want only the stable message", msg)
+	}
 	// Nothing was acknowledged, so the same key must not replay a success.
 	r = e2.Post("BUS-C1", "/api/v1/intake/access-records", "", "bus-down-1", body)
 	if r.Code != http.StatusServiceUnavailable {

@@ -147,6 +147,17 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request, periodText, fo
 		}
 	}
 	unit := r.URL.Query().Get("unit")
+	// A leader of one unit reads that unit's report only (README, "Who
+	// sees which unit"); district-wide roles choose.
+	if p, ok := access.FromContext(r.Context()); ok {
+		if own, scoped := p.UnitScope(); scoped {
+			if own == "" || (unit != "" && unit != own) {
+				http.Error(w, "your role reads your own unit's report only", http.StatusForbidden)
+				return nil, nil, false
+			}
+			unit = own
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 	defer cancel()
 	rep, err := h.cache.get(p.String()+"\x00"+unit, h.o.Now(), func() (*Report, error) {

@@ -26,15 +26,45 @@ func newTestHandler(t testing.TB) http.Handler {
 	return h
 }
 
+// get requests target as a district-wide caller of role.
 func get(t testing.TB, h http.Handler, role access.Role, target string) *httptest.ResponseRecorder {
+	return getAs(t, h, role, access.DistrictWide, target)
+}
+
+func getAs(t testing.TB, h http.Handler, role access.Role, unit, target string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, target, nil)
 	if role != "" {
-		req = req.WithContext(access.WithPrincipal(req.Context(), access.Principal{Kind: "user", Name: "lead", Role: role}))
+		req = req.WithContext(access.WithPrincipal(req.Context(), access.Principal{Kind: "user", Name: "lead", Role: role, Unit: unit}))
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
+}
+
+// TestUnitLeaderReadsOwnUnit: a leader of one unit gets that unit's
+// report, is refused another unit's, and a leader without a unit is refused.
+func TestUnitLeaderReadsOwnUnit(t *testing.T) {
+	h := newTestHandler(t)
+	own, other := "%E5%9F%8E%E5%85%B3%E6%B4%BE%E5%87%BA%E6%89%80", "%E4%B8%9C%E6%B9%96%E6%B4%BE%E5%87%BA%E6%89%80"
+	for _, c := range []struct {
+		unit, target string
+		want         int
+	}{
+		{"城关派出所", "/api/v1/reports?period=2026-W47", 200},
+		{"城关派出所", "/api/v1/reports?period=2026-W47&unit=" + own, 200},
+		{"城关派出所", "/api/v1/reports?period=2026-W47&unit=" + other, 403},
+		{"城关派出所", "/reports/2026-W47.csv?unit=" + other, 403},
+		{"", "/api/v1/reports?period=2026-W47", 403},
+	} {
+		rec := getAs(t, h, access.RoleLeader, c.unit, c.target)
+		if rec.Code != c.want {
+			t.Errorf("leader of %q GET %s = %d, want %d", c.unit, c.target, rec.Code, c.want)
+		}
+		if c.want == 200 && !strings.Contains(rec.Body.String(), "城关派出所") {
+			t.Errorf("leader of %q GET %s: report is not of their unit", c.unit, c.target)
+		}
+	}
 }
 
 func TestHandlerStatus(t *testing.T) {

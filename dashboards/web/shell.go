@@ -328,10 +328,7 @@ func (s *Shell) Guard(roles ...access.Role) func(http.Handler) http.Handler {
 				return
 			}
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				got := r.Header.Get(access.CSRFHeader)
-				if got == "" {
-					got = r.FormValue("csrf")
-				}
+				got := access.CSRFToken(r)
 				if csrf == "" || subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 {
 					s.Error(w, r, http.StatusForbidden, "error.csrf")
 					return

@@ -167,7 +167,7 @@ func safeNext(n string) string {
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ck, err := r.Cookie(loginCSRFCookie)
-	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.FormValue("csrf"))) != 1 {
+	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostFormValue("csrf"))) != 1 {
 		s.showLogin(w, r, http.StatusForbidden, "error.csrf")
 		return
 	}
@@ -175,6 +175,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, access.ErrLockedOut):
 		s.showLogin(w, r, http.StatusTooManyRequests, "login.locked")
+		return
+	case errors.Is(err, access.ErrLoginBusy):
+		w.Header().Set("Retry-After", "2")
+		s.showLogin(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	case errors.Is(err, access.ErrUnauthenticated):
 		s.showLogin(w, r, http.StatusUnauthorized, "login.failed")

@@ -22,7 +22,7 @@ var fuzzTargets = map[string][]string{
 	"collectors/feeds/chinesedate": {"FuzzParse"},
 	"search":                       {"FuzzParseQuery", "FuzzParseRequest"},
 	"search/records":               {"FuzzRecordFilter"},
-	"alerts/rules":                 {"FuzzParse"},
+	"alerts/rules":                 {"FuzzParse", "FuzzCheckAST"},
 	"alerts/burst":                 {"FuzzReadSeries"},
 	"pipeline/posts":               {"FuzzParseBatch", "FuzzDecode"},
 	"pipeline/store":               {"FuzzBind"},

@@ -124,6 +124,15 @@ func (db *DB) Select(ctx context.Context, dest any, query string, args ...any) e
 	if err != nil {
 		return err
 	}
+	return db.selectRaw(ctx, dest, q)
+}
+
+// selectRaw runs the bound query q and decodes its rows into dest.
+func (db *DB) selectRaw(ctx context.Context, dest any, q string) error {
+	dv := reflect.ValueOf(dest)
+	if dv.Kind() != reflect.Pointer || dv.Elem().Kind() != reflect.Slice {
+		return fmt.Errorf("select: dest must be a pointer to a slice, got %T", dest)
+	}
 	start := time.Now()
 	out, err := db.b.Query(ctx, q)
 	db.observe("select", start, err)

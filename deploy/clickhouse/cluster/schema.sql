@@ -343,3 +343,8 @@ ORDER BY (failed_at, id);
 
 CREATE TABLE IF NOT EXISTS netpulse.notify_dead_letters ON CLUSTER 'netpulse' AS netpulse.notify_dead_letters_local ENGINE = Distributed('netpulse', netpulse, notify_dead_letters_local, cityHash64(failed_at, id));
 
+CREATE VIEW IF NOT EXISTS netpulse.record_deliveries ON CLUSTER 'netpulse' AS
+SELECT venue, kind, toStartOfMinute(received_at) AS minute, batch_id, count() AS records
+FROM netpulse.access_records
+GROUP BY venue, kind, minute, batch_id;
+
