@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/netpulse/netpulse/privacy/caseref"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,7 +119,13 @@ func (a *app) wireIntake(ctx context.Context) error {
 			chain = host + "/" + a.cfg.Listen
 		}
 	}
-	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: audit.New(a.db, keys.Audit, chain), Log: a.log.With("part", "records-search")}
+	caseRule, err := caseref.New(1, a.cfg.CaseRefMax, a.cfg.CaseRefPattern)
+	if err != nil {
+		return err
+	}
+	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: audit.New(a.db, keys.Audit, chain), Log: a.log.With("part", "records-search"),
+		CaseRef: caseRule, Lookups: srecords.LookupLimit{Distinct: a.cfg.LookupLimit, Window: a.cfg.LookupWindow, AlertAt: a.cfg.LookupAlert},
+		Alerts: privacyAlerts{a}}
 	apiMux := a.muxFor("api")
 	api.Routes(apiMux, a.access)
 
