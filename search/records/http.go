@@ -90,14 +90,13 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // quoted in ASCII (so control, format and invalid bytes show as escapes)
 // and cut short, so that junk of any length costs the log a few bytes.
 func refusedCaseRef(s string) string {
-	const keep = 48
-	cut := len(s) > keep
-	if cut {
-		s = s[:keep]
+	const keep = 60
+	if len(s) > keep {
+		s = s[:keep] // the quote below escapes a cut character
 	}
 	q := strconv.QuoteToASCII(s)
-	if cut {
-		q += "…"
+	if len(q) > keep {
+		q = q[:keep] + "…" // q is ASCII: any cut is on a character
 	}
 	return q
 }
