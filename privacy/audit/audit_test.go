@@ -173,3 +173,24 @@ func TestAppendStoresWhatItHashes(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldBoundariesCannotMove: someone with write access to the store
+// moves text from one field to the next (case_ref "A\nB", filter "C"
+// becomes case_ref "A", filter "B\nC"). A newline-joined encoding hashes
+// both alike; the length-prefixed one must report the edit.
+func TestFieldBoundariesCannotMove(t *testing.T) {
+	ctx := context.Background()
+	if err := db.Exec(ctx, `TRUNCATE TABLE netpulse.audit_log`); err != nil {
+		t.Fatal(err)
+	}
+	a := audit.New(db, []byte("0123456789abcdef0123456789abcdef"), "")
+	if _, err := a.Append(ctx, audit.Entry{Actor: "user:ana", Action: "search", CaseRef: "A\nB", Filter: "C", Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec(ctx, `ALTER TABLE netpulse.audit_log UPDATE case_ref = 'A', filter = 'B\nC' WHERE seq = 1 SETTINGS mutations_sync = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := a.Verify(ctx); err != nil || v.OK {
+		t.Errorf("a moved field boundary verified: %+v %v", v, err)
+	}
+}
