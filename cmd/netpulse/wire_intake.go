@@ -91,6 +91,18 @@ func (a *app) wireIntake(ctx context.Context) error {
 	writer := precords.New(precords.Options{Bus: a.bus, DB: a.db, DeadLetter: a.bus, BatchRows: a.cfg.BatchRows,
 		BatchDelay: a.cfg.BatchDelay, Log: a.log.With("part", "records"), Reg: a.reg})
 	if a.cfg.hasRole("process") {
+		// Records stored before names were protected get them masked,
+		// hashed and encrypted once, in the background (schema 0019).
+		nctx, ncancel := context.WithCancel(ctx)
+		a.group.Add(func() error {
+			if n, err := precords.ProtectNames(nctx, a.db, prot); err != nil && nctx.Err() == nil {
+				a.log.Error("protect stored names", "rewritten", n, "err", err)
+			} else if n > 0 {
+				a.log.Info("protected stored names", "rewritten", n)
+			}
+			<-nctx.Done()
+			return nil
+		}, func(error) { ncancel() })
 		wctx, wcancel := context.WithCancel(ctx)
 		a.group.Add(func() error { return writer.Run(wctx) }, func(error) { wcancel() })
 		a.watchLag("records", bus.TopicAccess)
