@@ -18,6 +18,7 @@ import (
 
 	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/csvexport"
+	"github.com/netpulse/netpulse/jsonapi"
 	"github.com/netpulse/netpulse/privacy/audit"
 	"github.com/netpulse/netpulse/privacy/caseref"
 	"github.com/netpulse/netpulse/privacy/identity"
@@ -72,18 +73,6 @@ func (a *API) Routes(mux *http.ServeMux, reg *access.Registry) {
 	mux.Handle("GET /api/v1/records/{id}/reveal", analyst(http.HandlerFunc(a.handleReveal)))
 	mux.Handle("GET /api/v1/audit", auditor(http.HandlerFunc(a.handleAuditList)))
 	mux.Handle("GET /api/v1/audit/verify", auditor(http.HandlerFunc(a.handleAuditVerify)))
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
 }
 
 // refusedCaseRef is a refused case reference as the audit log keeps it:
@@ -241,10 +230,10 @@ func (a *API) checkCaseRef(w http.ResponseWriter, r *http.Request, action, caseR
 		msg = "a case reference (" + CaseRefHeader + ") is required to read personal data"
 	}
 	if a.audit(r.Context(), r, action, logged, filter, 0, "refused") != nil {
-		writeError(w, http.StatusServiceUnavailable, "audit log unavailable")
+		jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 		return false
 	}
-	writeError(w, code, msg)
+	jsonapi.Error(w, code, msg)
 	return false
 }
 
@@ -263,10 +252,10 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		refused, _ := json.Marshal(map[string]string{"refused": err.Error()})
 		if a.audit(ctx, r, action, refusedCaseRef(caseRef), string(refused), 0, "refused") != nil {
-			writeError(w, http.StatusServiceUnavailable, "audit log unavailable")
+			jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 			return
 		}
-		writeError(w, http.StatusBadRequest, err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	// An exact-identity lookup is reveal-class: audited as a lookup, and
@@ -293,11 +282,11 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		if !v.ok {
 			if a.audit(ctx, r, action, caseRef, filter, 0, "refused") != nil {
-				writeError(w, http.StatusServiceUnavailable, "audit log unavailable")
+				jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 				return
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(v.retry.Seconds(), 1)))))
-			writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many distinct identity numbers looked up (limit %d per %s); the auditors are told",
+			jsonapi.Error(w, http.StatusTooManyRequests, fmt.Sprintf("too many distinct identity numbers looked up (limit %d per %s); the auditors are told",
 				a.limiter.o.Distinct, a.limiter.o.Window))
 			return
 		}
@@ -307,17 +296,17 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	total, rows, err := a.Search.Search(ctx, f)
 	if errors.Is(err, ErrNoFilter) {
-		writeError(w, http.StatusBadRequest, err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err != nil {
 		_ = a.audit(ctx, r, action, caseRef, filter, 0, "error")
 		a.Log.Error("record search", "err", err)
-		writeError(w, http.StatusInternalServerError, "search failed")
+		jsonapi.Error(w, http.StatusInternalServerError, "search failed")
 		return
 	}
 	if a.audit(ctx, r, action, caseRef, filter, len(rows), "ok") != nil {
-		writeError(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
+		jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
 		return
 	}
 	if format == "csv" {
@@ -329,7 +318,7 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	if rows == nil {
 		rows = []Result{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "records": rows})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"total": total, "records": rows})
 }
 
 // raiseLookups tells the auditors; a failure is logged, never shown to the
@@ -357,10 +346,10 @@ func (a *API) handleReveal(w http.ResponseWriter, r *http.Request) {
 	if len(id) > maxRecordID || !utf8.ValidString(id) {
 		filter, _ := json.Marshal(map[string]string{"record_id": refusedCaseRef(id)})
 		if a.audit(ctx, r, "reveal", "", string(filter), 0, "refused") != nil {
-			writeError(w, http.StatusServiceUnavailable, "audit log unavailable")
+			jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 			return
 		}
-		writeError(w, http.StatusBadRequest, "record id: not a record id")
+		jsonapi.Error(w, http.StatusBadRequest, "record id: not a record id")
 		return
 	}
 	filter, _ := json.Marshal(map[string]string{"record_id": identity.MaskNumbers(id)})
@@ -370,22 +359,22 @@ func (a *API) handleReveal(w http.ResponseWriter, r *http.Request) {
 	rec, number, err := a.Search.Reveal(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		_ = a.audit(ctx, r, "reveal", caseRef, string(filter), 0, "not_found")
-		writeError(w, http.StatusNotFound, "no such record")
+		jsonapi.Error(w, http.StatusNotFound, "no such record")
 		return
 	}
 	if err != nil {
 		_ = a.audit(ctx, r, "reveal", caseRef, string(filter), 0, "error")
 		a.Log.Error("reveal", "err", err)
-		writeError(w, http.StatusInternalServerError, "reveal failed")
+		jsonapi.Error(w, http.StatusInternalServerError, "reveal failed")
 		return
 	}
 	if a.audit(ctx, r, "reveal", caseRef, string(filter), 1, "ok") != nil {
-		writeError(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
+		jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
 		return
 	}
 	rec.IDNumber = number
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, rec)
+	jsonapi.Write(w, http.StatusOK, rec)
 }
 
 func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
@@ -405,7 +394,7 @@ func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
 	total, es, err := a.Audit.List(r.Context(), from, to, limit, max(offset, 0))
 	if err != nil {
 		a.Log.Error("audit list", "err", err)
-		writeError(w, http.StatusInternalServerError, "audit log unavailable")
+		jsonapi.Error(w, http.StatusInternalServerError, "audit log unavailable")
 		return
 	}
 	if es == nil {
@@ -421,17 +410,17 @@ func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
 			out["alerts"] = as
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonapi.Write(w, http.StatusOK, out)
 }
 
 func (a *API) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 	v, err := a.Audit.Verify(r.Context())
 	if err != nil {
 		a.Log.Error("audit verify", "err", err)
-		writeError(w, http.StatusInternalServerError, "audit log unavailable")
+		jsonapi.Error(w, http.StatusInternalServerError, "audit log unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	jsonapi.Write(w, http.StatusOK, v)
 }
 
 // WriteCSV writes results as CSV through csvexport, which defuses cells a
