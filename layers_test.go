@@ -7,7 +7,8 @@
 //	collectors                 publish            │ layers below it
 //	pipeline                   carry and store   ─┘
 //	access, privacy, chinese,  foundations: used by every layer above,
-//	jsonapi, kvtable           import none of them
+//	jsonapi, kvtable,          import none of them
+//	csvexport
 //
 // deploy holds schema, topic specs, fonts and test harnesses beside all of
 // them; anything may read its embedded files.
@@ -27,7 +28,7 @@ const module = "github.com/netpulse/netpulse/"
 func layerOf(pkg string) string {
 	top, _, _ := strings.Cut(pkg, "/")
 	switch top {
-	case "access", "privacy", "chinese", "jsonapi", "kvtable":
+	case "access", "privacy", "chinese", "jsonapi", "kvtable", "csvexport":
 		return "foundation"
 	}
 	return top
@@ -107,6 +108,8 @@ func TestLayerOf(t *testing.T) {
 		"chinese/jieba":    "foundation",
 		"jsonapi":          "foundation",
 		"kvtable":          "foundation",
+		"csvexport":        "foundation",
+		"privacy/caseref":  "foundation",
 		"pipeline/posts":   "pipeline",
 		"collectors/feeds": "collectors",
 		"search/records":   "search",

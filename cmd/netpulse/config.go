@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/netpulse/netpulse/privacy/caseref"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +54,11 @@ type Config struct {
 	IDEncKey        string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
 	SessionTTL      time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
 	LoginChecks     int           `name:"login-checks" default:"2" help:"password checks (argon2id, 64 MiB each) that may run at once; more logins wait up to 2s, then get 503"`
+	CaseRefPattern  string        `name:"case-ref-pattern" help:"optional regular expression a case reference must match in full (e.g. ^[A-Z]{2,6}-[0-9]{4}-[0-9]{1,6}$); any reference is always printable NFC text without control, format, bidi or zero-width characters"`
+	CaseRefMax      int           `name:"case-ref-max" default:"64" help:"longest case reference, in visible characters"`
+	LookupLimit     int           `name:"lookup-limit" default:"30" help:"distinct identity numbers one user may look up exactly per lookup-window; more get 429"`
+	LookupWindow    time.Duration `name:"lookup-window" default:"1h" help:"window of lookup-limit and lookup-alert"`
+	LookupAlert     int           `name:"lookup-alert" default:"20" help:"distinct identity numbers looked up by one user in lookup-window that raise an alert for the auditors (at most lookup-limit)"`
 	AccessRetention time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
 	HotelRetention  time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
 	PostRetention   time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
@@ -255,6 +262,12 @@ func (c *Config) validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		errs = append(errs, errors.New("publish-timeout must be positive"))
+	}
+	if _, err := caseref.New(1, c.CaseRefMax, c.CaseRefPattern); err != nil || c.CaseRefMax < 1 || c.CaseRefMax > 256 {
+		errs = append(errs, fmt.Errorf("case-ref-pattern / case-ref-max (1 to 256): %v", err))
+	}
+	if c.LookupLimit < 1 || c.LookupAlert < 1 || c.LookupAlert > c.LookupLimit || c.LookupWindow <= 0 {
+		errs = append(errs, errors.New("lookup-limit and lookup-alert must be positive, lookup-alert at most lookup-limit, lookup-window positive"))
 	}
 	if c.BatchRows <= 0 || c.BatchDelay <= 0 {
 		errs = append(errs, errors.New("batch-rows and batch-delay must be positive"))

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/netpulse/netpulse/privacy/caseref"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,6 +94,18 @@ func (a *app) wireIntake(ctx context.Context) error {
 	writer := precords.New(precords.Options{Bus: a.bus, DB: a.db, DeadLetter: a.dead, BatchRows: a.cfg.BatchRows,
 		BatchDelay: a.cfg.BatchDelay, Log: a.log.With("part", "records"), Reg: a.reg})
 	if a.cfg.hasRole("process") {
+		// Records stored before names were protected get them masked,
+		// hashed and encrypted once, in the background (schema 0019).
+		nctx, ncancel := context.WithCancel(ctx)
+		a.group.Add(func() error {
+			if n, err := precords.ProtectNames(nctx, a.db, prot); err != nil && nctx.Err() == nil {
+				a.log.Error("protect stored names", "rewritten", n, "err", err)
+			} else if n > 0 {
+				a.log.Info("protected stored names", "rewritten", n)
+			}
+			<-nctx.Done()
+			return nil
+		}, func(error) { ncancel() })
 		wctx, wcancel := context.WithCancel(ctx)
 		a.group.Add(func() error { return writer.Run(wctx) }, func(error) { wcancel() })
 		a.watchLag("records", bus.TopicAccess)
@@ -120,7 +134,13 @@ func (a *app) wireIntake(ctx context.Context) error {
 			chain = host + "/" + a.cfg.Listen
 		}
 	}
-	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: audit.New(a.db, keys.Audit, chain), Log: a.log.With("part", "records-search")}
+	caseRule, err := caseref.New(1, a.cfg.CaseRefMax, a.cfg.CaseRefPattern)
+	if err != nil {
+		return err
+	}
+	api := &srecords.API{Search: srecords.NewSearcher(a.db, prot), Audit: audit.New(a.db, keys.Audit, chain), Log: a.log.With("part", "records-search"),
+		CaseRef: caseRule, Lookups: srecords.LookupLimit{Distinct: a.cfg.LookupLimit, Window: a.cfg.LookupWindow, AlertAt: a.cfg.LookupAlert},
+		Alerts: privacyAlerts{a}}
 	apiMux := a.muxFor("api")
 	api.Routes(apiMux, a.access)
 

@@ -64,8 +64,10 @@ func (in *Input) set(field, v string) bool {
 }
 
 // Record is an accepted access record as it travels on raw.access and lands
-// in netpulse.access_records. The identity number itself never travels:
-// only its keyed hash, its ciphertext and its masked form.
+// in netpulse.access_records. Neither the identity number nor the name
+// travels: only their keyed hashes, ciphertexts and masked forms (Name is
+// the mask, 王*), so that whoever reads the topic or the store reads no
+// identity.
 type Record struct {
 	RecordID    string     `json:"record_id"`
 	Venue       string     `json:"venue"`
@@ -75,7 +77,9 @@ type Record struct {
 	IDHash      string     `json:"id_hash"`
 	IDEnc       string     `json:"id_enc"`
 	IDMasked    string     `json:"id_masked"`
-	Name        string     `json:"name"`
+	Name        string     `json:"name"` // masked
+	NameHash    string     `json:"name_hash"`
+	NameEnc     string     `json:"name_enc"`
 	StartedAt   time.Time  `json:"started_at"`
 	EndedAt     *time.Time `json:"ended_at,omitempty"` // nil while the session is open; stored as the epoch
 	IP          string     `json:"ip"`
@@ -238,7 +242,9 @@ func (v *Validator) Validate(row int, in Input) (Record, []RowError) {
 		IDHash:      v.Protect.Hash(idType, number),
 		IDEnc:       v.Protect.Encrypt([]byte(number)),
 		IDMasked:    identity.Mask(idType, number),
-		Name:        name,
+		Name:        identity.MaskName(name),
+		NameHash:    v.Protect.NameHash(name),
+		NameEnc:     v.Protect.Encrypt([]byte(name)),
 		StartedAt:   start,
 		IP:          ip,
 		MAC:         mac,

@@ -29,6 +29,10 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = appendString(b, r.IDMasked)
 	b = append(b, `,"name":`...)
 	b = appendString(b, r.Name)
+	b = append(b, `,"name_hash":`...)
+	b = appendString(b, r.NameHash)
+	b = append(b, `,"name_enc":`...)
+	b = appendString(b, r.NameEnc)
 	b = append(b, `,"started_at":`...)
 	b = appendTime(b, r.StartedAt)
 	if r.EndedAt != nil {

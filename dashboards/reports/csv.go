@@ -1,27 +1,16 @@
 package reports
 
 import (
-	"encoding/csv"
 	"io"
 	"strconv"
-	"strings"
+
+	"github.com/netpulse/netpulse/csvexport"
 )
 
 // safeCell defuses a text cell that a spreadsheet would run as a formula
 // (CSV injection): unit names, case references and reasons come from
-// people, and a leader opens the file in Excel or WPS. A leading quote
-// makes the cell text. Full-width signs are included because WPS treats
-// them as formula starts too.
-func safeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch r := []rune(s)[0]; r {
-	case '=', '+', '-', '@', '\t', '\r', '\n', '＝', '＋', '－', '＠':
-		return "'" + s
-	}
-	return s
-}
+// people, and a leader opens the file in Excel or WPS (csvexport.Cell).
+func safeCell(s string) string { return csvexport.Cell(s) }
 
 func numCell(p *float64) string {
 	if p == nil {
@@ -37,10 +26,10 @@ func numv(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 // that the file can be computed on. A UTF-8 byte-order mark comes first,
 // which Excel needs to read Chinese text correctly.
 func writeCSV(w io.Writer, v *view) error {
-	if _, err := io.WriteString(w, "\uFEFF"); err != nil {
+	cw, err := csvexport.NewWriter(w, true)
+	if err != nil {
 		return err
 	}
-	cw := csv.NewWriter(w)
 	text := func(cells ...string) []string {
 		out := make([]string, len(cells))
 		for i, c := range cells {
@@ -84,15 +73,14 @@ func writeCSV(w io.Writer, v *view) error {
 			numv(u.Registered), numv(u.Delivering), numv(u.Records), strconv.Itoa(u.PreviousRank), numv(u.PrevScore)))
 	}
 	for _, r := range rows {
-		if err := cw.Write(r); err != nil {
+		// Text cells are defused above; numbers pass as numbers, and a
+		// cell that is neither is defused by the writer all the same.
+		if err := cw.WriteNumbers(r...); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
 // csvUnsafe reports whether a cell would start a formula; tests use it.
-func csvUnsafe(cell string) bool {
-	return cell != "" && strings.ContainsRune("=+-@\t\r\n＝＋－＠", []rune(cell)[0])
-}
+func csvUnsafe(cell string) bool { return csvexport.Unsafe(cell) }

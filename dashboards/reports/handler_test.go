@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -265,5 +266,31 @@ func BenchmarkBuild(b *testing.B) {
 		if _, err := bld.Build(b.Context(), Week(2026, 47), "", fixedNow); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestJunkInTheAuditLog: an entry written before case references had a
+// form holds a 100,000-character case reference (it once made the weekly
+// PDF take 52 s). The report reads it cut to 64 characters, so its size
+// and time never depend on the junk. The entry sits in 2026-W40, which no
+// other test reads.
+func TestJunkInTheAuditLog(t *testing.T) {
+	ctx := context.Background()
+	junk := strings.Repeat("案", 100000)
+	if err := testDB.Insert(ctx, "netpulse.audit_log", []map[string]any{{"chain": "junk", "seq": 1,
+		"at": "2026-09-30T10:00:00+08:00", "actor": "user:analyst1", "role": "analyst", "action": "search",
+		"case_ref": junk, "rows": 0, "outcome": "refused"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewBuilder(testDB, testRegistry, testConfig(), nil).Build(ctx, Week(2026, 40), "", fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Cases) != 1 || len([]rune(r.Cases[0].CaseRef)) > 64 {
+		t.Fatalf("cases = %d, first %d characters", len(r.Cases), len([]rune(r.Cases[0].CaseRef)))
+	}
+	rec := get(t, newTestHandler(t), access.RoleLeader, "/reports/2026-W40.pdf")
+	if rec.Code != 200 || rec.Body.Len() > 1<<20 {
+		t.Errorf("PDF: %d, %d bytes", rec.Code, rec.Body.Len())
 	}
 }

@@ -15,6 +15,7 @@ type auditData struct {
 	Total   any
 	Error   string
 	Verify  map[string]any
+	Alerts  []map[string]any // privacy alerts (identity-lookup patterns)
 }
 
 func auditQuery(r *http.Request) url.Values {
@@ -40,6 +41,9 @@ func (s *Server) auditData(r *http.Request) auditData {
 	if err != nil {
 		d.Error = "error.unavailable"
 		return d
+	}
+	if as, err := decodeList(raw, "alerts"); err == nil {
+		d.Alerts = as
 	}
 	// The audit API filters by time; actor, action and case reference are
 	// narrowed here.

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/netpulse/netpulse/csvexport"
 )
 
 // postResults is the answer of GET /api/v1/search/posts.
@@ -99,6 +100,15 @@ func (s *Server) searchPosts(w http.ResponseWriter, r *http.Request) {
 	s.Fragment(w, r, "search", "post-results", data)
 }
 
+// apiStatus is the status a page answers for an API failure: the API's own
+// 400 or 429 (the caller's input or pace), else 200 with the error shown.
+func apiStatus(err error) int {
+	if ae, ok := err.(*apiError); ok && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusTooManyRequests) {
+		return ae.Status
+	}
+	return http.StatusOK
+}
+
 // apiErrorKey names the catalogue message for an API failure.
 func apiErrorKey(err error) string {
 	if notMounted(err) {
@@ -120,9 +130,14 @@ func (s *Server) exportPosts(w http.ResponseWriter, r *http.Request) {
 	q.Set("size", "100")
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="netpulse-posts.csv"`)
-	w.Write([]byte("\xEF\xBB\xBF")) // BOM: Excel opens UTF-8 Chinese correctly
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"id", "published_at", "source", "author", "title", "url"})
+	// Titles, authors and URLs come from crawled pages and partners: the
+	// one export writer defuses formulas in them. BOM: Excel opens UTF-8
+	// Chinese correctly.
+	cw, err := csvexport.NewWriter(w, true)
+	if err != nil {
+		return
+	}
+	_ = cw.Write("id", "published_at", "source", "author", "title", "url")
 	for page := 1; page <= 10; page++ {
 		q.Set("page", strconv.Itoa(page))
 		var res postResults
@@ -131,13 +146,13 @@ func (s *Server) exportPosts(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		for _, h := range res.Hits {
-			cw.Write([]string{h.ID, h.PublishedAt.UTC().Format(time.RFC3339), h.Source, h.Author, h.Title, h.URL})
+			_ = cw.Write(h.ID, h.PublishedAt.UTC().Format(time.RFC3339), h.Source, h.Author, h.Title, h.URL)
 		}
 		if len(res.Hits) < 100 {
 			break
 		}
 	}
-	cw.Flush()
+	_ = cw.Flush()
 }
 
 func recordQuery(r *http.Request) (url.Values, http.Header) {
@@ -180,7 +195,9 @@ func (s *Server) searchRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	cols := columnsOf(res.Records, recordColumns)
 	data["Res"], data["Cols"] = res, cols
-	s.Fragment(w, r, "search", "record-results", data)
+	// The records API holds the one case-reference rule; the form gets its
+	// verdict, status included.
+	s.FragmentStatus(w, r, apiStatus(err), "search", "record-results", data)
 }
 
 // columnsOf lists the preferred columns present in rows, then the rest
@@ -216,7 +233,11 @@ func (s *Server) exportRecords(w http.ResponseWriter, r *http.Request) {
 	q.Set("format", "csv")
 	var raw []byte
 	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/records", q, h, nil, &raw); err != nil {
-		s.Error(w, r, http.StatusBadGateway, apiErrorKey(err))
+		code := http.StatusBadGateway
+		if st := apiStatus(err); st/100 == 4 {
+			code = st
+		}
+		s.Error(w, r, code, apiErrorKey(err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -270,8 +291,10 @@ func (s *Server) reveal(w http.ResponseWriter, r *http.Request) {
 	err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/records/"+url.PathEscape(id)+"/reveal", nil, h, nil, &out)
 	if err != nil {
 		data["Error"] = apiErrorKey(err)
+		data["Detail"] = err.Error()
 	} else {
 		data["Value"], _ = out["id_number"].(string)
+		data["Name"], _ = out["name"].(string)
 	}
-	s.Fragment(w, r, "search", "revealed", data)
+	s.FragmentStatus(w, r, apiStatus(err), "search", "revealed", data)
 }

@@ -379,6 +379,12 @@ func (s *Shell) Fragment(w http.ResponseWriter, r *http.Request, page, name stri
 	s.render(w, r, http.StatusOK, page, name, "", data, "")
 }
 
+// FragmentStatus renders a fragment with a status other than 200 (a 400
+// for a case reference the records API refused, say).
+func (s *Shell) FragmentStatus(w http.ResponseWriter, r *http.Request, status int, page, name string, data any) {
+	s.render(w, r, status, page, name, "", data, "")
+}
+
 func (s *Shell) render(w http.ResponseWriter, r *http.Request, status int, page, name, titleKey string, data any, title string, body ...template.HTML) {
 	lang := i18n.Of(r)
 	t := s.pages[lang][page]

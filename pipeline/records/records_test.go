@@ -1,6 +1,7 @@
 package records_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/netpulse/netpulse/pipeline/records"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/storetest"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 var db *store.DB
@@ -335,4 +337,47 @@ func interleave(msgs []bus.Message) []bus.Message {
 		out = append(out, m, m)
 	}
 	return out
+}
+
+// TestProtectNames stores a record as it was stored before names were
+// protected (clear name, no hash) and checks that ProtectNames leaves only
+// the mask, the hash and the ciphertext, keeping everything else.
+func TestProtectNames(t *testing.T) {
+	ctx := context.Background()
+	if err := db.Exec(ctx, `TRUNCATE TABLE netpulse.access_records`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec(ctx, `INSERT INTO netpulse.access_records (record_id, venue, kind, place, id_type, id_hash, id_enc, id_masked, name,
+		started_at, received_at, batch_id, version, retain_until, held) VALUES
+		('old-1', 'PN-1', 'cafe', 'A1', 'resident_id', 'h', 'e', 'm', '欧阳修远', now64(3), now64(3), 'b', 4398046511104 + 5, now64(3) + INTERVAL 60 DAY, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	prot, err := identity.NewProtector(identity.Keys{IDHash: bytes.Repeat([]byte{1}, 32), IDEnc: bytes.Repeat([]byte{2}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := records.ProtectNames(ctx, db, prot)
+	if err != nil || n != 1 {
+		t.Fatalf("ProtectNames = %d, %v", n, err)
+	}
+	var rows []struct {
+		Name     string `json:"name"`
+		NameHash string `json:"name_hash"`
+		NameEnc  string `json:"name_enc"`
+		Held     uint8  `json:"held"`
+		N        uint64 `json:"n"`
+	}
+	if err := db.Select(ctx, &rows, `SELECT any(name) AS name, any(name_hash) AS name_hash, any(name_enc) AS name_enc, any(held) AS held, count() AS n
+		FROM netpulse.access_records WHERE record_id = 'old-1'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].N != 1 || rows[0].Name != "欧*" || rows[0].NameHash != prot.NameHash("欧阳修远") || rows[0].Held != 1 {
+		t.Fatalf("after ProtectNames (unmerged rows included): %+v", rows)
+	}
+	if plain, err := prot.Decrypt(rows[0].NameEnc); err != nil || string(plain) != "欧阳修远" {
+		t.Errorf("name ciphertext: %q %v", plain, err)
+	}
+	if n, err := records.ProtectNames(ctx, db, prot); err != nil || n != 0 {
+		t.Errorf("second run rewrote %d rows (%v)", n, err)
+	}
 }

@@ -10,11 +10,15 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Store is what the log needs of the ClickHouse store (pipeline/store.DB
@@ -40,7 +44,24 @@ type Entry struct {
 	Outcome  string    `json:"outcome"` // ok, refused, error
 	PrevHash string    `json:"prev_hash"`
 	Hash     string    `json:"hash"`
+	// HashV is the version of the hashed encoding: 1 joined fields with
+	// newlines (a field holding a newline could move a boundary), 2 is
+	// length-prefixed. Old entries keep verifying under their version.
+	HashV uint8 `json:"hash_v"`
 }
+
+// Field bounds of an entry, in bytes. Callers bound what they send; these
+// are the last line, so that no request can make the log, or a report
+// read from it, hold junk of any length.
+const (
+	MaxActor   = 128
+	MaxCaseRef = 256
+	MaxFilter  = 4096
+	maxShort   = 32 // role, action, outcome
+)
+
+// currentHashV is the encoding new entries are hashed with.
+const currentHashV = 2
 
 // Audit appends to and verifies the hash-chained netpulse.audit_log. Each
 // node writes its own chain, so appends only need serialising here.
@@ -64,10 +85,55 @@ func New(db Store, key []byte, chain string) *Audit {
 
 func (a *Audit) chainHash(prev string, e Entry) string {
 	m := hmac.New(sha256.New, a.key)
+	if e.HashV >= 2 {
+		writeV2(m, prev, e)
+		return hex.EncodeToString(m.Sum(nil))
+	}
 	m.Write([]byte("netpulse-audit-v1\n" + e.Chain + "\n" + prev + "\n" + strconv.FormatUint(e.Seq, 10) + "\n" +
 		strconv.FormatInt(e.At.UTC().UnixMilli(), 10) + "\n" + e.Actor + "\n" + e.Role + "\n" + e.Action + "\n" +
 		e.CaseRef + "\n" + e.Filter + "\n" + strconv.FormatUint(e.Rows, 10) + "\n" + e.Outcome))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// writeV2 is the canonical encoding: a domain tag, then every field as an
+// 8-byte big-endian length and its bytes (numbers as 8 bytes), so that no
+// field value can move a boundary.
+func writeV2(m hash.Hash, prev string, e Entry) {
+	var n [8]byte
+	num := func(v uint64) {
+		binary.BigEndian.PutUint64(n[:], v)
+		m.Write(n[:])
+	}
+	str := func(s string) {
+		num(uint64(len(s)))
+		m.Write([]byte(s))
+	}
+	str("netpulse-audit-v2")
+	str(e.Chain)
+	str(prev)
+	num(e.Seq)
+	num(uint64(e.At.UTC().UnixMilli()))
+	for _, s := range [...]string{e.Actor, e.Role, e.Action, e.CaseRef, e.Filter} {
+		str(s)
+	}
+	num(e.Rows)
+	str(e.Outcome)
+}
+
+// Bound makes s valid UTF-8 (invalid bytes become U+FFFD, as the store's
+// JSON would make them) and cuts it to at most max bytes on a character
+// boundary, marking the cut. What is hashed is then exactly what is stored.
+func Bound(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	const mark = "…"
+	cut := max - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 // Append writes e as the next entry of the chain and returns it complete.
@@ -85,6 +151,9 @@ func (a *Audit) Append(ctx context.Context, e Entry) (Entry, error) {
 		a.loaded = true
 	}
 	e.Chain = a.chain
+	e.Actor, e.Role, e.Action = Bound(e.Actor, MaxActor), Bound(e.Role, maxShort), Bound(e.Action, maxShort)
+	e.CaseRef, e.Filter, e.Outcome = Bound(e.CaseRef, MaxCaseRef), Bound(e.Filter, MaxFilter), Bound(e.Outcome, maxShort)
+	e.HashV = currentHashV
 	e.Seq = a.lastSeq + 1
 	if e.At.IsZero() {
 		e.At = time.Now()
@@ -104,62 +173,92 @@ func (a *Audit) Append(ctx context.Context, e Entry) (Entry, error) {
 // Verification is the result of checking the chain.
 type Verification struct {
 	OK       bool   `json:"ok"`
-	Chain    string `json:"chain,omitempty"` // the chain that broke
-	Entries  uint64 `json:"entries"`
+	Chain    string `json:"chain,omitempty"`     // the chain of the first break
+	Entries  uint64 `json:"entries"`             // entries read
 	BrokenAt uint64 `json:"broken_at,omitempty"` // first bad sequence number
 	Reason   string `json:"reason,omitempty"`
+	// Breaks lists every break found, not only the first, so that later
+	// tampering cannot hide behind an earlier break (at most MaxBreaks;
+	// BreakCount counts them all).
+	Breaks     []Break `json:"breaks"`
+	BreakCount int     `json:"break_count"`
+}
+
+// Break is one place where a chain does not verify.
+type Break struct {
+	Chain  string `json:"chain"`
+	Seq    uint64 `json:"seq"`
+	Reason string `json:"reason"`
+}
+
+// MaxBreaks bounds the breaks listed in one verification.
+const MaxBreaks = 1000
+
+func (v *Verification) add(chain string, seq uint64, reason string) {
+	if v.BreakCount == 0 {
+		v.Chain, v.BrokenAt, v.Reason = chain, seq, reason
+	}
+	v.BreakCount++
+	if len(v.Breaks) < MaxBreaks {
+		v.Breaks = append(v.Breaks, Break{Chain: chain, Seq: seq, Reason: reason})
+	}
 }
 
 // Verify walks every chain: sequence numbers must run 1, 2, 3… with no gap
 // or repeat, each prev_hash must be the previous hash, and each hash must
-// match its entry. It stops at the first break.
+// match its entry. After a break it goes on from the entry that broke, so
+// every break is reported.
 func (a *Audit) Verify(ctx context.Context) (Verification, error) {
 	const page = 10000
-	var v Verification
-	chain, prev, want := "", "", uint64(1)
+	v := Verification{Breaks: []Break{}}
+	chain, prev, want, started := "", "", uint64(1), false
 	for offset := 0; ; offset += page {
 		var es []Entry
 		if err := a.db.Select(ctx, &es, `SELECT * FROM netpulse.audit_log ORDER BY chain, seq, hash LIMIT ? OFFSET ?`, page, offset); err != nil {
 			return v, fmt.Errorf("audit: read chain: %w", err)
 		}
 		for _, e := range es {
-			if e.Chain != chain {
-				if r := a.truncated(chain, want-1); r != "" {
-					v.Chain, v.BrokenAt, v.Reason = chain, want, r
-					return v, nil
+			if !started || e.Chain != chain {
+				if started {
+					if r := a.truncated(chain, want-1); r != "" {
+						v.add(chain, want, r)
+					}
 				}
-				chain, prev, want = e.Chain, "", 1
+				chain, prev, want, started = e.Chain, "", 1, true
 			}
-			reason := ""
-			switch {
-			case e.Seq < want:
-				reason = fmt.Sprintf("entry %d appears more than once", e.Seq)
-			case e.Seq > want:
-				reason = fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1)
+			v.Entries++
+			if e.Seq < want {
+				v.add(chain, e.Seq, fmt.Sprintf("entry %d appears more than once", e.Seq))
+				continue // the first copy stays the link
+			}
+			if e.Seq > want {
+				reason := fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1)
 				if e.Seq-1 == want {
 					reason = fmt.Sprintf("entry %d is missing", want)
 				}
-			case e.PrevHash != prev:
-				reason = "prev_hash does not match the previous entry"
-			case !hmac.Equal([]byte(e.Hash), []byte(a.chainHash(prev, e))):
-				reason = "entry was altered: its hash does not match its content"
+				v.add(chain, want, reason)
+			} else if e.PrevHash != prev {
+				v.add(chain, e.Seq, "prev_hash does not match the previous entry")
 			}
-			if reason != "" {
-				v.Chain, v.BrokenAt, v.Reason = chain, min(e.Seq, want), reason
-				return v, nil
+			if !hmac.Equal([]byte(e.Hash), []byte(a.chainHash(e.PrevHash, e))) {
+				v.add(chain, e.Seq, "entry was altered: its hash does not match its content")
 			}
-			prev, want = e.Hash, want+1
-			v.Entries++
+			// Go on from this entry as stored: the next break is then
+			// reported on its own.
+			prev, want = e.Hash, e.Seq+1
 		}
 		if len(es) < page {
 			break
 		}
 	}
-	if r := a.truncated(chain, want-1); r != "" {
-		v.Chain, v.BrokenAt, v.Reason = chain, want, r
-		return v, nil
+	if started {
+		if r := a.truncated(chain, want-1); r != "" {
+			v.add(chain, want, r)
+		}
+	} else if r := a.truncated("", 0); r != "" {
+		v.add("", 1, r)
 	}
-	v.OK = true
+	v.OK = v.BreakCount == 0
 	return v, nil
 }
 

@@ -2,21 +2,25 @@ package records
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
-
-	"github.com/netpulse/netpulse/jsonapi"
-
-	"github.com/netpulse/netpulse/privacy/audit"
+	"unicode/utf8"
 
 	"github.com/netpulse/netpulse/access"
+	"github.com/netpulse/netpulse/csvexport"
+	"github.com/netpulse/netpulse/jsonapi"
+	"github.com/netpulse/netpulse/privacy/audit"
+	"github.com/netpulse/netpulse/privacy/caseref"
 	"github.com/netpulse/netpulse/privacy/identity"
 )
 
@@ -26,15 +30,43 @@ const CaseRefHeader = "X-Case-Ref"
 // maxExport bounds one CSV export.
 const maxExport = 10000
 
+// maxFilterValue bounds each text filter, in characters: names, venue
+// codes and districts are short, and a filter is written to the audit log.
+const maxFilterValue = 64
+
 // API serves record search, reveal and the audit log.
 type API struct {
 	Search *Searcher
 	Audit  *audit.Audit
 	Log    *slog.Logger
+	// CaseRef is the deployment's case-reference form; the zero Rule is
+	// the default form.
+	CaseRef caseref.Rule
+	// Lookups limits exact-identity lookups per user; Alerts, when set,
+	// tells the auditors about a pattern of many distinct candidates.
+	Lookups LookupLimit
+	Alerts  PrivacyAlerts
+	Now     func() time.Time
+
+	once    sync.Once
+	limiter *lookupLimiter
+}
+
+func (a *API) init() {
+	a.once.Do(func() {
+		a.limiter = newLookupLimiter(a.Lookups)
+		if a.Now == nil {
+			a.Now = time.Now
+		}
+		if a.Log == nil {
+			a.Log = slog.New(slog.DiscardHandler)
+		}
+	})
 }
 
 // Routes adds the endpoints to mux.
 func (a *API) Routes(mux *http.ServeMux, reg *access.Registry) {
+	a.init()
 	analyst := access.Require(reg, access.RoleAnalyst)
 	auditor := access.Require(reg, access.RoleAuditor)
 	mux.Handle("GET /api/v1/records", analyst(http.HandlerFunc(a.handleSearch)))
@@ -43,16 +75,19 @@ func (a *API) Routes(mux *http.ServeMux, reg *access.Registry) {
 	mux.Handle("GET /api/v1/audit/verify", auditor(http.HandlerFunc(a.handleAuditVerify)))
 }
 
-func validCaseRef(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
+// refusedCaseRef is a refused case reference as the audit log keeps it:
+// quoted in ASCII (so control, format and invalid bytes show as escapes)
+// and cut short, so that junk of any length costs the log a few bytes.
+func refusedCaseRef(s string) string {
+	const keep = 60
+	if len(s) > keep {
+		s = s[:keep] // the quote below escapes a cut character
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
+	q := strconv.QuoteToASCII(s)
+	if len(q) > keep {
+		q = q[:keep] + "…" // q is ASCII: any cut is on a character
 	}
-	return true
+	return q
 }
 
 // audit writes an entry; when the log cannot be written the request fails,
@@ -67,10 +102,40 @@ func (a *API) audit(ctx context.Context, r *http.Request, action, caseRef, filte
 	return err
 }
 
+// errFilter is a filter value refused before any search.
+type errFilter struct{ field, reason string }
+
+func (e *errFilter) Error() string { return e.field + ": " + e.reason }
+
 func parseFilter(r *http.Request) (Filter, error) {
 	q := r.URL.Query()
 	f := Filter{IDType: q.Get("id_type"), IDNumber: q.Get("id_number"), Name: q.Get("name"),
 		Venue: q.Get("venue"), District: q.Get("district")}
+	for _, t := range []struct {
+		key string
+		val string
+	}{{"id_type", f.IDType}, {"id_number", f.IDNumber}, {"name", f.Name}, {"venue", f.Venue}, {"district", f.District}} {
+		switch {
+		case !utf8.ValidString(t.val):
+			return f, &errFilter{t.key, "not valid UTF-8"}
+		case utf8.RuneCountInString(t.val) > maxFilterValue:
+			return f, &errFilter{t.key, "longer than " + strconv.Itoa(maxFilterValue) + " characters"}
+		case strings.ContainsFunc(t.val, unicode.IsControl):
+			return f, &errFilter{t.key, "contains control characters"}
+		}
+	}
+	switch f.IDType {
+	case "", identity.TypeResident, identity.TypePassport, identity.TypeOther:
+	default:
+		return f, &errFilter{"id_type", "want resident_id, passport or other"}
+	}
+	// A venue or district is never an identity number; one typed there
+	// would only reach the store's query text.
+	for _, t := range []struct{ key, val string }{{"venue", f.Venue}, {"district", f.District}} {
+		if len(identity.NumberRuns(t.val)) > 0 {
+			return f, &errFilter{t.key, "looks like an identity number; search by id_number"}
+		}
+	}
 	for _, t := range []struct {
 		key string
 		dst *time.Time
@@ -78,27 +143,64 @@ func parseFilter(r *http.Request) (Filter, error) {
 		if s := q.Get(t.key); s != "" {
 			v, err := time.Parse(time.RFC3339, s)
 			if err != nil {
-				return f, errors.New(t.key + ": not an RFC 3339 time")
+				return f, &errFilter{t.key, "not an RFC 3339 time"}
 			}
 			*t.dst = v.UTC()
 		}
 	}
 	f.Page, _ = strconv.Atoi(q.Get("page"))
+	f.Page = min(max(f.Page, 0), 1_000_000)
 	f.PageSize, _ = strconv.Atoi(q.Get("page_size"))
 	f.PageSize = min(max(f.PageSize, 0), 500)
 	return f, nil
 }
 
-// describe is the filter as the audit log keeps it: the identity number
-// only masked, so the log itself is not a store of numbers.
-func describe(f Filter, format string) string {
-	m := map[string]string{}
-	if f.IDNumber != "" {
-		m["id_number"] = identity.Mask(identity.TypeResident, identity.Normalize(f.IDNumber))
+// candidateType is the document type an exact lookup is hashed as for the
+// audit: the one asked for, else the type the number's form suggests.
+func candidateType(f Filter, n string) string {
+	switch {
+	case f.IDType != "":
+		return f.IDType
+	case len(n) == 18 || len(n) == 15:
+		return identity.TypeResident
+	case isAlnum(n):
+		return identity.TypePassport
 	}
-	for k, v := range map[string]string{"id_type": f.IDType, "name": f.Name, "venue": f.Venue, "district": f.District, "format": format} {
+	return identity.TypeOther
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// describe is the filter as the audit log keeps it: identity numbers only
+// masked, with their keyed hash so that an auditor can tell whom a lookup
+// was about; names masked with their keyed hash; numbers typed into any
+// other field masked and hashed the same way. The log itself is thus not a
+// store of numbers or names.
+func (a *API) describe(f Filter, format string) string {
+	p := a.Search.protect
+	m := map[string]any{}
+	if n := identity.Normalize(f.IDNumber); n != "" {
+		t := candidateType(f, n)
+		m["id_number"] = identity.Mask(t, n)
+		m["id_hash"] = p.Hash(t, n)
+	}
+	if name := strings.TrimSpace(f.Name); name != "" {
+		if sc := p.Scrub(name); len(sc.Hashes) > 0 {
+			m["name"], m["name_id_hashes"] = sc.Text, sc.Hashes
+		} else {
+			m["name"], m["name_hash"] = identity.MaskName(name), p.NameHash(name)
+		}
+	}
+	for k, v := range map[string]string{"id_type": f.IDType, "venue": f.Venue, "district": f.District, "format": format} {
 		if v != "" {
-			m[k] = v
+			m[k] = identity.MaskNumbers(v)
 		}
 	}
 	if !f.From.IsZero() {
@@ -114,26 +216,80 @@ func describe(f Filter, format string) string {
 	return string(b)
 }
 
+// checkCaseRef answers a request whose case reference is missing (403) or
+// malformed (400), auditing the refusal; it reports whether to go on.
+func (a *API) checkCaseRef(w http.ResponseWriter, r *http.Request, action, caseRef, filter string) bool {
+	err := a.CaseRef.Check(caseRef)
+	if err == nil {
+		return true
+	}
+	code, logged := http.StatusBadRequest, refusedCaseRef(caseRef)
+	msg := err.Error() + " (" + CaseRefHeader + ")"
+	if errors.Is(err, caseref.ErrMissing) {
+		code, logged = http.StatusForbidden, ""
+		msg = "a case reference (" + CaseRefHeader + ") is required to read personal data"
+	}
+	if a.audit(r.Context(), r, action, logged, filter, 0, "refused") != nil {
+		jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
+		return false
+	}
+	jsonapi.Error(w, code, msg)
+	return false
+}
+
 func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
+	a.init()
 	ctx := r.Context()
 	caseRef := r.Header.Get(CaseRefHeader)
 	format := r.URL.Query().Get("format")
-	action := "search"
-	if format == "csv" {
-		action = "export"
-	}
 	f, err := parseFilter(r)
 	if err != nil {
-		jsonapi.Error(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !validCaseRef(caseRef) {
-		if a.audit(ctx, r, action, caseRef, describe(f, format), 0, "refused") != nil {
+		// The refusal is audited by field and reason only: the value
+		// itself is junk of unknown size.
+		action := "search"
+		if format == "csv" {
+			action = "export"
+		}
+		refused, _ := json.Marshal(map[string]string{"refused": err.Error()})
+		if a.audit(ctx, r, action, refusedCaseRef(caseRef), string(refused), 0, "refused") != nil {
 			jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 			return
 		}
-		jsonapi.Error(w, http.StatusForbidden, "a case reference (X-Case-Ref, 1 to 64 characters) is required to search personal data")
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	// An exact-identity lookup is reveal-class: audited as a lookup, and
+	// limited per user in distinct candidates.
+	exact := identity.Normalize(f.IDNumber) != ""
+	action := "search"
+	switch {
+	case format == "csv":
+		action = "export"
+	case exact:
+		action = "lookup"
+	}
+	filter := a.describe(f, format)
+	if !a.checkCaseRef(w, r, action, caseRef, filter) {
+		return
+	}
+	if exact {
+		n := identity.Normalize(f.IDNumber)
+		p, _ := access.FromContext(ctx)
+		actor := p.Kind + ":" + p.Name
+		v := a.limiter.check(actor, a.Search.protect.Hash(candidateType(f, n), n), a.Now())
+		if v.alert {
+			a.raiseLookups(ctx, p, v)
+		}
+		if !v.ok {
+			if a.audit(ctx, r, action, caseRef, filter, 0, "refused") != nil {
+				jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
+				return
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(v.retry.Seconds(), 1)))))
+			jsonapi.Error(w, http.StatusTooManyRequests, fmt.Sprintf("too many distinct identity numbers looked up (limit %d per %s); the auditors are told",
+				a.limiter.o.Distinct, a.limiter.o.Window))
+			return
+		}
 	}
 	if format == "csv" {
 		f.Page, f.PageSize = 1, maxExport
@@ -144,12 +300,12 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		_ = a.audit(ctx, r, action, caseRef, describe(f, format), 0, "error")
+		_ = a.audit(ctx, r, action, caseRef, filter, 0, "error")
 		a.Log.Error("record search", "err", err)
 		jsonapi.Error(w, http.StatusInternalServerError, "search failed")
 		return
 	}
-	if a.audit(ctx, r, action, caseRef, describe(f, format), len(rows), "ok") != nil {
+	if a.audit(ctx, r, action, caseRef, filter, len(rows), "ok") != nil {
 		jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
 		return
 	}
@@ -165,17 +321,39 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	jsonapi.Write(w, http.StatusOK, map[string]any{"total": total, "records": rows})
 }
 
+// raiseLookups tells the auditors; a failure is logged, never shown to the
+// analyst, and never lets a refused lookup through.
+func (a *API) raiseLookups(ctx context.Context, p access.Principal, v lookupVerdict) {
+	if a.Alerts == nil {
+		a.Log.Warn("identity lookup pattern, no alert board wired", "actor", p.Kind+":"+p.Name, "distinct", v.distinct)
+		return
+	}
+	err := a.Alerts.RaiseLookups(ctx, LookupPattern{Actor: p.Kind + ":" + p.Name, Role: string(p.Role), Unit: p.Unit,
+		Distinct: v.distinct, Window: a.limiter.o.Window, Refused: !v.ok, At: a.Now()})
+	if err != nil {
+		a.Log.Error("raise identity lookup alert", "actor", p.Kind+":"+p.Name, "err", err)
+	}
+}
+
+// maxRecordID bounds a record id in a reveal: ids are 32 hex characters.
+const maxRecordID = 64
+
 func (a *API) handleReveal(w http.ResponseWriter, r *http.Request) {
+	a.init()
 	ctx := r.Context()
 	id := r.PathValue("id")
 	caseRef := r.Header.Get(CaseRefHeader)
-	filter, _ := json.Marshal(map[string]string{"record_id": id})
-	if !validCaseRef(caseRef) {
-		if a.audit(ctx, r, "reveal", caseRef, string(filter), 0, "refused") != nil {
+	if len(id) > maxRecordID || !utf8.ValidString(id) {
+		filter, _ := json.Marshal(map[string]string{"record_id": refusedCaseRef(id)})
+		if a.audit(ctx, r, "reveal", "", string(filter), 0, "refused") != nil {
 			jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 			return
 		}
-		jsonapi.Error(w, http.StatusForbidden, "a case reference (X-Case-Ref) is required to reveal an identity number")
+		jsonapi.Error(w, http.StatusBadRequest, "record id: not a record id")
+		return
+	}
+	filter, _ := json.Marshal(map[string]string{"record_id": identity.MaskNumbers(id)})
+	if !a.checkCaseRef(w, r, "reveal", caseRef, string(filter)) {
 		return
 	}
 	rec, number, err := a.Search.Reveal(ctx, id)
@@ -222,7 +400,17 @@ func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
 	if es == nil {
 		es = []audit.Entry{}
 	}
-	jsonapi.Write(w, http.StatusOK, map[string]any{"total": total, "entries": es})
+	out := map[string]any{"total": total, "entries": es}
+	if a.Alerts != nil {
+		// Privacy alerts (lookup patterns) come with the log, for the
+		// auditors who read it.
+		if as, err := a.Alerts.PrivacyAlerts(r.Context()); err != nil {
+			a.Log.Error("privacy alerts", "err", err)
+		} else {
+			out["alerts"] = as
+		}
+	}
+	jsonapi.Write(w, http.StatusOK, out)
 }
 
 func (a *API) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
@@ -235,12 +423,15 @@ func (a *API) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 	jsonapi.Write(w, http.StatusOK, v)
 }
 
-// WriteCSV writes results as CSV. Cells that a spreadsheet would run as a
-// formula (=, +, -, @, and tab or CR) are prefixed with a quote.
-func WriteCSV(w interface{ Write([]byte) (int, error) }, rows []Result) error {
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"record_id", "venue", "venue_name", "district", "kind", "place", "id_type", "id_number",
-		"name", "started_at", "ended_at", "ip", "mac", "party_size", "received_at"})
+// WriteCSV writes results as CSV through csvexport, which defuses cells a
+// spreadsheet would run as a formula.
+func WriteCSV(w io.Writer, rows []Result) error {
+	cw, err := csvexport.NewWriter(w, false)
+	if err != nil {
+		return err
+	}
+	_ = cw.Write("record_id", "venue", "venue_name", "district", "kind", "place", "id_type", "id_number",
+		"name", "started_at", "ended_at", "ip", "mac", "party_size", "received_at")
 	for _, r := range rows {
 		end := ""
 		if r.EndedAt != nil {
@@ -250,23 +441,13 @@ func WriteCSV(w interface{ Write([]byte) (int, error) }, rows []Result) error {
 		if r.PartySize > 0 {
 			party = strconv.Itoa(int(r.PartySize))
 		}
-		rec := []string{r.RecordID, r.Venue, r.VenueName, r.District, r.Kind, r.Place, r.IDType, r.IDNumber,
-			r.Name, r.StartedAt.Format(time.RFC3339), end, r.IP, r.MAC, party, r.ReceivedAt.Format(time.RFC3339)}
-		for i, c := range rec {
-			rec[i] = SafeCell(c)
-		}
-		if err := cw.Write(rec); err != nil {
+		if err := cw.Write(r.RecordID, r.Venue, r.VenueName, r.District, r.Kind, r.Place, r.IDType, r.IDNumber,
+			r.Name, r.StartedAt.Format(time.RFC3339), end, r.IP, r.MAC, party, r.ReceivedAt.Format(time.RFC3339)); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
-// SafeCell defuses spreadsheet formula injection.
-func SafeCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+// SafeCell defuses spreadsheet formula injection (csvexport.Cell).
+func SafeCell(s string) string { return csvexport.Cell(s) }

@@ -1,5 +1,5 @@
 // Package records is the analysts' search over venue access records:
-// filters by identity number (exact, through the keyed hash), name, venue,
+// filters by identity number and name (exact, through keyed hashes), venue,
 // district and time; masked numbers by default; a logged reveal under a case
 // reference; CSV export; and the hash-chained audit log of all of it.
 package records
@@ -29,7 +29,7 @@ type Filter struct {
 	PageSize int       `json:"page_size,omitempty"`
 }
 
-// Result is one record as an analyst sees it, the number masked.
+// Result is one record as an analyst sees it, the number and name masked.
 type Result struct {
 	RecordID   string     `json:"record_id"`
 	Venue      string     `json:"venue"`
@@ -77,9 +77,12 @@ func (s *Searcher) where(f Filter) (string, []any, error) {
 		conds = append(conds, "has(?, id_hash)")
 		args = append(args, hashes)
 	}
-	if f.Name != "" {
-		conds = append(conds, "positionUTF8(name, ?) > 0")
-		args = append(args, strings.TrimSpace(f.Name))
+	if strings.TrimSpace(f.Name) != "" {
+		// Names are stored as a keyed hash (and a ciphertext): the search
+		// is exact, on the normalised name, and the clear name never
+		// reaches the store's query text.
+		conds = append(conds, "name_hash = ?")
+		args = append(args, s.protect.NameHash(f.Name))
 	}
 	if f.Venue != "" {
 		conds = append(conds, "venue = ?")
@@ -144,14 +147,15 @@ ORDER BY started_at DESC, record_id`
 	return total, rows, nil
 }
 
-// Reveal decrypts the identity number of one record.
+// Reveal decrypts the identity number and the name of one record.
 func (s *Searcher) Reveal(ctx context.Context, recordID string) (Result, string, error) {
 	var rows []struct {
 		Result
-		IDEnc string `json:"id_enc"`
+		IDEnc   string `json:"id_enc"`
+		NameEnc string `json:"name_enc"`
 	}
 	if err := s.db.Select(ctx, &rows, `SELECT record_id, venue, kind, place, id_type, id_masked AS id_number, name,
-		started_at, received_at, id_enc FROM netpulse.access_records FINAL WHERE record_id = ? LIMIT 1`, recordID); err != nil {
+		started_at, received_at, id_enc, name_enc FROM netpulse.access_records FINAL WHERE record_id = ? LIMIT 1`, recordID); err != nil {
 		return Result{}, "", fmt.Errorf("reveal %s: %w", recordID, err)
 	}
 	if len(rows) == 0 {
@@ -161,7 +165,15 @@ func (s *Searcher) Reveal(ctx context.Context, recordID string) (Result, string,
 	if err != nil {
 		return Result{}, "", fmt.Errorf("reveal %s: %w", recordID, err)
 	}
-	return rows[0].Result, string(plain), nil
+	res := rows[0].Result
+	if rows[0].NameEnc != "" {
+		name, err := s.protect.Decrypt(rows[0].NameEnc)
+		if err != nil {
+			return Result{}, "", fmt.Errorf("reveal %s: name: %w", recordID, err)
+		}
+		res.Name = string(name)
+	}
+	return res, string(plain), nil
 }
 
 // ErrNotFound means no record has that id.
