@@ -68,6 +68,11 @@ type Signal struct {
 	Term     string   // the term a term-level alert is about
 	Payload  any
 	At       time.Time
+	// Occurrences, with ID, is the detector's own count of what the alert
+	// covers (a compliance window's violations): a re-raise with a larger
+	// count grows the alert (count, title, payload, last seen) and one with
+	// the same or a smaller count is a replay and changes nothing.
+	Occurrences int
 	// Realert is how long after an alert of the same rule and key was
 	// opened a new one may open; within it, signals fold into the old one.
 	Realert time.Duration
