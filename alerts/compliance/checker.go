@@ -28,6 +28,9 @@ type Store interface {
 	Select(ctx context.Context, dest any, query string, args ...any) error
 }
 
+// DefaultMaxOpen is how long a session without an end counts as open.
+const DefaultMaxOpen = 12 * time.Hour
+
 // Options configure a Checker. Zero durations take the defaults named.
 type Options struct {
 	Raiser Raiser
@@ -62,7 +65,7 @@ func (o *Options) defaults() {
 			*d = v
 		}
 	}
-	set(&o.MaxOpen, 12*time.Hour)
+	set(&o.MaxOpen, DefaultMaxOpen)
 	set(&o.Horizon, 2*time.Hour)
 	set(&o.Grace, 3*time.Minute)
 	set(&o.Slack, time.Minute)

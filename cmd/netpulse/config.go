@@ -45,15 +45,18 @@ type Config struct {
 	BatchRows  int           `name:"batch-rows" default:"5000" help:"pipeline store/index batch size in rows"`
 	BatchDelay time.Duration `name:"batch-delay" default:"200ms" help:"longest a pipeline batch waits to fill"`
 
-	IDHashKey       string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
-	IDEncKey        string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
-	SessionTTL      time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
-	AccessRetention time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
-	HotelRetention  time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
-	PostRetention   time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
-	AlertsConfig    string        `name:"alerts-config" help:"optional YAML file for trends and alerts: bucket, min_support, rules_dir, unit, ack_sla, webhooks, smtp, digest_hour (see cmd/netpulse/wire_alerts.go)"`
-	UserAgent       string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
-	SeenRetention   time.Duration `name:"feeds-seen-retention" default:"2160h" help:"how long the crawler remembers a published URL; older ones are forgotten hourly, and pages dated older are not published"`
+	IDHashKey         string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
+	IDEncKey          string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
+	SessionTTL        time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
+	AccessRetention   time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
+	HotelRetention    time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
+	PostRetention     time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
+	AlertsConfig      string        `name:"alerts-config" help:"optional YAML file for trends and alerts: bucket, min_support, rules_dir, unit, ack_sla, webhooks, smtp, digest_hour (see cmd/netpulse/wire_alerts.go)"`
+	ComplianceMaxOpen time.Duration `name:"compliance-max-open" default:"12h" help:"a session without an end counts as open this long after its start (overlap checks, venue page)"`
+	ComplianceGrace   time.Duration `name:"compliance-grace" default:"3m" help:"a conflict resting on a session still open waits this long for a closing update already on its way before it counts"`
+	ComplianceWindow  time.Duration `name:"compliance-window" default:"1h" help:"violations of one rule at one venue within this window (of session start, China time) form one alert that grows"`
+	UserAgent         string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
+	SeenRetention     time.Duration `name:"feeds-seen-retention" default:"2160h" help:"how long the crawler remembers a published URL; older ones are forgotten hourly, and pages dated older are not published"`
 
 	// The Go runtime. A higher collector target was worth ~15% of a
 	// search's CPU before the searcher stopped allocating per match; now

@@ -89,7 +89,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 	a.group.Add(func() error { defer svc.Close(); return svc.Run(svcCtx) }, func(error) { svcCancel() })
 
 	writer := precords.New(precords.Options{Bus: a.bus, DB: a.db, DeadLetter: a.bus, BatchRows: a.cfg.BatchRows,
-		BatchDelay: a.cfg.BatchDelay, Log: a.log.With("part", "records"), Reg: a.reg})
+		BatchDelay: a.cfg.BatchDelay, AfterStore: a.afterRecords, Log: a.log.With("part", "records"), Reg: a.reg})
 	if a.cfg.hasRole("process") {
 		wctx, wcancel := context.WithCancel(ctx)
 		a.group.Add(func() error { return writer.Run(wctx) }, func(error) { wcancel() })
