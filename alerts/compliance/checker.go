@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -282,7 +283,6 @@ func (c *Checker) overlaps(ctx context.Context, r *Record, now time.Time, late b
 	} else {
 		c.drop(s.rec)
 	}
-	var others []*session
 	if s.start.Before(horizon) && c.o.DB != nil {
 		found, err := c.storedNeighbours(ctx, s)
 		if err != nil {
@@ -290,30 +290,28 @@ func (c *Checker) overlaps(ctx context.Context, r *Record, now time.Time, late b
 			// record are idempotent.
 			return nil, err
 		}
-		for _, o := range found {
+		for i, o := range found {
 			// Sessions still within the horizon are in memory, with what
 			// the store may not have yet told (when they were seen).
 			if m := c.byRec[o.rec]; m != nil {
-				o = m
+				found[i] = m
 			}
-			others = append(others, o)
 		}
-	} else {
-		others = append(append(others, c.byID[s.idHash]...), c.byPlace[s.venue+"\x00"+s.place]...)
+		return c.compare(s, found, nil, horizon), nil
 	}
-	return c.compare(s, others, horizon), nil
+	return c.compare(s, c.byID[s.idHash], c.byPlace[s.venue+"\x00"+s.place], horizon), nil
 }
 
-// compare checks s against others: conflicts certain now are returned,
-// those resting on an open session wait for the grace. Callers hold c.mu.
-func (c *Checker) compare(s *session, others []*session, horizon time.Time) []Violation {
+// compare checks s against the sessions of its identity and of its
+// terminal: conflicts certain now are returned, those resting on an open
+// session wait for the grace. A session in both lists (same person, same
+// terminal) is taken once. Callers hold c.mu.
+func (c *Checker) compare(s *session, sameID, samePlace []*session, horizon time.Time) []Violation {
 	var out []Violation
-	done := map[string]bool{}
-	for _, o := range others {
-		if o.rec == s.rec || done[o.rec] {
+	for i, o := range slices.Concat(sameID, samePlace) {
+		if o.rec == s.rec || i >= len(sameID) && s.idHash != "" && o.idHash == s.idHash {
 			continue
 		}
-		done[o.rec] = true
 		rule := conflictRule(s, o)
 		if rule == "" {
 			continue

@@ -76,8 +76,7 @@ func (c *Checker) Load(ctx context.Context) error {
 		c.put(r.session(now))
 	}
 	for _, s := range c.byRec {
-		others := append(append([]*session(nil), c.byID[s.idHash]...), c.byPlace[s.venue+"\x00"+s.place]...)
-		out = append(out, c.compare(s, others, horizon)...)
+		out = append(out, c.compare(s, c.byID[s.idHash], c.byPlace[s.venue+"\x00"+s.place], horizon)...)
 	}
 	c.mu.Unlock()
 	var errs []error
