@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -259,7 +260,7 @@ var rolePages = []struct {
 	pages []string
 }{
 	{"analyst", []string{"/search", "/trends"}},
-	{"duty", []string{"/trends", "/alerts"}},
+	{"duty", []string{"/trends", "/alerts", "/venues"}},
 	{"operator", []string{"/operator"}},
 	{"admin", []string{"/admin"}},
 	{"auditor", []string{"/audit"}},
@@ -893,5 +894,61 @@ func TestAdminRegistersVenue(t *testing.T) {
 	}
 	for _, e := range con.take() {
 		t.Errorf("admin page: %s", e)
+	}
+}
+
+// TestVenuePageAndComplianceAlert: the demo's café that admits a minor
+// shows up on the board as a compliance alert with a masked number, and on
+// the venue page as in violation.
+func TestVenuePageAndComplianceAlert(t *testing.T) {
+	ctx, con := newTab(t)
+	login(t, ctx, "duty")
+	var title string
+	deadline := time.Now().Add(3 * time.Minute)
+	for title == "" && time.Now().Before(deadline) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/alerts"), chromedp.WaitVisible(chromedp.CSS(`#board`))); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		title, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			const c = [...document.querySelectorAll(".alert-card")].find(c => c.dataset.kind === "compliance" && c.innerText.includes("JA-C03"));
+			return c ? c.innerText : "";
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if title == "" {
+			time.Sleep(3 * time.Second)
+		}
+	}
+	if title == "" {
+		t.Fatal("no compliance alert for JA-C03 on the board within 3 minutes of demo start")
+	}
+	if !strings.Contains(title, "接纳未成年人上网") || !regexp.MustCompile(`420199\*{8}\d{3}[\dX]`).MatchString(title) {
+		t.Errorf("compliance card lacks its title or masked number: %q", title)
+	}
+	settle(ctx)
+	shot(t, ctx, "duty-alerts-compliance")
+	if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/venues"), chromedp.WaitVisible(chromedp.CSS(`#venues`))); err != nil {
+		t.Fatal(err)
+	}
+	settle(ctx)
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll("tr.venue-row")].map(r => [r.dataset.venue, r.dataset.status]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 34 {
+		t.Errorf("venue page lists %d venues, want every demo venue", len(rows))
+	}
+	if rows["JA-C03"] != "violation" {
+		t.Errorf("JA-C03 is %q on the venue page, want violation (all: %v)", rows["JA-C03"], rows)
+	}
+	txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr.venue-row[data-venue="JA-C03"]`)))
+	if !strings.Contains(txt, "违规待处置") {
+		t.Errorf("JA-C03 row %q does not say it is in violation", txt)
+	}
+	shot(t, ctx, "duty-venues")
+	for _, e := range con.take() {
+		t.Errorf("venue page: %s", e)
 	}
 }
