@@ -412,3 +412,17 @@ func TestMemoryIsPerActiveSession(t *testing.T) {
 		t.Errorf("indexes not emptied: %d ids, %d terminals; %d alerts", len(c.byID), len(c.byPlace), len(f.order))
 	}
 }
+
+// FuzzDecode: any message on raw.access decodes or is refused, never
+// panics, and a decoded record has its id and venue and no epoch end.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"record_id":"r","venue":"V","kind":"cafe","started_at":"2026-12-05T06:00:00.000Z","ended_at":"1970-01-01T00:00:00.000Z"}`))
+	f.Add([]byte(`{"record_id":"r","venue":"V","birth_date":"2008-02-29"}`))
+	f.Add([]byte(`[1]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, ok := Decode(b)
+		if ok && (r.RecordID == "" || r.Venue == "" || (!r.EndedAt.IsZero() && r.EndedAt.Unix() <= 0)) {
+			t.Errorf("decoded %+v from %q", r, b)
+		}
+	})
+}
