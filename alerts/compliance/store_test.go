@@ -121,3 +121,73 @@ func TestStorePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestGaps: a venue whose refused rows pass the share over the day gets
+// one alert for the day that grows with the refusals; a venue under the
+// threshold, or with too few rows, gets none.
+func TestGaps(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeRaiser{alerts: map[string]lifecycle.Alert{}}
+	now := time.Now().UTC().Truncate(time.Second)
+	u := fmt.Sprint(now.UnixNano())
+	c, err := New(Options{Raiser: f, DB: db, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type qrow struct {
+		Venue      string    `json:"venue"`
+		BatchID    string    `json:"batch_id"`
+		Row        uint32    `json:"row"`
+		ReceivedAt time.Time `json:"received_at"`
+		Errors     string    `json:"errors"`
+		Status     string    `json:"status"`
+		Version    uint64    `json:"version"`
+	}
+	batch := 0
+	add := func(venue string, accepted, refused, missing int) {
+		batch++
+		var rs []Record
+		for i := range accepted {
+			rs = append(rs, Record{RecordID: fmt.Sprintf("%s-%s-%d-%d", u, venue, batch, i), Venue: venue + u, Kind: "hotel", Place: "301",
+				IDType: "resident_id", IDHash: "h", StartedAt: now.Add(-time.Minute), ReceivedAt: now})
+		}
+		storeRecords(t, rs...)
+		var qs []qrow
+		for i := range refused {
+			e := `[{"row":1,"field":"id_number","reason":"resident ID check digit mismatch"}]`
+			if i < missing {
+				e = `[{"row":1,"field":"id_number","reason":"required"}]`
+			}
+			qs = append(qs, qrow{venue + u, fmt.Sprint("b", u, batch), uint32(i + 1), now, e, "open", 1})
+		}
+		if err := db.Insert(ctx, "netpulse.intake_quarantine", qs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("G1", 30, 10, 0) // 25% refused: over 20%
+	add("G2", 95, 5, 0)  // 5% refused, none for a missing identity: fine
+	add("G3", 95, 5, 5)  // 5% refused, all for a missing identity: over 5%
+	add("G4", 5, 5, 5)   // too few rows to judge
+	if err := c.Gaps(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, a := range f.alerts {
+		got[a.Key[len("venue:"):len("venue:")+2]] = a.Occurrences
+	}
+	if len(got) != 2 || got["G1"] != 10 || got["G3"] != 5 {
+		t.Fatalf("gap alerts by venue (occurrences) = %v, want G1:10 G3:5", got)
+	}
+	add("G1", 0, 3, 0) // later the same day: the alert grows
+	if err := c.Gaps(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.order) != 2 {
+		t.Fatalf("%d alerts after the day grew, want the same 2", len(f.order))
+	}
+	for _, a := range f.alerts {
+		if a.Key[len("venue:"):len("venue:")+2] == "G1" && a.Occurrences != 13 {
+			t.Errorf("G1 alert at %d refusals, want 13: %s", a.Occurrences, a.Title)
+		}
+	}
+}
