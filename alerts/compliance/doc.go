@@ -45,6 +45,18 @@
 // session still open waits Grace for a closing update already on its way
 // before it counts; a conflict between ended sessions counts at once.
 //
+// An alert's payload (Payload):
+//
+//	{"check":"compliance-minor-cafe","venue":"JA-C03","venue_name":"…","venue_kind":"cafe",
+//	 "window_start":"…","window_end":"…","count":3,"late":0,
+//	 "violations":[{"id":"…","venue":"JA-C03","place":"M01","record_id":"…",
+//	   "id_masked":"420199********9907","started_at":"…","ended_at":"…","received_at":"…",
+//	   "age":16,"late":false,"other":{"venue":"…","venue_name":"…","place":"…","record_id":"…",
+//	   "started_at":"…","ended_at":"…"}}],
+//	 "seen":["violation id",…],
+//	 "gap":{"day":"2026-12-05","accepted":30,"rejected":10,"missing_identity":0,
+//	   "rejected_share":0.25,"missing_share":0}}
+//
 // No following people: alerts carry masked numbers and record ids, never
 // identity hashes, and nothing here lists one person's sessions.
 package compliance

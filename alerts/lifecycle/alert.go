@@ -15,7 +15,7 @@
 //	 "opened_at":"…","last_seen":"…","occurrences":1,"escalated":false,"sla_due":"…"|null,
 //	 "silenced_by":"<silence id or empty>","suppressed_by":"<topic alert id or empty>",
 //	 "feedback":"useful|noise|","terms":["火灾",…],"term":"",
-//	 "payload":{…kind-specific, for topics see trends.TopicPayload…},
+//	 "payload":{…kind-specific: topics trends.TopicPayload, compliance compliance.Payload…},
 //	 "notes":[{"at":"…","by":"li","text":"…"}]}
 //	Event (SSE data and webhook body):
 //	{"type":"opened|updated|acknowledged|assigned|noted|resolved|escalated|feedback|silenced",
