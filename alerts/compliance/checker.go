@@ -124,6 +124,11 @@ type Checker struct {
 	byPlace map[string][]*session // venue \x00 terminal → its sessions in memory
 	pending map[string]pending    // violation id → conflict awaiting Grace
 
+	// raiseMu serialises raising: folding a violation reads the alert's
+	// payload and writes it back grown, and two folds at once (the writer's
+	// hook and the sweep) would each count one and lose the other.
+	raiseMu sync.Mutex
+
 	records    prometheus.Counter
 	violations *prometheus.CounterVec
 	active     prometheus.GaugeFunc

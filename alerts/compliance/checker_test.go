@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -425,4 +426,32 @@ func FuzzDecode(f *testing.F) {
 			t.Errorf("decoded %+v from %q", r, b)
 		}
 	})
+}
+
+// TestConcurrentFolds: violations folded into one alert from several
+// goroutines at once (the writer's hook and the sweep) are all counted.
+func TestConcurrentFolds(t *testing.T) {
+	f := &fakeRaiser{alerts: map[string]lifecycle.Alert{}}
+	now := at(t, "14:30")
+	c, err := New(Options{Raiser: f, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				r := (&rec{venue: "C1", place: fmt.Sprint("A", g, "-", i), who: fmt.Sprint(g, "-", i), start: "14:10", born: "2010-01-01"}).record(t, now)
+				if err := c.Process(context.Background(), []Record{r}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(f.order) != 1 || f.alerts[f.order[0]].Occurrences != 200 {
+		t.Fatalf("%d alerts, occurrences %d; want one alert of 200", len(f.order), f.alerts[f.order[0]].Occurrences)
+	}
 }

@@ -177,6 +177,8 @@ func (c *Checker) alertID(rule, venue string, window time.Time, vid string) (id 
 
 // raise folds v into its window's alert, or opens it.
 func (c *Checker) raise(ctx context.Context, v Violation) error {
+	c.raiseMu.Lock()
+	defer c.raiseMu.Unlock()
 	venue, err := c.o.Venue(ctx, v.Venue)
 	if err != nil || venue.Code == "" {
 		venue = Venue{Code: v.Venue}

@@ -136,6 +136,8 @@ func (c *Checker) Gaps(ctx context.Context) error {
 }
 
 func (c *Checker) raiseGap(ctx context.Context, code string, day time.Time, g Gap) error {
+	c.raiseMu.Lock()
+	defer c.raiseMu.Unlock()
 	venue, err := c.o.Venue(ctx, code)
 	if err != nil || venue.Code == "" {
 		venue = Venue{Code: code}
