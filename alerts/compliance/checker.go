@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -173,12 +174,23 @@ func (c *Checker) Sessions() int {
 	return len(c.byRec)
 }
 
+var (
+	hotelKind  = []byte(`"kind":"hotel"`)
+	birthField = []byte(`"birth_date":`)
+)
+
 // Store checks one stored batch of raw.access messages; it has the shape
 // of the records writer's after-store hook. Messages that are not records
 // are skipped.
 func (c *Checker) Store(ctx context.Context, msgs []bus.Message) error {
 	rs := make([]Record, 0, len(msgs))
 	for _, m := range msgs {
+		// A hotel record matters only with a minor's birth date; skipping
+		// the rest undecoded spares the decode, most of the hook's cost.
+		if bytes.Contains(m.Value, hotelKind) && !bytes.Contains(m.Value, birthField) {
+			c.records.Inc()
+			continue
+		}
 		if r, ok := Decode(m.Value); ok {
 			rs = append(rs, r)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/alerts/lifecycle"
+	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/privacy/identity"
 )
 
@@ -453,5 +454,32 @@ func TestConcurrentFolds(t *testing.T) {
 	wg.Wait()
 	if len(f.order) != 1 || f.alerts[f.order[0]].Occurrences != 200 {
 		t.Fatalf("%d alerts, occurrences %d; want one alert of 200", len(f.order), f.alerts[f.order[0]].Occurrences)
+	}
+}
+
+// TestStoreSkipsOnlyHarmlessHotelRecords: the hook's shortcut leaves out
+// hotel records without a birth date, and nothing else.
+func TestStoreSkipsOnlyHarmlessHotelRecords(t *testing.T) {
+	f := &fakeRaiser{alerts: map[string]lifecycle.Alert{}}
+	now := at(t, "22:05")
+	c, err := New(Options{Raiser: f, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(r *rec) bus.Message {
+		b, _ := json.Marshal(r.record(t, now))
+		return bus.Message{Value: b}
+	}
+	err = c.Store(context.Background(), []bus.Message{
+		// As intake writes it: no birth_date key for an adult.
+		{Value: []byte(`{"record_id":"x","venue":"H1","kind":"hotel","place":"301","id_type":"resident_id","started_at":"2026-12-05T14:00:00.000Z"}`)},
+		msg(&rec{venue: "H1", kind: "hotel", place: "302", who: "m", start: "22:00", born: "2011-03-01"}),
+		msg(&rec{venue: "C1", place: "A1", who: "n", start: "22:00", born: "2011-03-01"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := got(t, f); fmt.Sprint(g) != fmt.Sprint([]want{{RuleMinorCafe, "C1", 1, 0}, {RuleMinorHotel, "H1", 1, 0}}) {
+		t.Errorf("alerts %v", g)
 	}
 }
