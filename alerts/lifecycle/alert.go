@@ -15,7 +15,7 @@
 //	 "opened_at":"…","last_seen":"…","occurrences":1,"escalated":false,"sla_due":"…"|null,
 //	 "silenced_by":"<silence id or empty>","suppressed_by":"<topic alert id or empty>",
 //	 "feedback":"useful|noise|","terms":["火灾",…],"term":"",
-//	 "payload":{…kind-specific, for topics see trends.TopicPayload…},
+//	 "payload":{…kind-specific: topics trends.TopicPayload, compliance compliance.Payload…},
 //	 "notes":[{"at":"…","by":"li","text":"…"}]}
 //	Event (SSE data and webhook body):
 //	{"type":"opened|updated|acknowledged|assigned|noted|resolved|escalated|feedback|silenced",
@@ -68,6 +68,11 @@ type Signal struct {
 	Term     string   // the term a term-level alert is about
 	Payload  any
 	At       time.Time
+	// Occurrences, with ID, is the detector's own count of what the alert
+	// covers (a compliance window's violations): a re-raise with a larger
+	// count grows the alert (count, title, payload, last seen) and one with
+	// the same or a smaller count is a replay and changes nothing.
+	Occurrences int
 	// Realert is how long after an alert of the same rule and key was
 	// opened a new one may open; within it, signals fold into the old one.
 	Realert time.Duration

@@ -256,3 +256,50 @@ func TestTwoNodesFollow(t *testing.T) {
 		t.Fatalf("notes duplicated: %+v", got.Notes)
 	}
 }
+
+// TestGrowByCount: an alert whose detector counts its own occurrences grows
+// when the count rises and ignores replays, also after a restart.
+func TestGrowByCount(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now().UTC()}
+	m := open(t, clk)
+	u := unit()
+	id := "cp-" + u
+	sig := func(n int, title string) lifecycle.Signal {
+		return lifecycle.Signal{ID: id, Rule: "compliance-test", Kind: "compliance", Key: "venue:V1:" + u, Unit: u,
+			Title: title, Occurrences: n, Payload: map[string]int{"count": n}}
+	}
+	steps := []struct {
+		name    string
+		n       int
+		restart bool
+		want    int
+		created bool
+		title   string
+	}{
+		{"first violation opens", 1, false, 1, true, "一起"},
+		{"second grows", 2, false, 2, false, "两起"},
+		{"replay of the second changes nothing", 2, false, 2, false, "两起"},
+		{"a smaller count is an old replay", 1, false, 2, false, "两起"},
+		{"after a restart a replay still changes nothing", 2, true, 2, false, "两起"},
+		{"and the third grows", 3, false, 3, false, "三起"},
+	}
+	titles := map[int]string{1: "一起", 2: "两起", 3: "三起"}
+	for _, st := range steps {
+		if st.restart {
+			m = open(t, clk)
+		}
+		clk.t = clk.t.Add(time.Second)
+		a, created, err := m.Raise(ctx, sig(st.n, titles[st.n]))
+		if err != nil || created != st.created || a.Occurrences != st.want || a.Title != st.title || a.ID != id {
+			t.Fatalf("%s: %+v created=%v err=%v", st.name, a, created, err)
+		}
+	}
+	hist, err := m.History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 { // opened, updated (2), updated (3)
+		t.Errorf("history has %d events, want 3: %+v", len(hist), hist)
+	}
+}

@@ -344,8 +344,26 @@ func (m *Manager) Raise(ctx context.Context, s Signal) (Alert, bool, error) {
 	defer m.mu.Unlock()
 	if s.ID != "" {
 		if a := m.alerts[s.ID]; a != nil {
-			// A re-raise adds what is new (a topic's late terms); a
-			// repeat of what is known changes nothing.
+			// A re-raise adds what is new (a topic's late terms, a
+			// window's further violations); a repeat of what is known
+			// changes nothing.
+			if s.Occurrences > a.Occurrences {
+				next := a.clone()
+				next.Occurrences = s.Occurrences
+				if s.At.After(next.LastSeen) {
+					next.LastSeen = s.At
+				}
+				if payload != nil {
+					next.Payload = payload
+				}
+				if s.Title != "" {
+					next.Title = s.Title
+				}
+				if err := m.commit(ctx, &next, "updated", "system", ""); err != nil {
+					return Alert{}, false, err
+				}
+				return m.out(&next), false, nil
+			}
 			if merged := mergeTerms(a.Terms, s.Terms); len(merged) > len(a.Terms) {
 				next := a.clone()
 				next.Terms, next.LastSeen = merged, s.At
@@ -388,7 +406,7 @@ func (m *Manager) Raise(ctx context.Context, s Signal) (Alert, bool, error) {
 		id = newID("a-")
 	}
 	a := &Alert{ID: id, Rule: s.Rule, Kind: s.Kind, Key: s.Key, Severity: s.Severity, Unit: s.Unit, Title: s.Title,
-		State: StateOpen, OpenedAt: s.At, LastSeen: s.At, Occurrences: 1, Terms: append([]string(nil), s.Terms...),
+		State: StateOpen, OpenedAt: s.At, LastSeen: s.At, Occurrences: max(1, s.Occurrences), Terms: append([]string(nil), s.Terms...),
 		Term: s.Term, Payload: payload}
 	m.applySilences(a, s.At)
 	if a.Term != "" {

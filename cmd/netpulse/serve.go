@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/netpulse/netpulse/access"
+	"github.com/netpulse/netpulse/alerts/compliance"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/bus"
@@ -46,8 +47,11 @@ type app struct {
 	// alerts is set by wireAlerts; later wires raise alerts through it
 	// (feeds: a source failing several runs in a row).
 	alerts *lifecycle.Manager
-	mux    *http.ServeMux
-	group  run.Group
+	// compliance is set by wireCompliance on process nodes; the records
+	// writer hands it every stored batch.
+	compliance *compliance.Checker
+	mux        *http.ServeMux
+	group      run.Group
 
 	cl *clusterState // cluster coordination (cluster.go); made on first use
 

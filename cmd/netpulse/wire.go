@@ -46,6 +46,9 @@ func (a *app) wire(ctx context.Context) error {
 		if err := a.wireAlerts(ctx, seg); err != nil {
 			return err
 		}
+		if err := a.wireCompliance(ctx); err != nil {
+			return err
+		}
 	}
 	if a.cfg.hasRole("crawl") {
 		if a.alerts == nil {

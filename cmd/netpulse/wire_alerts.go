@@ -282,6 +282,7 @@ type demoDelivery struct {
 	Place       string    `json:"place"`
 	Name        string    `json:"name"`
 	StartedAt   time.Time `json:"started_at"`
+	EndedAt     time.Time `json:"ended_at"`
 	ReceivedAt  time.Time `json:"received_at"`
 	BatchID     string    `json:"batch_id"`
 	Version     uint64    `json:"version"`
@@ -303,7 +304,7 @@ func (a *app) demoSilentVenue(ctx context.Context, log interface{ Info(string, .
 		var rows []demoDelivery
 		for at := from; !at.After(to); at = at.Add(2 * time.Minute) {
 			rows = append(rows, demoDelivery{RecordID: fmt.Sprintf("demo-flatline-%d", at.Unix()), Venue: demoVenue, Kind: "cafe",
-				Place: "A001", Name: "演示", StartedAt: at.Add(-time.Minute), ReceivedAt: at, BatchID: "demo-flatline",
+				Place: "A001", Name: "演示", StartedAt: at.Add(-time.Minute), EndedAt: at.Add(-30 * time.Second), ReceivedAt: at, BatchID: "demo-flatline",
 				Version: uint64(at.UnixMilli()), RetainUntil: at.Add(61 * 24 * time.Hour)})
 		}
 		return a.db.Insert(ctx, "netpulse.access_records", rows)

@@ -92,7 +92,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 	a.group.Add(func() error { defer svc.Close(); return svc.Run(svcCtx) }, func(error) { svcCancel() })
 
 	writer := precords.New(precords.Options{Bus: a.bus, DB: a.db, DeadLetter: a.dead, BatchRows: a.cfg.BatchRows,
-		BatchDelay: a.cfg.BatchDelay, Log: a.log.With("part", "records"), Reg: a.reg})
+		BatchDelay: a.cfg.BatchDelay, AfterStore: a.afterRecords, Log: a.log.With("part", "records"), Reg: a.reg})
 	if a.cfg.hasRole("process") {
 		// Records stored before names were protected get them masked,
 		// hashed and encrypted once, in the background (schema 0019).
@@ -316,6 +316,7 @@ func streamDemoRecords(ctx context.Context, svc *intake.Service, venues map[stri
 		until time.Time
 	}
 	var sessions []open
+	tick := 0
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -326,6 +327,20 @@ func streamDemoRecords(ctx context.Context, svc *intake.Service, venues map[stri
 		}
 		now := time.Now()
 		batches := map[string][]intake.Input{}
+		// Ordinary demo traffic keeps the rules: nobody in two places,
+		// no terminal or room taken twice. The violations are scripted
+		// (demoViolations), so the compliance alerts are the ones meant.
+		busy := map[string]bool{}
+		for _, s := range sessions {
+			busy[s.row.IDNumber], busy[s.venue+"/"+s.row.Place] = true, true
+		}
+		for _, b := range demoViolations(now, tick) {
+			batches[b.venue] = append(batches[b.venue], b.row)
+			if b.end.After(now) {
+				sessions = append(sessions, open{venue: b.venue, row: b.row, until: b.end})
+			}
+		}
+		tick++
 		for i := 0; i < 1+rng.IntN(4); i++ {
 			code := codes[rng.IntN(len(codes))]
 			v := venues[code]
@@ -341,6 +356,10 @@ func streamDemoRecords(ctx context.Context, svc *intake.Service, venues map[stri
 				in.Place = fmt.Sprintf("%d%02d", 2+rng.IntN(8), 1+rng.IntN(20))
 				in.PartySize = fmt.Sprint(1 + rng.IntN(3))
 			}
+			if busy[in.IDNumber] || busy[code+"/"+in.Place] {
+				continue
+			}
+			busy[in.IDNumber], busy[code+"/"+in.Place] = true, true
 			batches[code] = append(batches[code], in)
 			if len(sessions) < 2000 {
 				sessions = append(sessions, open{venue: code, row: in, until: now.Add(time.Duration(30+rng.IntN(600)) * time.Second)})
@@ -372,4 +391,46 @@ func streamDemoRecords(ctx context.Context, svc *intake.Service, venues map[stri
 			}
 		}
 	}
+}
+
+// demoScripted is one scripted demo session.
+type demoScripted struct {
+	venue string
+	row   intake.Input
+	end   time.Time
+}
+
+// Demo venues of the scripted violations.
+const (
+	demoMinorCafe  = "JA-C03" // admits a minor now and then
+	demoSharedCafe = "JA-C05" // a card in use here is lent to a user at JA-C08
+	demoLentCafe   = "JA-C08"
+)
+
+// demoViolations are the compliance breaches the demo stages, by tick (2 s
+// each): a minor at 蓝鲸网吧 every 3 minutes from 20 s in, and every 4
+// minutes from 40 s in one card in use at two cafés at once. With the
+// default 3-minute grace the shared card shows within about 3.5 minutes.
+// The people are synthetic (area 420199, sequence 99x) and outside the
+// ordinary traffic's range.
+func demoViolations(now time.Time, tick int) []demoScripted {
+	var out []demoScripted
+	start := now.Add(-5 * time.Second).Format(time.RFC3339)
+	if tick%90 == 10 {
+		n := tick / 90
+		birth := time.Date(now.Year()-16, 1+time.Month(n%12), 1+n%27, 0, 0, 0, 0, time.UTC)
+		out = append(out, demoScripted{venue: demoMinorCafe, end: now.Add(20 * time.Minute), row: intake.Input{Kind: "cafe",
+			Place: fmt.Sprintf("M%02d", 1+n%20), IDType: identity.TypeResident, IDNumber: identity.SyntheticBorn("420199", birth, n),
+			Name: "演示未成年" + fmt.Sprint(n%10), StartedAt: start}})
+	}
+	if tick%120 == 20 {
+		n := tick / 120
+		card := identity.Synthetic("420199", 90000+n)
+		for i, v := range []string{demoSharedCafe, demoLentCafe} {
+			out = append(out, demoScripted{venue: v, end: now.Add(30 * time.Minute), row: intake.Input{Kind: "cafe",
+				Place: fmt.Sprintf("S%02d", 1+(n+i)%20), IDType: identity.TypeResident, IDNumber: card,
+				Name: "演示借证", StartedAt: start}})
+		}
+	}
+	return out
 }

@@ -146,7 +146,7 @@ func FuzzValidate(f *testing.F) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	v := &Validator{Venue: "V", Now: now, Protect: p}
 	f.Fuzz(func(t *testing.T, kind, place, idType, idNumber, name, start, end, ip, mac, party string) {
-		r, errs := v.Validate(1, Input{kind, place, idType, idNumber, name, start, end, ip, mac, party})
+		r, errs := v.Validate(1, Input{kind, place, idType, idNumber, name, start, end, ip, mac, party, "", ""})
 		if len(errs) > 0 {
 			for _, e := range errs {
 				if e.Row != 1 || e.Field == "" || e.Reason == "" {

@@ -28,10 +28,16 @@ type Input struct {
 	IP        string `json:"ip,omitempty"`
 	MAC       string `json:"mac,omitempty"`
 	PartySize string `json:"party_size,omitempty"`
+
+	// A hotel that takes in a minor records a guardian's contact and how
+	// the party is related (Law on the Protection of Minors, art. 57).
+	GuardianContact  string `json:"guardian_contact,omitempty"`
+	GuardianRelation string `json:"guardian_relation,omitempty"`
 }
 
 // Fields lists the input columns in CSV header order.
-var Fields = []string{"kind", "place", "id_type", "id_number", "name", "started_at", "ended_at", "ip", "mac", "party_size"}
+var Fields = []string{"kind", "place", "id_type", "id_number", "name", "started_at", "ended_at", "ip", "mac", "party_size",
+	"guardian_contact", "guardian_relation"}
 
 var requiredFields = []string{"kind", "place", "id_type", "id_number", "name", "started_at"}
 
@@ -57,6 +63,10 @@ func (in *Input) set(field, v string) bool {
 		in.MAC = v
 	case "party_size":
 		in.PartySize = v
+	case "guardian_contact":
+		in.GuardianContact = v
+	case "guardian_relation":
+		in.GuardianRelation = v
 	default:
 		return false
 	}
@@ -89,6 +99,14 @@ type Record struct {
 	BatchID     string     `json:"batch_id"`
 	Version     uint64     `json:"version"`
 	RetainUntil time.Time  `json:"retain_until"`
+
+	// BirthDate (YYYY-MM-DD) travels only for a resident ID holder under 18
+	// at the session's start, for the compliance checks. It is no column:
+	// the bus does not carry every adult's birth date and the table gains
+	// none.
+	BirthDate        string `json:"birth_date,omitempty"`
+	GuardianContact  string `json:"guardian_contact,omitempty"`
+	GuardianRelation string `json:"guardian_relation,omitempty"`
 }
 
 // closedBit lifts the version of a record that carries its end above any
@@ -109,6 +127,8 @@ const (
 	maxPlace     = 64
 	maxIDNumber  = 32
 	maxPartySize = 50
+	maxGuardian  = 64 // a phone number, or a name and a number
+	maxRelation  = 16 // 父亲, 母亲, 祖父母, 老师, …
 	futureSkew   = 5 * time.Minute
 )
 
@@ -230,6 +250,20 @@ func (v *Validator) Validate(row int, in Input) (Record, []RowError) {
 			party = uint16(n)
 		}
 	}
+	guardian := strings.TrimSpace(in.GuardianContact)
+	switch {
+	case utf8.RuneCountInString(guardian) > maxGuardian:
+		bad("guardian_contact", "longer than %d characters", maxGuardian)
+	case hasControl(guardian):
+		bad("guardian_contact", "contains control characters")
+	}
+	relation := strings.TrimSpace(in.GuardianRelation)
+	switch {
+	case utf8.RuneCountInString(relation) > maxRelation:
+		bad("guardian_relation", "longer than %d characters", maxRelation)
+	case hasControl(relation):
+		bad("guardian_relation", "contains control characters")
+	}
 	if len(errs) > 0 {
 		return Record{}, errs
 	}
@@ -252,6 +286,12 @@ func (v *Validator) Validate(row int, in Input) (Record, []RowError) {
 		ReceivedAt:  v.Now,
 		Version:     uint64(v.Now.UnixMilli()),
 		RetainUntil: start.Add(v.retention(kind)),
+	}
+	r.GuardianContact, r.GuardianRelation = guardian, relation
+	if idType == identity.TypeResident {
+		if birth, ok := identity.BirthDate(number); ok && identity.IsMinorAt(birth, start) {
+			r.BirthDate = birth.Format("2006-01-02")
+		}
 	}
 	if !end.IsZero() {
 		r.EndedAt = &end
@@ -291,6 +331,10 @@ func (in *Input) get(field string) string {
 		return in.MAC
 	case "party_size":
 		return in.PartySize
+	case "guardian_contact":
+		return in.GuardianContact
+	case "guardian_relation":
+		return in.GuardianRelation
 	}
 	return ""
 }

@@ -45,6 +45,18 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = appendString(b, r.MAC)
 	b = append(b, `,"party_size":`...)
 	b = strconv.AppendUint(b, uint64(r.PartySize), 10)
+	if r.BirthDate != "" {
+		b = append(b, `,"birth_date":`...)
+		b = appendString(b, r.BirthDate)
+	}
+	if r.GuardianContact != "" {
+		b = append(b, `,"guardian_contact":`...)
+		b = appendString(b, r.GuardianContact)
+	}
+	if r.GuardianRelation != "" {
+		b = append(b, `,"guardian_relation":`...)
+		b = appendString(b, r.GuardianRelation)
+	}
 	b = append(b, `,"received_at":`...)
 	b = appendTime(b, r.ReceivedAt)
 	b = append(b, `,"batch_id":`...)

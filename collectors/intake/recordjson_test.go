@@ -15,6 +15,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			StartedAt: time.Date(2026, 11, 28, 6, 0, 0, 0, time.UTC), ReceivedAt: time.Now().UTC().Truncate(time.Millisecond),
 			Version: 1<<42 | 12345, RetainUntil: time.Date(2027, 1, 27, 6, 0, 0, 0, time.UTC), EndedAt: &end, PartySize: 3},
 		{RecordID: `q"uo\te`, Name: "ctl\x01\n\r\t<>&\u2028", Place: "bad\xffutf8", StartedAt: time.Unix(0, 0).UTC()},
+		{RecordID: "r2", Venue: "H", Kind: "hotel", Place: "301", IDType: "resident_id", StartedAt: end, BirthDate: "2010-02-28",
+			GuardianContact: "13800000000 王某", GuardianRelation: "母亲"},
 	}
 	for i, r := range tests {
 		var got, want map[string]any

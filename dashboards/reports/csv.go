@@ -61,6 +61,12 @@ func writeCSV(w io.Writer, v *view) error {
 	for _, in := range v.R.Incidents {
 		rows = append(rows, text(in.Venue, localTime(in.From), localTime(in.To), numv(in.Seconds), strconv.Itoa(in.Open)))
 	}
+	rows = append(rows, nil, text(v.t("section.compliance")), text(v.t("col.venue"), v.t("col.kind"), v.t("col.violations"),
+		v.t("col.prev_violations"), v.t("col.resolve")+" (s)", v.t("col.prev_resolve")+" (s)"))
+	for _, c := range v.R.Compliance {
+		rows = append(rows, text(c.Venue, v.t("check."+c.Rule), numv(c.Violations), numv(c.Previous), numCell(c.ResolveSeconds),
+			numCell(c.PreviousResolveSeconds)))
+	}
 	rows = append(rows, nil, text(v.t("section.cases")), text(v.t("col.case"), v.t("col.searches"), v.t("col.reveals"), v.t("col.refused"), v.t("col.officers"), v.t("col.rows")))
 	for _, c := range v.R.Cases {
 		rows = append(rows, text(c.CaseRef, numv(c.Searches), numv(c.Reveals), numv(c.Refused), numv(c.Officers), numv(c.Rows)))

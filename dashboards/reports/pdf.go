@@ -113,6 +113,13 @@ func writePDF(w io.Writer, v *view) error {
 			}
 			return []string{in.Venue, localTime(in.From), localTime(in.To), v.duration(in.Seconds), open}
 		}, v.t("none"))
+	table(p, v.t("section.compliance"), v.t("compliance.note"), []string{v.t("col.venue"), v.t("col.kind"), v.t("col.violations"),
+		v.t("col.prev_violations"), v.t("col.resolve"), v.t("col.prev_resolve")},
+		[]float64{26, 54, 22, 22, 28, 28}, len(v.R.Compliance), func(i int) []string {
+			c := v.R.Compliance[i]
+			return []string{c.Venue, v.t("check." + c.Rule), count(c.Violations), count(c.Previous), v.optDuration(c.ResolveSeconds),
+				v.optDuration(c.PreviousResolveSeconds)}
+		}, v.t("none"))
 	table(p, v.t("section.cases"), "", []string{v.t("col.case"), v.t("col.searches"), v.t("col.reveals"), v.t("col.refused"), v.t("col.officers"), v.t("col.rows")},
 		[]float64{60, 24, 24, 24, 24, 24}, len(v.R.Cases), func(i int) []string {
 			c := v.R.Cases[i]

@@ -267,3 +267,24 @@ ORDER BY day`
 
 // qUnits lists the units of the roster for the unit selector.
 const qUnits = `SELECT DISTINCT unit FROM (` + roster + `) ORDER BY unit`
+
+// qCompliance is the venue compliance section (alerts/compliance): per
+// venue and kind, the violations (each counted once: an alert's
+// occurrences) and the mean time from an alert opening to its resolution,
+// for both periods by the day its alert opened. The venue is the first
+// part of the alert's dedup key, "venue:CODE/WINDOW".
+const qCompliance = `
+SELECT venue, rule,
+       toFloat64(sumIf(occurrences, p = 'cur')) AS violations,
+       toFloat64(sumIf(occurrences, p = 'prev')) AS previous,
+       avgIfOrNull(dateDiff('second', opened_at, resolved_at), p = 'cur' AND state = 'resolved') AS resolve_seconds,
+       avgIfOrNull(dateDiff('second', opened_at, resolved_at), p = 'prev' AND state = 'resolved') AS previous_resolve_seconds
+FROM (
+    SELECT extract(dedup_key, '^venue:([^/]+)') AS venue, rule, occurrences, opened_at, assumeNotNull(resolved_at) AS resolved_at, state,
+           if(opened_at >= {S}, 'cur', 'prev') AS p
+    FROM ` + tblAlerts + ` FINAL
+    WHERE kind = 'compliance' AND opened_at >= {PS} AND opened_at < {E}
+)
+WHERE ` + unitVenues + `
+GROUP BY venue, rule
+ORDER BY violations DESC, venue, rule`

@@ -152,6 +152,17 @@ type UnitScore struct {
 	PrevScore    float64 `json:"previous_score"`
 }
 
+// ComplianceLine is one venue's violations of one kind, beside the
+// previous period's.
+type ComplianceLine struct {
+	Venue                  string   `json:"venue"`
+	Rule                   string   `json:"rule"`
+	Violations             float64  `json:"violations"`
+	Previous               float64  `json:"previous"`
+	ResolveSeconds         *float64 `json:"resolve_seconds"`
+	PreviousResolveSeconds *float64 `json:"previous_resolve_seconds"`
+}
+
 // Day is one point of the daily charts.
 type Day struct {
 	Day     string   `json:"day"`
@@ -174,10 +185,12 @@ type Report struct {
 	Reasons   []Reason       `json:"rejections_by_reason"`
 	Incidents []Incident     `json:"silent_incidents"`
 	Cases     []CaseSearches `json:"searches_by_case"`
-	Ranking   []UnitScore    `json:"unit_ranking"`
-	Daily     []Day          `json:"daily"`
-	Units     []string       `json:"units"`
-	Problems  []string       `json:"problems,omitempty"`
+	// Compliance is venue compliance by venue and kind (alerts/compliance).
+	Compliance []ComplianceLine `json:"compliance"`
+	Ranking    []UnitScore      `json:"unit_ranking"`
+	Daily      []Day            `json:"daily"`
+	Units      []string         `json:"units"`
+	Problems   []string         `json:"problems,omitempty"`
 }
 
 // ConfigView is the formula parameters as numbers.
@@ -425,6 +438,14 @@ func (bld *Builder) Build(ctx context.Context, p Period, unit string, now time.T
 		if err := bld.db.Select(ctx, &r.Cases, b.expand(qSearchByCase)); err != nil {
 			problem("searches by case", err)
 		}
+	}
+	if !missing[tblAlerts] && !missing[tblVenues] {
+		if err := bld.db.Select(ctx, &r.Compliance, b.expand(qCompliance)); err != nil {
+			problem("compliance", err)
+		}
+	}
+	if r.Compliance == nil {
+		r.Compliance = []ComplianceLine{}
 	}
 	if err := bld.daily(ctx, b, p, r, missing); err != nil {
 		problem("daily series", err)

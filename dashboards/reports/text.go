@@ -164,3 +164,11 @@ func (v *view) caseRef(s string) string {
 }
 
 func pct(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
+
+// optDuration is a mean duration, or a dash when nothing was resolved.
+func (v *view) optDuration(sec *float64) string {
+	if sec == nil {
+		return "—"
+	}
+	return v.duration(*sec)
+}

@@ -32,9 +32,13 @@ type recordInput struct {
 	Name      string `json:"name"`
 	StartedAt string `json:"started_at"`
 	EndedAt   string `json:"ended_at"`
+	// A hotel's minor guest needs both (Law on the Protection of Minors,
+	// art. 57); empty for everyone else.
+	GuardianContact  string `json:"guardian_contact,omitempty"`
+	GuardianRelation string `json:"guardian_relation,omitempty"`
 }
 
-var inputFields = []string{"kind", "place", "id_type", "id_number", "name", "started_at", "ended_at"}
+var inputFields = []string{"kind", "place", "id_type", "id_number", "name", "started_at", "ended_at", "guardian_contact", "guardian_relation"}
 
 type quarantinedRow struct {
 	BatchID    string      `json:"batch_id"`
@@ -174,7 +178,7 @@ func (s *Server) operatorFix(w http.ResponseWriter, r *http.Request) {
 	row, _ := strconv.Atoi(rowS)
 	in := recordInput{Kind: r.FormValue("kind"), Place: r.FormValue("place"), IDType: r.FormValue("id_type"),
 		IDNumber: r.FormValue("id_number"), Name: r.FormValue("name"), StartedAt: r.FormValue("started_at"),
-		EndedAt: r.FormValue("ended_at")}
+		EndedAt: r.FormValue("ended_at"), GuardianContact: r.FormValue("guardian_contact"), GuardianRelation: r.FormValue("guardian_relation")}
 	b, _ := json.Marshal(map[string]any{"items": []map[string]any{{"batch_id": batch, "row": row, "record": in}}})
 	var ans intakeAnswer
 	d := operatorData{Fields: inputFields}

@@ -242,6 +242,7 @@ var nav = []navItem{
 	{Path: "/search", Key: "nav.search", Roles: []access.Role{access.RoleAnalyst}},
 	{Path: "/trends", Key: "nav.trends", Roles: []access.Role{access.RoleAnalyst, access.RoleDuty}},
 	{Path: "/alerts", Key: "nav.alerts", Roles: []access.Role{access.RoleDuty}},
+	{Path: "/venues", Key: "nav.venues", Roles: []access.Role{access.RoleDuty}, Optional: true},
 	{Path: "/operator", Key: "nav.operator", Roles: []access.Role{access.RoleOperator}},
 	{Path: "/admin", Key: "nav.admin", Roles: []access.Role{access.RoleAdmin}},
 	{Path: "/audit", Key: "nav.audit", Roles: []access.Role{access.RoleAuditor}},

@@ -102,6 +102,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /alerts", duty(http.HandlerFunc(s.alertsPage)))
 	mux.Handle("GET /alerts/board", duty(http.HandlerFunc(s.alertsBoard)))
 	mux.Handle("POST /alerts/{id}/{action}", duty(http.HandlerFunc(s.alertAction)))
+	mux.Handle("GET /venues", duty(http.HandlerFunc(s.venuesPage)))
 
 	mux.Handle("GET /operator", operator(http.HandlerFunc(s.operatorPage)))
 	mux.Handle("GET /operator/lists", operator(http.HandlerFunc(s.operatorLists)))

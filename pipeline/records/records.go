@@ -34,6 +34,11 @@ type Options struct {
 	Group      string       // consumer group; default "records"
 	BatchRows  int
 	BatchDelay time.Duration
+	// AfterStore, when set, is called with each batch once ClickHouse
+	// holds it (the compliance checks). Its error fails the batch, so the
+	// batch is stored again (idempotent) and offered to it again: what it
+	// has not handled is never committed.
+	AfterStore func(ctx context.Context, msgs []bus.Message) error
 	Log        *slog.Logger
 	Reg        prometheus.Registerer
 }
@@ -137,6 +142,11 @@ func (w *Writer) Store(ctx context.Context, msgs []bus.Message) error {
 	}
 	w.stored.Add(float64(len(rows)))
 	w.batchDur.Observe(time.Since(start).Seconds())
+	if w.o.AfterStore != nil {
+		if err := w.o.AfterStore(ctx, msgs); err != nil {
+			return fmt.Errorf("records: after store: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -381,3 +381,32 @@ func TestProtectNames(t *testing.T) {
 		t.Errorf("second run rewrote %d rows (%v)", n, err)
 	}
 }
+
+// TestAfterStoreSeesStoredBatch: the hook runs once the batch is in the
+// table, and its failure fails the batch so that it is offered again.
+func TestAfterStoreSeesStoredBatch(t *testing.T) {
+	reset(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	msgs := []bus.Message{rec("AS-1", 1, now.Add(-time.Hour), now, 60*24*time.Hour), rec("AS-1", 2, now.Add(-time.Hour), now, 60*24*time.Hour)}
+	fail := true
+	var seen []int
+	w := records.New(records.Options{DB: db, AfterStore: func(ctx context.Context, got []bus.Message) error {
+		final, _ := count(t, "venue = 'AS-1'")
+		seen = append(seen, int(final))
+		if fail {
+			return fmt.Errorf("lifecycle down")
+		}
+		return nil
+	}})
+	if err := w.Store(ctx, msgs); err == nil {
+		t.Fatal("a failing hook did not fail the batch")
+	}
+	fail = false
+	if err := w.Store(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seen) != "[2 2]" {
+		t.Errorf("hook saw %v stored rows on each call, want [2 2]", seen)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -259,7 +260,7 @@ var rolePages = []struct {
 	pages []string
 }{
 	{"analyst", []string{"/search", "/trends"}},
-	{"duty", []string{"/trends", "/alerts"}},
+	{"duty", []string{"/trends", "/alerts", "/venues"}},
 	{"operator", []string{"/operator"}},
 	{"admin", []string{"/admin"}},
 	{"auditor", []string{"/audit"}},
@@ -893,5 +894,66 @@ func TestAdminRegistersVenue(t *testing.T) {
 	}
 	for _, e := range con.take() {
 		t.Errorf("admin page: %s", e)
+	}
+}
+
+// TestVenuePageAndComplianceAlert: the demo's staged violations (a café
+// admitting a minor, a card used at two cafés) show up on the board as
+// open compliance alerts with a masked number, and their venue as in
+// violation on the venue page. (TestAcknowledgeAlertMoves may have resolved
+// the first one; the demo stages more every few minutes.)
+func TestVenuePageAndComplianceAlert(t *testing.T) {
+	ctx, con := newTab(t)
+	login(t, ctx, "duty")
+	var title string
+	deadline := time.Now().Add(5 * time.Minute)
+	for title == "" && time.Now().Before(deadline) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/alerts"), chromedp.WaitVisible(chromedp.CSS(`#board`))); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		title, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			const c = [...document.querySelectorAll("#col-open .alert-card")].find(c => c.dataset.kind === "compliance");
+			return c ? c.innerText : "";
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if title == "" {
+			time.Sleep(3 * time.Second)
+		}
+	}
+	if title == "" {
+		t.Fatal("no open compliance alert on the board within 5 minutes of demo start")
+	}
+	m := regexp.MustCompile(`（(JA-C0[358])）`).FindStringSubmatch(title)
+	if m == nil || !(strings.Contains(title, "接纳未成年人上网") || strings.Contains(title, "同一证件同时在两处上网")) ||
+		!regexp.MustCompile(`420199\*{8}\d{3}[\dX]`).MatchString(title) {
+		t.Fatalf("compliance card lacks its venue, title or masked number: %q", title)
+	}
+	venue := m[1]
+	settle(ctx)
+	shot(t, ctx, "duty-alerts-compliance")
+	if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/venues"), chromedp.WaitVisible(chromedp.CSS(`#venues`))); err != nil {
+		t.Fatal(err)
+	}
+	settle(ctx)
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll("tr.venue-row")].map(r => [r.dataset.venue, r.dataset.status]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 34 {
+		t.Errorf("venue page lists %d venues, want every demo venue", len(rows))
+	}
+	if rows[venue] != "violation" {
+		t.Errorf("%s is %q on the venue page, want violation (all: %v)", venue, rows[venue], rows)
+	}
+	txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(fmt.Sprintf(`tr.venue-row[data-venue=%q]`, venue))))
+	if !strings.Contains(txt, "违规待处置") {
+		t.Errorf("%s row %q does not say it is in violation", venue, txt)
+	}
+	shot(t, ctx, "duty-venues")
+	for _, e := range con.take() {
+		t.Errorf("venue page: %s", e)
 	}
 }

@@ -116,6 +116,14 @@ ALTER TABLE netpulse.audit_log_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXI
 
 ALTER TABLE netpulse.audit_log ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS chain String DEFAULT '' FIRST;
 
+ALTER TABLE netpulse.access_records_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS guardian_contact String DEFAULT '' AFTER party_size;
+
+ALTER TABLE netpulse.access_records ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS guardian_contact String DEFAULT '' AFTER party_size;
+
+ALTER TABLE netpulse.access_records_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS guardian_relation String DEFAULT '' AFTER guardian_contact;
+
+ALTER TABLE netpulse.access_records ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS guardian_relation String DEFAULT '' AFTER guardian_contact;
+
 CREATE TABLE IF NOT EXISTS netpulse.posts_local ON CLUSTER 'netpulse' (
     id           String,
     source       LowCardinality(String),
