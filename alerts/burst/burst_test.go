@@ -203,7 +203,7 @@ func TestUnmarshalRejects(t *testing.T) {
 	badVersion := append([]byte(nil), good...)
 	badVersion[0] = 99
 	badFlags := append([]byte(nil), good...)
-	badFlags[1+32+4] = 0x80
+	badFlags[1+40+4] = 0x80
 	for name, b := range map[string][]byte{
 		"empty":   nil,
 		"short":   good[:len(good)-1],

@@ -66,8 +66,8 @@ func TestNABScore(t *testing.T) {
 		alerts := make([]bool, len(res))
 		n := 0
 		for i, r := range res {
-			alerts[i] = r.Alert
-			if r.Alert {
+			alerts[i] = r.Onset()
+			if r.Onset() {
 				n++
 			}
 		}
@@ -122,7 +122,7 @@ func TestNABShiftedStarts(t *testing.T) {
 			res := Run(c.pts)
 			alerts := make([]bool, len(res))
 			for i, r := range res {
-				alerts[i] = r.Alert
+				alerts[i] = r.Onset()
 			}
 			raw, n := nabRaw(c, alerts)
 			total += raw

@@ -8,10 +8,10 @@ import (
 )
 
 // stateVersion tags the binary layout; bump it when State changes.
-const stateVersion = 1
+const stateVersion = 2
 
 // StateSize is the length of a marshalled State.
-const StateSize = 1 + 4*8 + 4 + 1 + 9*4 + (dailySlots+weeklySlots)*4
+const StateSize = 1 + 5*8 + 4 + 1 + 13*4 + (dailySlots+weeklySlots)*4 + hwSlots*2
 
 // MarshalBinary encodes the state in a fixed-length little-endian record,
 // so a resumed detector continues bit for bit where the saved one stopped.
@@ -22,12 +22,12 @@ func (s *State) MarshalBinary() ([]byte, error) {
 // AppendBinary appends the encoding of MarshalBinary to b.
 func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, stateVersion)
-	for _, v := range [...]int64{s.first, s.last, s.lastAlert, s.quietFrom} {
+	for _, v := range [...]int64{s.first, s.last, s.lastAlert, s.quietFrom, s.lowFrom} {
 		b = binary.LittleEndian.AppendUint64(b, uint64(v))
 	}
 	b = binary.LittleEndian.AppendUint32(b, s.n)
 	b = append(b, s.flags)
-	for _, v := range [...]float32{s.level, s.scale, s.fast, s.fscale, s.xf, s.mf, s.cx, s.cm, s.peak} {
+	for _, v := range [...]float32{s.level, s.scale, s.fast, s.fscale, s.slow, s.sscale, s.xf, s.mf, s.xs, s.ms, s.cx, s.cm, s.peak} {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 	}
 	for _, v := range s.daily {
@@ -35,6 +35,9 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	for _, v := range s.weekly {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	for _, v := range s.hw {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
 	}
 	return b, nil
 }
@@ -59,20 +62,26 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		p = p[4:]
 		return v
 	}
-	t.first, t.last, t.lastAlert, t.quietFrom = i64(), i64(), i64(), i64()
+	t.first, t.last, t.lastAlert, t.quietFrom, t.lowFrom = i64(), i64(), i64(), i64(), i64()
 	t.n = binary.LittleEndian.Uint32(p)
 	p = p[4:]
 	t.flags = p[0]
 	p = p[1:]
 	t.level, t.scale, t.fast, t.fscale = f32(), f32(), f32(), f32()
-	t.xf, t.mf, t.cx, t.cm, t.peak = f32(), f32(), f32(), f32(), f32()
+	t.slow, t.sscale = f32(), f32()
+	t.xf, t.mf, t.xs, t.ms = f32(), f32(), f32(), f32()
+	t.cx, t.cm, t.peak = f32(), f32(), f32()
 	for i := range t.daily {
 		t.daily[i] = f32()
 	}
 	for i := range t.weekly {
 		t.weekly[i] = f32()
 	}
-	if t.flags&^flagInEvent != 0 {
+	for i := range t.hw {
+		t.hw[i] = int16(binary.LittleEndian.Uint16(p))
+		p = p[2:]
+	}
+	if t.flags&^(flagInEvent|flagDrop) != 0 {
 		return errors.New("burst state: unknown flags")
 	}
 	*s = t
