@@ -62,6 +62,7 @@ type State struct {
 const (
 	flagInEvent = 1
 	flagDrop    = 2 // the event in progress is a collapse
+	flagPending = 4 // the last bucket was a one-bucket burst awaiting its confirmation
 )
 
 const (
@@ -83,10 +84,12 @@ type config struct {
 	dailyDays    float64 // days of memory of each time-of-day slot
 	weeklyWks    float64 // weeks of memory of each day-of-week slot
 	hwWeeks      float64 // weeks of memory of each hour-of-week slot; 0 disables it
+	hwStart      float64 // seconds of data before the hour-of-week profile learns
 	fastTau      float64 // seconds: memory of the sustained-rise average
 	slowTau      float64 // seconds: memory of the collapse average
 	clip         float64 // residuals are clipped at clip*scale before learning
-	avgClip      float64 // residuals are clipped at avgClip*scale before averaging; 0: not clipped
+	avgClip      float64 // residuals are clipped at avgClip*scale before averaging; 0: not clipped ...
+	avgFloor     float64 // ... but never closer than this many log units
 	minScale     float64 // floor of the residual scale, log units
 	warmup       float64 // seconds of data before any alert
 	threshold    float64 // one-bucket z at which score = 0.5 and an event starts
@@ -102,6 +105,7 @@ type config struct {
 	endZ         float64 // an event ends once z stays below this ...
 	quiet        float64 // ... for this many seconds
 	refractory   float64 // seconds after an alert before another may fire
+	confirm      float64 // a one-bucket burst alerts only if the next bucket's z reaches this; 0: at once
 }
 
 // defaultConfig is the one configuration; see the package doc for why
@@ -112,16 +116,19 @@ func defaultConfig() config {
 		scaleTau:     3 * day,
 		dailyDays:    7,
 		weeklyWks:    3,
-		hwWeeks:      3,
+		hwWeeks:      5,
+		hwStart:      day,
 		fastTau:      3600,
 		slowTau:      3 * 3600,
 		clip:         3,
+		avgClip:      3,
+		avgFloor:     math.Log(3),
 		minScale:     0.05,
 		warmup:       day,
 		threshold:    7,
 		fastThresh:   3,
 		minRise:      math.Log(1.5),
-		dropThresh:   3,
+		dropThresh:   4,
 		minDrop:      math.Log(1.5),
 		dropFor:      3 * 3600,
 		alpha:        1e-6,
@@ -270,7 +277,7 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 			s.weekly[wi] += float32(gw * (1 - ww) * rc)
 			s.weekly[wj] += float32(gw * ww * rc)
 		}
-		if cfg.hwWeeks > 0 && age >= day {
+		if cfg.hwWeeks > 0 && age >= cfg.hwStart {
 			// Each hour of the week is seen once a week, so its memory
 			// counts in visits; early on it is shortened to the weeks seen.
 			hi, hj, hwt := slotPos(t, 7*86400, hwSlots)
@@ -284,7 +291,8 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 		// are learnt from clipped values.
 		ra := r
 		if cfg.avgClip > 0 {
-			ra = math.Max(-cfg.avgClip*scale, math.Min(cfg.avgClip*scale, r))
+			c := math.Max(cfg.avgClip*scale, cfg.avgFloor)
+			ra = math.Max(-c, math.Min(c, r))
 		}
 		s.fast = float32(float64(s.fast) + gf*(ra-float64(s.fast)))
 		ewmaScale(&s.fscale, float64(s.fast), gs, cfg.clip, cfg.minScale/4)
@@ -389,10 +397,15 @@ func (s *State) update(cfg *config, t int64, value float64) Result {
 	if s.lastAlert != 0 && float64(t-s.lastAlert) < cfg.refractory {
 		return res
 	}
+	pending := s.flags&flagPending != 0
+	s.flags &^= flagPending
 	switch {
-	case zz >= cfg.threshold:
+	case zf >= cfg.threshold || (zz >= cfg.threshold && cfg.confirm == 0) || (pending && math.Max(z, zf) >= cfg.confirm):
 		s.flags |= flagInEvent
 		res.Alert = true
+	case z >= cfg.threshold:
+		s.flags |= flagPending
+		return res
 	case s.lowFrom != 0 && float64(t-s.lowFrom) >= cfg.dropFor:
 		s.flags |= flagInEvent | flagDrop
 		res.Drop = true

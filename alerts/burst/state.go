@@ -81,7 +81,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		t.hw[i] = int16(binary.LittleEndian.Uint16(p))
 		p = p[2:]
 	}
-	if t.flags&^(flagInEvent|flagDrop) != 0 {
+	if t.flags&^(flagInEvent|flagDrop|flagPending) != 0 {
 		return errors.New("burst state: unknown flags")
 	}
 	*s = t
