@@ -279,3 +279,24 @@ func TestMissesDev(t *testing.T) {
 		t.Logf("%-26s fp=%2d %s", s.name, fp, line)
 	}
 }
+
+// TestSeasonalSeedsDev regenerates the seasonal series with other seeds:
+// the same kinds of series and events, other noise, weather and draws.
+func TestSeasonalSeedsDev(t *testing.T) {
+	if os.Getenv("BURST_DEV") == "" {
+		t.Skip("BURST_DEV not set")
+	}
+	cfg := defaultConfig()
+	for seed := uint64(100); seed < 105; seed++ {
+		var set []nabSeries
+		line := ""
+		for _, sp := range seasonalSpecs {
+			sp.seed += seed
+			s := genSeasonal(sp)
+			set = append(set, s)
+			sc, _, _, a := scoreOne(&cfg, s)
+			line += fmt.Sprintf(" %5.1f/%d", sc, a)
+		}
+		t.Logf("seed %d: %s | %.1f", seed, line, pooled(&cfg, set))
+	}
+}
