@@ -125,6 +125,22 @@
 // buckets later gives 76.3 to 80.4 (mean 78.3). The evaluation tests pin
 // every per-series score.
 //
+// # Outlook
+//
+// State.Outlook forecasts the next hours from the same model: the seasonal
+// baseline for each coming bucket times the last hour's excess over it
+// (counts over expected counts), the excess halving every hour, with an
+// 80% interval whose log-width combines the scale of three-hour residuals
+// and the size of the excess. Its direction compares the last hour's
+// excess with the last three hours': 上升 (rising) above 1.2 times, 回落
+// (fading) below 1/1.2, 高位持平 (peaking) between. Measured over every hour
+// after the first week, three hours ahead (TestForecast), against the
+// naive seasonal forecast (the same hours a week earlier), mean |log
+// error|: nab-tweets 0.313 vs 0.462, and in the six hours after an alert
+// 0.361 vs 0.597; seasonal series 0.101 vs 0.140, after an alert 0.396 vs
+// 0.546. The 80% interval covered 77.9% / 82.6% (nab-tweets, where its
+// width was set) and 91.1% / 82.7% (seasonal).
+//
 // # State
 //
 // The zero State is ready to use; a State is not safe for concurrent use
