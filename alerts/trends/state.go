@@ -27,6 +27,9 @@ type topic struct {
 	Terms   []string `json:"terms"`
 	Opened  int64    `json:"opened"`   // unix seconds of the bucket it opened in
 	LastHot int64    `json:"last_hot"` // unix seconds of its last hot bucket
+	// Refreshed is the unix seconds of the bucket its card was last
+	// raised or updated with.
+	Refreshed int64 `json:"refreshed,omitempty"`
 }
 
 // state is everything the engine must remember across restarts.

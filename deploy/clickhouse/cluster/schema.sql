@@ -343,3 +343,7 @@ ORDER BY (failed_at, id);
 
 CREATE TABLE IF NOT EXISTS netpulse.notify_dead_letters ON CLUSTER 'netpulse' AS netpulse.notify_dead_letters_local ENGINE = Distributed('netpulse', netpulse, notify_dead_letters_local, cityHash64(failed_at, id));
 
+ALTER TABLE netpulse.alert_posts_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS author String DEFAULT '';
+
+ALTER TABLE netpulse.alert_posts ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS author String DEFAULT '';
+
