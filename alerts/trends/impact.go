@@ -172,7 +172,7 @@ func (e *Engine) outlook(term string) *Outlook {
 // for mail, digest and any reader that shows text rather than fields.
 func Summary(im Impact, o *Outlook) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "影响：帖文 %d 条（%d 组近似重复），来源 %d 个、站点 %d 个", im.Posts, im.Clusters, im.Sources, im.Sites)
+	fmt.Fprintf(&b, "影响：帖文 %d 条（去重后 %d 组），来源 %d 个、站点 %d 个", im.Posts, im.Clusters, im.Sources, im.Sites)
 	if im.Authors > 0 {
 		fmt.Fprintf(&b, "、作者 %d 人", im.Authors)
 	}
