@@ -32,7 +32,12 @@ type trendsOverview struct {
 			Score float64 `json:"score"`
 		} `json:"terms"`
 		Samples []samplePost `json:"samples"`
-		Series  struct {
+		Summary string       `json:"summary"`
+		Outlook *struct {
+			Trend string `json:"trend"`
+			Label string `json:"label"`
+		} `json:"outlook"`
+		Series struct {
 			Buckets []time.Time         `json:"buckets"`
 			Volume  []uint64            `json:"volume"`
 			Terms   map[string][]uint64 `json:"terms"`
@@ -78,6 +83,8 @@ type topicView struct {
 	Counts          []uint64
 	Chart           map[string]any
 	Samples         []samplePost
+	Summary         string // impact and direction, in Chinese
+	Trend, Label    string // rising|peaking|fading and its Chinese word
 }
 
 type trendsData struct {
@@ -104,7 +111,10 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Tracked, d.Until = ov.TrackedTerms, ov.EvaluatedUntil
 	for _, tp := range ov.Topics {
-		v := topicView{Status: tp.Status, AlertID: tp.AlertID, Opened: tp.Opened, LastHot: tp.LastHot, Samples: tp.Samples}
+		v := topicView{Status: tp.Status, AlertID: tp.AlertID, Opened: tp.Opened, LastHot: tp.LastHot, Samples: tp.Samples, Summary: tp.Summary}
+		if tp.Outlook != nil {
+			v.Trend, v.Label = tp.Outlook.Trend, tp.Outlook.Label
+		}
 		for _, t := range tp.Terms {
 			v.Terms, v.Counts = append(v.Terms, t.Term), append(v.Counts, t.Count)
 		}
