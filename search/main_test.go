@@ -8,7 +8,7 @@ import (
 	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 	_ "github.com/blevesearch/bleve/v2/analysis/lang/cjk"
 
-	"github.com/netpulse/netpulse/search/jieba"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/netpulse/netpulse/search/jieba"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/search/jieba"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 

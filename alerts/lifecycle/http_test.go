@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
-	"github.com/netpulse/netpulse/dashboards/access"
 )
 
 // TestAPI drives the alert API as the board does, with real tokens: duty

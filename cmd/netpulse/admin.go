@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 )
 
 // runAdmin handles `netpulse admin user|venue add|list|...`. The last line it

@@ -8,11 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/collectors/feeds"
 	"github.com/netpulse/netpulse/collectors/feeds/demo"
-	"github.com/netpulse/netpulse/dashboards/access"
-	"github.com/netpulse/netpulse/search/jieba"
 )
 
 // wireFeeds starts the feed collector: the source registry and health API
@@ -83,7 +83,7 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 			return fmt.Errorf("feeds demo sources: %w", err)
 		}
 	}
-	h := access.Require(a.access, access.RoleAdmin)(feeds.Handler(st, health))
+	h := access.Require(a.access, access.RoleAdmin)(feeds.Handler(st, health, a.log.With("part", "sources")))
 	a.mux.Handle("/api/v1/sources", h)
 	a.mux.Handle("/api/v1/sources/", h)
 

@@ -8,11 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/posts"
 	"github.com/netpulse/netpulse/search"
-	"github.com/netpulse/netpulse/search/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 

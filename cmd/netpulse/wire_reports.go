@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/dashboards/reports"
 	"github.com/netpulse/netpulse/dashboards/web"
 )

@@ -13,10 +13,10 @@ import (
 
 	"github.com/netpulse/netpulse/collectors/agent"
 	"github.com/netpulse/netpulse/collectors/intake"
-	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/collectors/intake/intaketest"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/storetest"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 var db *store.DB

@@ -21,9 +21,9 @@ import (
 	"github.com/mmcdole/gofeed"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/netpulse/netpulse/chinese/simhash"
 	"github.com/netpulse/netpulse/collectors/feeds/chinesedate"
 	"github.com/netpulse/netpulse/collectors/feeds/maintext"
-	"github.com/netpulse/netpulse/collectors/feeds/simhash"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/posts"
 )

@@ -1,8 +1,8 @@
 package feeds
 
 import (
-	"github.com/netpulse/netpulse/collectors/feeds/simhash"
-	"github.com/netpulse/netpulse/search/jieba"
+	"github.com/netpulse/netpulse/chinese/jieba"
+	"github.com/netpulse/netpulse/chinese/simhash"
 )
 
 // JiebaTokenizer cuts with the process's jieba segmenter in precise mode:

@@ -8,11 +8,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/netpulse/netpulse/collectors/feeds/simhash"
+	"github.com/netpulse/netpulse/chinese/jieba"
+	"github.com/netpulse/netpulse/chinese/simhash"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
-	"github.com/netpulse/netpulse/search/jieba"
 )
 
 // testTok is the production tokenizer, jieba, loaded once: gojieba takes

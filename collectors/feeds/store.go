@@ -5,16 +5,17 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/netpulse/netpulse/collectors/feeds/simhash"
+	"github.com/netpulse/netpulse/chinese/simhash"
 	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
@@ -43,7 +44,7 @@ var (
 )
 
 // ErrNotFound is returned for a source name that is not registered.
-var ErrNotFound = errors.New("source not found")
+var ErrNotFound = fmt.Errorf("source not found: %w", jsonapi.ErrNotFound)
 
 // OpenStore opens (creating) dir/feeds.db.
 func OpenStore(dir string) (*Store, error) {

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/collectors/intake"
-	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/collectors/intake/intaketest"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 const benchBatch = 5000

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/collectors/intake"
-	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/collectors/intake/intaketest"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/storetest"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // One chDB engine per process (libchdb allows a single connection).

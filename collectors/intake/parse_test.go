@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 func TestDetectFormat(t *testing.T) {

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/collectors/intake"
-	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/collectors/intake/intaketest"
 	"github.com/netpulse/netpulse/pipeline/bus"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // Two intake nodes of one cluster (same key material, from configuration)

@@ -13,7 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // Input is one row as submitted, every field still text.

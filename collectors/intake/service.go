@@ -16,10 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/kvtopic"
 	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // Options configure a Service. Producer, DB, VenueKind, Protect, ReceiptKey

@@ -19,7 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/dashboards/i18n"
 	"github.com/netpulse/netpulse/pipeline/store"
 )

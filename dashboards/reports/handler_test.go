@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 )
 
 func newTestHandler(t testing.TB) http.Handler {

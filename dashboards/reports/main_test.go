@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/pipeline/store"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 )
 
 // decodeList reads an API answer that is either a JSON array or an object

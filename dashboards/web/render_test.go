@@ -9,7 +9,7 @@ import (
 
 	"github.com/netpulse/netpulse/alerts/lifecycle"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 )
 
 // BenchmarkRenderBoard measures drawing a full alert board (200 cards), the

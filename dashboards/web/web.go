@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/dashboards/i18n"
 	"github.com/netpulse/netpulse/pipeline/store"
 )

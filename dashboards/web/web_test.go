@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/dashboards/i18n"
 )
 

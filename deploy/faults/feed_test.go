@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // venueKey is a registered venue and its API key.

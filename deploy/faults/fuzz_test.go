@@ -16,7 +16,7 @@ import (
 // files and the config file.
 var fuzzTargets = map[string][]string{
 	"collectors/intake":            {"FuzzParseCSV", "FuzzParseJSON", "FuzzValidate"},
-	"collectors/intake/identity":   {"FuzzValidateResident"},
+	"privacy/identity":             {"FuzzValidateResident"},
 	"collectors/feeds":             {"FuzzFeedItems", "FuzzUnmarshalYAML"},
 	"collectors/feeds/maintext":    {"FuzzExtract"},
 	"collectors/feeds/chinesedate": {"FuzzParse"},

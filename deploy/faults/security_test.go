@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // selfSigned writes a certificate and key for 127.0.0.1 into dir.

@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/kafkabus"
 	"github.com/netpulse/netpulse/pipeline/ownership"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 const partitions = 6

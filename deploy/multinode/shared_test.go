@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
-	"github.com/netpulse/netpulse/dashboards/access"
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/kafkabus"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // Key material every node of one cluster shares (configuration, not files),

@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netpulse/netpulse/pipeline/bus"
-	"github.com/netpulse/netpulse/search/shards"
 )
 
 // Source is the part of a bus consumer this stage reads from.
@@ -24,10 +23,12 @@ type Store interface {
 	Insert(ctx context.Context, table string, rows any) error
 }
 
-// Index receives post documents (shards.Set satisfies it). Index returns
-// once the documents are persisted.
+// Index is the search index as the pipeline sees it: something that takes a
+// batch of posts and returns once they are persisted. The pipeline owns this
+// seam; search/shards satisfies it and cmd/netpulse wires the two, so the
+// pipeline never knows the concrete index.
 type Index interface {
-	Index(ctx context.Context, docs []shards.Doc) error
+	IndexPosts(ctx context.Context, posts []Post) error
 }
 
 // Tokenizer cuts text into terms (jieba.Segmenter satisfies it).
@@ -157,7 +158,6 @@ func (c *Consumer) Process(ctx context.Context, msgs []bus.Message) error {
 		posts = append(posts, p)
 	}
 	rows := make([]row, len(posts))
-	docs := make([]shards.Doc, len(posts))
 	terms := make([][]string, len(posts))
 	for i := range posts {
 		p := &posts[i]
@@ -165,15 +165,13 @@ func (c *Consumer) Process(ctx context.Context, msgs []bus.Message) error {
 		rows[i] = row{ID: p.ID, Source: p.Source, URL: p.URL, Title: p.Title, Body: p.Body, Author: p.Author,
 			PublishedAt: p.PublishedAt.UTC(), FetchedAt: p.FetchedAt.UTC(), ClusterID: p.ClusterID, Lang: p.Lang,
 			Analyzer: c.cfg.Analyzer, Tokens: terms[i]}
-		docs[i] = shards.Doc{ID: p.ID, Source: p.Source, URL: p.URL, Title: p.Title, Body: p.Body, Author: p.Author,
-			PublishedAt: p.PublishedAt, ClusterID: p.ClusterID}
 	}
 	if len(rows) > 0 {
 		if err := c.store.Insert(ctx, Table, rows); err != nil {
 			return fmt.Errorf("store %d posts: %w", len(rows), err)
 		}
-		if err := c.index.Index(ctx, docs); err != nil {
-			return fmt.Errorf("index %d posts: %w", len(docs), err)
+		if err := c.index.IndexPosts(ctx, posts); err != nil {
+			return fmt.Errorf("index %d posts: %w", len(posts), err)
 		}
 		if c.cfg.OnTerms != nil {
 			for i := range posts {

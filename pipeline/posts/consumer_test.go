@@ -1,10 +1,11 @@
-package posts
+package posts_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/netpulse/netpulse/pipeline/posts"
 	"io/fs"
 	"os"
 	"sync/atomic"
@@ -12,12 +13,12 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
-	"github.com/netpulse/netpulse/search/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 
@@ -94,7 +95,7 @@ func publishPosts(t *testing.T, j *journal.Journal, prefix string, n int) {
 	t.Helper()
 	var msgs []bus.Message
 	for i := range n {
-		p := Post{ID: fmt.Sprintf("%s-%03d", prefix, i), Source: "weibo", URL: "https://example.cn/" + prefix,
+		p := posts.Post{ID: fmt.Sprintf("%s-%03d", prefix, i), Source: "weibo", URL: "https://example.cn/" + prefix,
 			Title: "临江区警情通报", Body: fmt.Sprintf("第%d起：嫌疑人以兼职刷单为名实施电信诈骗。", i), Author: "临江警方",
 			PublishedAt: time.Date(2026, 11, 20+i%3, 8, 0, 0, 0, time.UTC), FetchedAt: time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC),
 			ClusterID: uint64(i % 4), Lang: "zh"}
@@ -159,9 +160,9 @@ func TestRunStoresIndexesAndCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var termed atomic.Int64
-	c, err := NewConsumer(f.cons, db, f.index, seg, Config{MaxBatch: 50, MaxWait: 50 * time.Millisecond,
+	c, err := posts.NewConsumer(f.cons, db, f.index, seg, posts.Config{MaxBatch: 50, MaxWait: 50 * time.Millisecond,
 		DeadLetter: f.j, Analyzer: seg.Fingerprint(),
-		OnTerms: func(_ context.Context, p *Post, terms []string) error {
+		OnTerms: func(_ context.Context, p *posts.Post, terms []string) error {
 			if len(terms) == 0 {
 				return fmt.Errorf("post %s has no terms", p.ID)
 			}
@@ -208,7 +209,7 @@ func TestRunStoresIndexesAndCommits(t *testing.T) {
 func TestReplayedBatchDoesNotDuplicate(t *testing.T) {
 	f := newFixture(t)
 	publishPosts(t, f.j, "replay", 40)
-	c, err := NewConsumer(f.cons, db, f.index, seg, Config{})
+	c, err := posts.NewConsumer(f.cons, db, f.index, seg, posts.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,11 +240,11 @@ type failingIndex struct {
 	failures atomic.Int64
 }
 
-func (f *failingIndex) Index(ctx context.Context, docs []shards.Doc) error {
+func (f *failingIndex) IndexPosts(ctx context.Context, docs []posts.Post) error {
 	if f.failures.Add(-1) >= 0 {
 		return errors.New("disk full")
 	}
-	return f.Set.Index(ctx, docs)
+	return f.Set.IndexPosts(ctx, docs)
 }
 
 func TestNoCommitBeforeIndexHolds(t *testing.T) {
@@ -251,7 +252,7 @@ func TestNoCommitBeforeIndexHolds(t *testing.T) {
 	publishPosts(t, f.j, "fail", 30)
 	idx := &failingIndex{Set: f.index}
 	idx.failures.Store(2)
-	c, err := NewConsumer(f.cons, db, idx, seg, Config{MaxWait: 10 * time.Millisecond})
+	c, err := posts.NewConsumer(f.cons, db, idx, seg, posts.Config{MaxWait: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestNoCommitBeforeIndexHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := NewConsumer(cons2, db, idx, seg, Config{MaxWait: 10 * time.Millisecond})
+	c2, err := posts.NewConsumer(cons2, db, idx, seg, posts.Config{MaxWait: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,9 @@
-package posts
+package posts_test
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/netpulse/netpulse/pipeline/posts"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,7 +15,7 @@ import (
 
 func TestIntakePublishesGoodRowsAndNamesBadOnes(t *testing.T) {
 	f := newFixture(t)
-	in := &Intake{Producer: f.j, Now: func() time.Time { return time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC) }}
+	in := &posts.Intake{Producer: f.j, Now: func() time.Time { return time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC) }}
 	body := strings.Join([]string{
 		`{"id":"push-1","source":"partner-a","url":"https://a.cn/1","title":"北湖镇发生火灾","body":"消防救援人员及时赶到。","author":"a","published_at":"2026-11-28T08:00:00Z"}`,
 		`{"id":"push-2","source":"partner-a","title":"临江区警方提醒","body":"谨防兼职刷单诈骗。","published_at":"2026-11-28T08:30:00+08:00"}`,
@@ -29,11 +30,11 @@ func TestIntakePublishesGoodRowsAndNamesBadOnes(t *testing.T) {
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	var res IntakeResult
+	var res posts.IntakeResult
 	if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil {
 		t.Fatal(err)
 	}
-	want := []Rejection{{3, "source", "empty"}, {4, "row", ""}, {5, "published_at", ""}, {6, "id", "same id as row 1"}}
+	want := []posts.Rejection{{3, "source", "empty"}, {4, "row", ""}, {5, "published_at", ""}, {6, "id", "same id as row 1"}}
 	if res.Accepted != 2 || len(res.Rejected) != len(want) || res.BatchID == "" {
 		t.Fatalf("answer %+v", res)
 	}
@@ -44,7 +45,7 @@ func TestIntakePublishesGoodRowsAndNamesBadOnes(t *testing.T) {
 		}
 	}
 	// The accepted posts take the crawler's path: bus → store + index.
-	c, err := NewConsumer(f.cons, db, f.index, seg, Config{})
+	c, err := posts.NewConsumer(f.cons, db, f.index, seg, posts.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestIntakePublishesGoodRowsAndNamesBadOnes(t *testing.T) {
 }
 
 func TestIntakeRefusesBodies(t *testing.T) {
-	in := &Intake{Producer: nil}
+	in := &posts.Intake{Producer: nil}
 	for _, tc := range []struct {
 		name, body string
 		code       int
@@ -87,7 +88,7 @@ type downBus struct{}
 func (downBus) Publish(context.Context, string, ...bus.Message) error { return bus.ErrUnavailable }
 
 func TestIntakeBusDownIs503(t *testing.T) {
-	in := &Intake{Producer: downBus{}}
+	in := &posts.Intake{Producer: downBus{}}
 	rec := httptest.NewRecorder()
 	in.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`[{"id":"a","source":"s","body":"x","published_at":"2026-11-28T08:00:00Z"}]`)))
 	if rec.Code != http.StatusServiceUnavailable {
@@ -101,12 +102,12 @@ func FuzzParseBatch(f *testing.F) {
 	f.Add([]byte("\n\n"))
 	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		posts, rejected, err := ParseBatch(body, now)
+		got, rejected, err := posts.ParseBatch(body, now)
 		if err != nil {
 			return
 		}
 		ids := map[string]bool{}
-		for _, p := range posts {
+		for _, p := range got {
 			if p.Validate() != nil || ids[p.ID] || p.FetchedAt.IsZero() {
 				t.Fatalf("accepted a bad or duplicate post %+v", p)
 			}

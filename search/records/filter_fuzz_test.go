@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // FuzzRecordFilter parses arbitrary query strings as the record search does

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
 	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // Filter selects records. At least one of IDNumber, Name, Venue or District

@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
 	"github.com/netpulse/netpulse/search"
-	"github.com/netpulse/netpulse/search/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 

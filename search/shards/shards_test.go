@@ -14,7 +14,7 @@ import (
 	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 	"github.com/blevesearch/bleve/v2/search/query"
 
-	"github.com/netpulse/netpulse/search/jieba"
+	"github.com/netpulse/netpulse/chinese/jieba"
 )
 
 var seg *jieba.Segmenter

@@ -12,11 +12,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/collectors/feeds"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/posts"
-	"github.com/netpulse/netpulse/search/jieba"
 )
 
 var seg *jieba.Segmenter

@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/collectors/intake"
-	"github.com/netpulse/netpulse/collectors/intake/identity"
-	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	precords "github.com/netpulse/netpulse/pipeline/records"
 	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // Env is one intake as serve wires it.

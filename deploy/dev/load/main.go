@@ -30,7 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/netpulse/netpulse/collectors/intake/identity"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 type options struct {

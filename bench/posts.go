@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -15,17 +15,17 @@ import (
 	_ "github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
 
 	"github.com/netpulse/netpulse/alerts/terms"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/posts"
-	"github.com/netpulse/netpulse/search/jieba"
 	"github.com/netpulse/netpulse/search/shards"
 )
 
 // benchPostSet opens a day-sharded post index in dir as serve does, with
 // the jieba analysers, or with analyzer for both sides if it is not empty.
 func benchPostSet(env *benchEnv, dir, analyzer string) (*shards.Set, error) {
-	cfg := shards.Config{Dir: dir, Location: chinaTime, IndexAnalyzer: jieba.AnalyzerIndex,
+	cfg := shards.Config{Dir: dir, Location: env.defaults.Location, IndexAnalyzer: jieba.AnalyzerIndex,
 		QueryAnalyzer: jieba.AnalyzerQuery, Logger: env.log}
 	if analyzer != "" {
 		cfg.IndexAnalyzer, cfg.QueryAnalyzer = analyzer, analyzer
@@ -91,7 +91,7 @@ func benchPosts(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 		return nil, err
 	}
 	defer cons.Close()
-	stage, err := posts.NewConsumer(cons, db, set, seg, posts.Config{MaxBatch: env.cfg.BatchRows, MaxWait: env.cfg.BatchDelay,
+	stage, err := posts.NewConsumer(cons, db, set, seg, posts.Config{MaxBatch: env.defaults.BatchRows, MaxWait: env.defaults.BatchDelay,
 		DeadLetter: j, Analyzer: jieba.AnalyzerIndex, Logger: env.log})
 	if err != nil {
 		return nil, err
@@ -155,7 +155,7 @@ func benchPosts(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 		}
 		defer std.Close()
 		t2 := time.Now()
-		docs := make([]shards.Doc, 0, env.cfg.BatchRows)
+		docs := make([]shards.Doc, 0, env.defaults.BatchRows)
 		for i := range all {
 			docs = append(docs, benchDoc(&all[i]))
 			if len(docs) == cap(docs) || i == len(all)-1 {
@@ -171,7 +171,7 @@ func benchPosts(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	desc := fmt.Sprintf("%d posts of ~500 bytes, batches of %d", n, env.cfg.BatchRows)
+	desc := fmt.Sprintf("%d posts of ~500 bytes, batches of %d", n, env.defaults.BatchRows)
 	return []benchRow{
 		{Metric: "tokenise → store → index → term counts", Value: rate, Unit: "posts/s",
 			Ceiling: fmt.Sprintf("raw jieba cut, %d threads", workers), CeilingVal: cutRate, Description: desc},

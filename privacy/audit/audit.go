@@ -1,4 +1,10 @@
-package records
+// Package audit keeps the tamper-evident log of every read of personal data:
+// an append-only, HMAC-chained table (netpulse.audit_log) per node, and a
+// verifier that walks every chain.
+//
+// A foundation of netpulse (README, Layout): every layer may use it, and it
+// uses none of them.
+package audit
 
 import (
 	"context"
@@ -9,9 +15,15 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/netpulse/netpulse/pipeline/store"
 )
+
+// Store is what the log needs of the ClickHouse store (pipeline/store.DB
+// satisfies it); the audit package owns the seam so that it sits below the
+// store's users rather than inside one of them.
+type Store interface {
+	Insert(ctx context.Context, table string, rows any) error
+	Select(ctx context.Context, dest any, query string, args ...any) error
+}
 
 // Entry is one audit log entry: who did what to personal data, when, under
 // which case, with which filter, and how many rows it returned.
@@ -33,7 +45,7 @@ type Entry struct {
 // Audit appends to and verifies the hash-chained netpulse.audit_log. Each
 // node writes its own chain, so appends only need serialising here.
 type Audit struct {
-	db    *store.DB
+	db    Store
 	key   []byte
 	chain string
 
@@ -43,10 +55,10 @@ type Audit struct {
 	lastHash string
 }
 
-// NewAudit returns the log over db; key is the chain's HMAC key, so that
+// New returns the log over db; key is the chain's HMAC key, so that
 // someone who can write to ClickHouse cannot forge a consistent chain.
 // chain names this node's chain ("" for a single node).
-func NewAudit(db *store.DB, key []byte, chain string) *Audit {
+func New(db Store, key []byte, chain string) *Audit {
 	return &Audit{db: db, key: key, chain: chain}
 }
 

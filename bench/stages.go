@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -8,12 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/pipeline/store/clickhouse"
+
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
-	"github.com/netpulse/netpulse/search/jieba"
 )
 
 // benchStages lists the stages in the order they run. Each measures the
@@ -38,7 +40,7 @@ func (e *benchEnv) benchDB(ctx context.Context) (*store.DB, error) {
 	var b store.Backend
 	var err error
 	if len(e.clickhouse) > 0 {
-		b, err = openBackend(&Config{ClickHouse: e.clickhouse})
+		b, err = clickhouse.Open(clickhouse.Options{Addrs: e.clickhouse})
 	} else {
 		b, err = chdb.Open(filepath.Join(filepath.Dir(e.dir), "chdb"))
 	}

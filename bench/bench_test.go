@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestBenchTiny runs every bench stage at the tiny scale and checks that each
@@ -18,10 +19,13 @@ import (
 // process's one chDB engine and registers the jieba analysers, which other
 // tests of this package (serve) also do, and its peak-memory figures must
 // not include theirs.
+// testDefaults are serve's shipped batch settings (cmd/netpulse's config).
+var testDefaults = Defaults{BatchRows: 5000, BatchDelay: 200 * time.Millisecond, Location: time.FixedZone("CST", 8*3600)}
+
 func TestBenchTiny(t *testing.T) {
 	if out := os.Getenv("NETPULSE_BENCH_TINY_OUT"); out != "" {
 		var stdout bytes.Buffer
-		if err := runBench(context.Background(), []string{"--scale", "tiny", "--json", out + ".json", "--data", t.TempDir()}, &stdout, io.Discard); err != nil {
+		if err := Run(context.Background(), []string{"--scale", "tiny", "--json", out + ".json", "--data", t.TempDir()}, &stdout, io.Discard, testDefaults); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(out+".txt", stdout.Bytes(), 0o644); err != nil {

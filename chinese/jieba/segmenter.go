@@ -2,6 +2,9 @@
 // instance per process, safe for concurrent cutting, with a domain user
 // dictionary that can be reloaded without a restart, and the Bleve analysers
 // built on it ("jieba_index" for documents, "jieba_query" for queries).
+//
+// A foundation of netpulse (README, Layout): every layer may use it, and it
+// uses none of them.
 package jieba
 
 import (
@@ -19,7 +22,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/yanyiwu/gojieba"
 
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
+	jiebadict "github.com/netpulse/netpulse/chinese/jiebadict"
 )
 
 // Version is the analyser version. Bump it whenever a change here alters the
@@ -65,7 +68,7 @@ type Segmenter struct {
 	digest string
 }
 
-// Open writes the shipped dictionaries (deploy/jieba) into dir, where
+// Open writes the shipped dictionaries (package jiebadict) into dir, where
 // they are kept between runs, and opens a segmenter on them: how serve,
 // bench and the tests of every package that cuts Chinese start.
 func Open(dir string) (*Segmenter, error) {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func benchSearch(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 	gen := newBenchPostGen("bs-", 30)
 	t0 := time.Now()
 	for done := 0; done < n; {
-		chunk := gen.take(min(env.cfg.BatchRows, n-done))
+		chunk := gen.take(min(env.defaults.BatchRows, n-done))
 		docs := make([]shards.Doc, len(chunk))
 		for i := range chunk {
 			docs[i] = benchDoc(&chunk[i])

@@ -9,7 +9,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/registry"
 
-	jiebadict "github.com/netpulse/netpulse/deploy/jieba"
+	jiebadict "github.com/netpulse/netpulse/chinese/jiebadict"
 )
 
 // seg is the one segmenter of this test process, as in production.
@@ -29,10 +29,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ShippedPaths locates deploy/jieba/dict from this source file, for tests.
+// ShippedPaths locates chinese/jiebadict/dict from this source file, for tests.
 func ShippedPaths() jiebadict.Paths {
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "deploy", "jieba")
+	root := filepath.Join(filepath.Dir(file), "..", "jiebadict")
 	p := jiebadict.InDir(filepath.Join(root, "dict"))
 	p.Domain = filepath.Join(root, "userdict.utf8")
 	return p

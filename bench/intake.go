@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -13,13 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/collectors/intake"
-	"github.com/netpulse/netpulse/collectors/intake/identity"
-	"github.com/netpulse/netpulse/dashboards/access"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	precords "github.com/netpulse/netpulse/pipeline/records"
 	"github.com/netpulse/netpulse/pipeline/store"
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // intakeBatch is the rows per HTTP request, a venue agent's upload size.
@@ -94,7 +94,7 @@ func benchIntake(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 	svc.Routes(mux, reg)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	defaults := env.cfg
+	defaults := env.defaults
 	writer := precords.New(precords.Options{Bus: j, DB: db, DeadLetter: j, BatchRows: defaults.BatchRows,
 		BatchDelay: defaults.BatchDelay, Log: env.log})
 	wctx, wcancel := context.WithCancel(ctx)
