@@ -117,3 +117,18 @@ func TestRenderPagesWithData(t *testing.T) {
 }
 
 func ptrTime(t time.Time) *time.Time { return &t }
+
+// TestChartsUseTheUnitsClock: a chart point at 02:00 UTC is drawn at 10:00
+// Beijing time, as the page text says, whatever the browser's zone.
+func TestChartsUseTheUnitsClock(t *testing.T) {
+	at := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	c := lineChart("帖文数", []volumePoint{{T: at, N: 3}}, []volumePoint{{T: at, N: 3}})
+	if c["useUTC"] != true {
+		t.Fatalf("chart not drawn in UTC: %v", c["useUTC"])
+	}
+	want := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC).UnixMilli()
+	data := c["series"].([]map[string]any)[0]["data"].([][2]any)
+	if got := data[0][0].(int64); got != want {
+		t.Errorf("point at %v, want 10:00 on the chart (%v)", time.UnixMilli(got).UTC(), time.UnixMilli(want).UTC())
+	}
+}
