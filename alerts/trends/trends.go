@@ -3,6 +3,15 @@
 // co-occur in the same posts into one topic, raises one alert per topic,
 // and serves the trends pages.
 //
+// Each topic alert says how big the topic is and where it is going
+// (Impact, Outlook, and both in one Chinese Summary): distinct posts,
+// near-duplicate clusters, sources, sites and authors since it opened, the
+// largest source's share, the last hour against the hour before, the lead
+// term's peak against its usual level, and the lead term's three-hour
+// forecast from its own burst detector with an 80% interval, stated as
+// 上升, 高位持平 or 回落. The card is updated in place every few buckets
+// while the topic is hot and once more when it ends.
+//
 // Exactly-once alerting across restarts: detector states, the tracked set
 // and the active topics are saved to the data folder after every bucket
 // that raised something (and at the end of each pass). A topic alert's id
