@@ -1,6 +1,7 @@
 package burst
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -203,7 +204,7 @@ func TestUnmarshalRejects(t *testing.T) {
 	badVersion := append([]byte(nil), good...)
 	badVersion[0] = 99
 	badFlags := append([]byte(nil), good...)
-	badFlags[1+32+4] = 0x80
+	badFlags[1+40+4] = 0x80
 	for name, b := range map[string][]byte{
 		"empty":   nil,
 		"short":   good[:len(good)-1],
@@ -305,6 +306,61 @@ func TestWeekendsAreNormal(t *testing.T) {
 				t.Errorf("seed %d: alert at %s", seed, time.Unix(ts, 0).UTC().Format(time.RFC3339))
 				break
 			}
+		}
+	}
+}
+
+// appendV1 writes s in the version-1 layout, as releases before the
+// hour-of-week profile saved it.
+func appendV1(s *State) []byte {
+	b := []byte{1}
+	for _, v := range [...]int64{s.first, s.last, s.lastAlert, s.quietFrom} {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	b = binary.LittleEndian.AppendUint32(b, s.n)
+	b = append(b, s.flags&flagInEvent)
+	for _, v := range [...]float32{s.level, s.scale, s.fast, s.fscale, s.xf, s.mf, s.cx, s.cm, s.peak} {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	for _, v := range append(s.daily[:], s.weekly[:]...) {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return b
+}
+
+// TestUpgradeFromV1 restores a version-1 record: the learnt baseline is
+// kept, and quiet traffic after the upgrade raises nothing.
+func TestUpgradeFromV1(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	f := daily(30, 6)
+	var s State
+	i := 0
+	for ; i < 10*288; i++ {
+		ts := t0 + int64(i)*bucket
+		s.Update(ts, poisson(rng, f(ts)))
+	}
+	blob := appendV1(&s)
+	if len(blob) != EncodedSize(1) {
+		t.Fatalf("v1 record %d bytes, EncodedSize(1) = %d", len(blob), EncodedSize(1))
+	}
+	var u State
+	if err := u.UnmarshalBinary(blob); err != nil {
+		t.Fatal(err)
+	}
+	if u.level != s.level || u.daily != s.daily || u.weekly != s.weekly || u.scale != s.scale {
+		t.Fatal("upgrade lost the learnt baseline")
+	}
+	if u.hw != [hwSlots]int16{} || u.sscale != s.fscale {
+		t.Fatalf("upgrade did not start the new parts at rest: sscale %v", u.sscale)
+	}
+	ts0 := t0 + int64(i)*bucket
+	if got, want := u.Baseline(ts0), s.Baseline(ts0); math.Abs(got-want) > 0.2*want+0.5 {
+		t.Errorf("baseline after upgrade %.1f, before %.1f", got, want)
+	}
+	for ; i < 24*288; i++ {
+		ts := t0 + int64(i)*bucket
+		if r := u.Update(ts, poisson(rng, f(ts))); r.Onset() {
+			t.Fatalf("alert at bucket %d after the upgrade: %+v", i, r)
 		}
 	}
 }

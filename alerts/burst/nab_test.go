@@ -11,8 +11,8 @@ import (
 )
 
 // nabFloor is the score the detector reached on the seven nab-tweets series
-// (NAB standard profile) minus one point, so quality never slides back.
-const nabFloor = 79.0
+// (NAB standard profile), rounded down to the goal of 80: never fewer.
+const nabFloor = 80.0
 
 // nabDir finds ../shared/testdata/nab-tweets relative to the module root,
 // where CI copies the shared folder, falling back to /work/shared.
@@ -66,8 +66,8 @@ func TestNABScore(t *testing.T) {
 		alerts := make([]bool, len(res))
 		n := 0
 		for i, r := range res {
-			alerts[i] = r.Alert
-			if r.Alert {
+			alerts[i] = r.Onset()
+			if r.Onset() {
 				n++
 			}
 		}
@@ -101,7 +101,7 @@ func TestNABScore(t *testing.T) {
 
 // nabShiftFloor is the mean score over later starting points (below) minus
 // one point.
-const nabShiftFloor = 77.2
+const nabShiftFloor = 77.3
 
 // TestNABShiftedStarts scores the detector on the same series started 0 to
 // 550 buckets later. One starting point can be lucky (each window is worth
@@ -122,7 +122,7 @@ func TestNABShiftedStarts(t *testing.T) {
 			res := Run(c.pts)
 			alerts := make([]bool, len(res))
 			for i, r := range res {
-				alerts[i] = r.Alert
+				alerts[i] = r.Onset()
 			}
 			raw, n := nabRaw(c, alerts)
 			total += raw

@@ -118,7 +118,7 @@ func WriteAlerts(w io.Writer, pts []Point, res []Result) error {
 	}
 	for i, p := range pts {
 		a := "0"
-		if res[i].Alert {
+		if res[i].Onset() {
 			a = "1"
 		}
 		if err := cw.Write([]string{p.Raw, p.RawValue, strconv.FormatFloat(res[i].Score, 'f', 6, 64), a}); err != nil {

@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -301,5 +302,42 @@ func TestGrowByCount(t *testing.T) {
 	}
 	if len(hist) != 3 { // opened, updated (2), updated (3)
 		t.Errorf("history has %d events, want 3: %+v", len(hist), hist)
+	}
+}
+
+// TestUpdateGrowsInPlace: a growing signal updates its one card (payload,
+// title) without a new occurrence, and a resolved card stays resolved.
+func TestUpdateGrowsInPlace(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now().UTC()}
+	m := open(t, clk)
+	u := unit()
+	a, _, err := m.Raise(ctx, lifecycle.Signal{Rule: "r1", Kind: "topic", Key: "grow", Unit: u, Title: "3 条", Payload: map[string]int{"posts": 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(time.Minute)
+	b, err := m.Update(ctx, a.ID, "9 条", map[string]int{"posts": 9}, clk.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ID != a.ID || b.Occurrences != a.Occurrences || b.Title != "9 条" || string(b.Payload) != `{"posts":9}` || !b.LastSeen.Equal(clk.t) {
+		t.Fatalf("after update: %+v (payload %s)", b, b.Payload)
+	}
+	if n := len(m.List(lifecycle.Filter{Unit: u})); n != 1 {
+		t.Fatalf("%d cards, want the one that grew", n)
+	}
+	// A restart reads the grown card back.
+	if got, ok := open(t, clk).Get(a.ID); !ok || string(got.Payload) != `{"posts":9}` || got.Title != "9 条" {
+		t.Fatalf("after restart: %+v", got)
+	}
+	if _, err := m.Resolve(ctx, a.ID, "li", "核实无害"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Update(ctx, a.ID, "12 条", map[string]int{"posts": 12}, clk.t); !errors.Is(err, lifecycle.ErrInvalid) {
+		t.Fatalf("update of a resolved alert: %v, want ErrInvalid", err)
+	}
+	if _, err := m.Update(ctx, "no-such", "", nil, clk.t); !errors.Is(err, lifecycle.ErrNotFound) {
+		t.Fatalf("update of a missing alert: %v, want ErrNotFound", err)
 	}
 }

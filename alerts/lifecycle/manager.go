@@ -486,6 +486,31 @@ func (m *Manager) change(ctx context.Context, id, action, actor, detail string, 
 	return m.out(&next), nil
 }
 
+// Update replaces the payload, and the title if one is given, of an alert
+// that is not resolved: for a signal whose figures grow while it lasts (a
+// topic's impact, a rule's matches in its window), so that one card grows
+// in place instead of new cards appearing. It is not a new occurrence and
+// never reopens a resolved alert (ErrInvalid).
+func (m *Manager) Update(ctx context.Context, id, title string, payload any, at time.Time) (Alert, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return Alert{}, fmt.Errorf("lifecycle: payload of %s: %w", id, err)
+	}
+	return m.change(ctx, id, "updated", "system", "", func(a *Alert) error {
+		if a.State == StateResolved {
+			return fmt.Errorf("%w: %s is resolved", ErrInvalid, id)
+		}
+		a.Payload = b
+		if title != "" {
+			a.Title = title
+		}
+		if at.After(a.LastSeen) {
+			a.LastSeen = at.UTC()
+		}
+		return nil
+	})
+}
+
 // Ack acknowledges an open alert.
 func (m *Manager) Ack(ctx context.Context, id, who string) (Alert, error) {
 	return m.change(ctx, id, "acknowledged", who, "", func(a *Alert) error {

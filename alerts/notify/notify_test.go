@@ -249,11 +249,15 @@ func TestDigest(t *testing.T) {
 	u := fmt.Sprintf("u%d", time.Now().UnixNano())
 	a, _, _ := m.Raise(ctx, lifecycle.Signal{Rule: "digest-" + u, Key: "k", Unit: u, Title: "digest me", Severity: "critical"})
 	m.Feedback(ctx, a.ID, "li", "useful")
+	// A topic alert carries its impact and direction as a Chinese summary.
+	summary := "影响：帖文 180 条（去重后 127 组）。走势：上升。"
+	m.Raise(ctx, lifecycle.Signal{Rule: "trends", Kind: "topic", Key: "topic:" + u, Unit: u, Title: "突发话题：" + u,
+		Payload: map[string]string{"summary": summary}})
 	subject, body, err := notify.Digest(ctx, m, time.Now().Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"digest-" + u, "digest me", "Unresolved:", "precision 100%"} {
+	for _, want := range []string{"digest-" + u, "digest me", "Unresolved:", "precision 100%", summary} {
 		if !strings.Contains(body, want) {
 			t.Errorf("digest lacks %q:\n%s", want, body)
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -458,9 +459,25 @@ func (e *Engine) keyword(ctx context.Context, r Rule, now time.Time) error {
 	}
 	for _, k := range keys {
 		g := groups[k]
-		sample := g[:min(len(g), 10)]
-		title := fmt.Sprintf("%s：%d 条新帖文命中“%s”", r.Name, len(g), r.Query)
-		if _, _, err := e.o.Raiser.Raise(ctx, e.signal(r, k, title, map[string]any{"count": len(g), "posts": sample}, now)); err != nil {
+		// Matches within the rule's window grow the one open card: the
+		// count is carried from the window's start, and the raise folds
+		// into the card (title and payload updated in place).
+		start, count := now, 0
+		if w := e.getState(r.Name, "window:"+k); w != "" && e.o.Raiser.Active(r.Name, k) {
+			var ws int64
+			if _, err := fmt.Sscanf(w, "%d %d", &ws, &count); err == nil && now.Sub(time.Unix(ws, 0)) < r.Window {
+				start = time.Unix(ws, 0)
+			} else {
+				count = 0
+			}
+		}
+		count += len(g)
+		if err := e.setState(ctx, r.Name, "window:"+k, fmt.Sprintf("%d %d", start.Unix(), count)); err != nil {
+			return err
+		}
+		sample := g[max(0, len(g)-10):]
+		title := fmt.Sprintf("%s：%s起 %d 条新帖文命中“%s”", display(r), start.In(chinaTime).Format("15:04"), count, r.Query)
+		if _, _, err := e.o.Raiser.Raise(ctx, e.signal(r, k, title, map[string]any{"count": count, "since": start.UTC(), "posts": sample}, now)); err != nil {
 			return err
 		}
 	}
@@ -482,16 +499,39 @@ func (e *Engine) countMatches(ctx context.Context, r Rule, from, to time.Time) (
 	return n[0].N, nil
 }
 
-// condition raises while fire holds and resolves once it stops.
-func (e *Engine) condition(ctx context.Context, r Rule, key string, fire bool, title, clear string, payload any, now time.Time) error {
+// condition raises while fire holds and resolves once it stops. level is
+// the measured value; the card's title states the highest level of the
+// episode (it grows in place when the level climbs), and the resolve
+// reason names that same peak beside the level that ended it, so the
+// two never seem to disagree.
+func (e *Engine) condition(ctx context.Context, r Rule, key string, fire bool, level float64, title func(peak float64) string,
+	clear func(peak float64) string, payload any, now time.Time) error {
+	var peak float64
+	havePeak := false
+	if v := e.getState(r.Name, "peak:"+key); v != "" {
+		_, err := fmt.Sscan(v, &peak)
+		havePeak = err == nil
+	}
 	if fire {
-		if e.o.Raiser.Active(r.Name, key) {
+		active := e.o.Raiser.Active(r.Name, key)
+		if active && havePeak && level <= peak {
 			return nil // still firing: one alert per episode, not one per evaluation
 		}
-		_, _, err := e.o.Raiser.Raise(ctx, e.signal(r, key, title, payload, now))
+		if !active || !havePeak {
+			peak = level
+		} else {
+			peak = math.Max(peak, level)
+		}
+		if err := e.setState(ctx, r.Name, "peak:"+key, strconv.FormatFloat(peak, 'g', -1, 64)); err != nil {
+			return err
+		}
+		_, _, err := e.o.Raiser.Raise(ctx, e.signal(r, key, title(peak), payload, now))
 		return err
 	}
-	_, _, err := e.o.Raiser.ResolveKey(ctx, r.Name, key, clear)
+	if !havePeak {
+		peak = level
+	}
+	_, _, err := e.o.Raiser.ResolveKey(ctx, r.Name, key, clear(peak))
 	return err
 }
 
@@ -500,9 +540,13 @@ func (e *Engine) frequency(ctx context.Context, r Rule, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return e.condition(ctx, r, r.Name, float64(n) >= r.Threshold,
-		fmt.Sprintf("%s：%s内 %d 条帖文命中“%s”（阈值 %g）", r.Name, zhDuration(r.Window), n, r.Query, r.Threshold),
-		fmt.Sprintf("自动解除：%s内 %d 条，低于 %g", zhDuration(r.Window), n, r.Threshold),
+	return e.condition(ctx, r, r.Name, float64(n) >= r.Threshold, float64(n),
+		func(peak float64) string {
+			return fmt.Sprintf("%s：%s内最多 %g 条帖文命中“%s”（阈值 %g）", display(r), zhDuration(r.Window), peak, r.Query, r.Threshold)
+		},
+		func(peak float64) string {
+			return fmt.Sprintf("自动解除：%s内最多 %g 条，现降至 %d 条，低于 %g", zhDuration(r.Window), peak, n, r.Threshold)
+		},
 		map[string]any{"count": n, "window": r.Window.String(), "threshold": r.Threshold}, now)
 }
 
@@ -523,9 +567,13 @@ func (e *Engine) spike(ctx context.Context, r Rule, now time.Time) error {
 	base := (float64(d) + float64(w)) / 2
 	ratio := float64(cur) / math.Max(base, 1)
 	fire := cur >= uint64(r.MinCount) && ratio >= r.Ratio
-	return e.condition(ctx, r, r.Name, fire,
-		fmt.Sprintf("%s：%s内 %d 条帖文命中“%s”，为前一日与前一周同期均值 %.1f 的 %.1f 倍", r.Name, zhDuration(r.Window), cur, r.Query, base, ratio),
-		fmt.Sprintf("自动解除：回落至同期均值的 %.1f 倍", ratio),
+	return e.condition(ctx, r, r.Name, fire, ratio,
+		func(peak float64) string {
+			return fmt.Sprintf("%s：%s内帖文命中“%s”最多达前一日与前一周同期均值 %.1f 的 %.1f 倍", display(r), zhDuration(r.Window), r.Query, base, peak)
+		},
+		func(peak float64) string {
+			return fmt.Sprintf("自动解除：最多 %.1f 倍，现回落至同期均值的 %.1f 倍", peak, ratio)
+		},
 		map[string]any{"count": cur, "day_ago": d, "week_ago": w, "baseline": base, "ratio": ratio}, now)
 }
 
@@ -573,7 +621,10 @@ func (e *Engine) flatline(ctx context.Context, r Rule, now time.Time) error {
 		fire := s.Silent > s.Limit
 		title := fmt.Sprintf("%s %s 已 %s 无新数据（此时段通常每 %s 一条）", ofName[r.Of], s.Key,
 			zhDuration(time.Duration(s.Silent*float64(time.Second))), zhDuration(time.Duration(s.UsualGap*float64(time.Second))))
-		errs = append(errs, e.condition(ctx, r, key, fire, title, resumed, s, now))
+		// The silence grows every evaluation; the card states when it was
+		// noticed, so the level passed is constant (no update per tick).
+		errs = append(errs, e.condition(ctx, r, key, fire, 0, func(float64) string { return title },
+			func(float64) string { return resumed }, s, now))
 	}
 	return errors.Join(errs...)
 }
@@ -667,6 +718,12 @@ func (e *Engine) threshold(ctx context.Context, r Rule, now time.Time) error {
 	case "!=":
 		fire = v != r.Value
 	}
-	return e.condition(ctx, r, r.Name, fire, fmt.Sprintf("%s：当前值 %g %s %g", r.Name, v, r.Op, r.Value),
-		fmt.Sprintf("自动解除：当前值 %g，不再 %s %g", v, r.Op, r.Value), map[string]any{"value": v}, now)
+	// The title states the value that raised it; for a threshold the
+	// "peak" is whichever value first crossed, since the direction of
+	// the comparison decides what "worse" means.
+	return e.condition(ctx, r, r.Name, fire, v,
+		func(float64) string { return fmt.Sprintf("%s：当前值 %g %s %g", display(r), v, r.Op, r.Value) },
+		func(float64) string {
+			return fmt.Sprintf("自动解除：当前值 %g，不再 %s %g", v, r.Op, r.Value)
+		}, map[string]any{"value": v}, now)
 }

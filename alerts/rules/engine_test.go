@@ -265,7 +265,7 @@ func TestPostRules(t *testing.T) {
 	word := "诈骗" + u[len(u)-6:]
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(`rules:
-  - {name: kw-%[1]s, type: keyword, query: "%[2]s -广告", dedup_key: source, unit: %[1]s}
+  - {name: kw-%[1]s, title: 反诈关键词, type: keyword, query: "%[2]s -广告", dedup_key: source, unit: %[1]s}
   - {name: fq-%[1]s, type: frequency, query: "%[2]s", window: 10m, threshold: 4, unit: %[1]s}
   - {name: sp-%[1]s, type: spike, query: "%[2]s", window: 10m, ratio: 3, min_count: 4, unit: %[1]s}
   - {name: th-%[1]s, type: threshold, sql: "SELECT count() AS value FROM netpulse.alert_posts WHERE source = 'src-%[1]s'", op: ">=", value: 6, unit: %[1]s}
@@ -312,6 +312,32 @@ func TestPostRules(t *testing.T) {
 			t.Errorf("no %s alert; have %v", r, byRule)
 		}
 	}
+	// More matches within the window grow the same cards in place: one
+	// keyword card whose count adds up, and a frequency card whose title
+	// states the highest count so far.
+	clk.t = clk.t.Add(time.Minute)
+	add(3, "又一起"+word, clk.t.Add(-30*time.Second))
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kws, fqTitle := 0, ""
+	for _, a := range m.List(lifecycle.Filter{Unit: u}) {
+		switch strings.SplitN(a.Rule, "-", 2)[0] {
+		case "kw":
+			kws++
+			if !strings.HasPrefix(a.Title, "反诈关键词：") || !strings.Contains(a.Title, "8 条新帖文命中") {
+				t.Errorf("keyword card after more matches: %q, want the rule's title and 8 posts", a.Title)
+			}
+		case "fq":
+			fqTitle = a.Title
+		}
+	}
+	if kws != 1 {
+		t.Errorf("%d keyword cards, want one that grew", kws)
+	}
+	if !strings.Contains(fqTitle, "最多 9 条") {
+		t.Errorf("frequency card %q, want it to state the peak of 9", fqTitle)
+	}
 	// Ten minutes on, the window is empty: frequency and spike clear
 	// themselves; the keyword alert waits for an officer.
 	clk.t = clk.t.Add(11 * time.Minute)
@@ -323,6 +349,10 @@ func TestPostRules(t *testing.T) {
 		wantResolved := kind == "fq" || kind == "sp"
 		if (a.State == lifecycle.StateResolved) != wantResolved {
 			t.Errorf("%s alert is %s", a.Rule, a.State)
+		}
+		// The resolved card's title and reason describe the same peak.
+		if kind == "fq" && (!strings.Contains(a.Title, "最多 9 条") || !strings.Contains(a.ResolveReason, "最多 9 条")) {
+			t.Errorf("frequency card title %q and reason %q disagree", a.Title, a.ResolveReason)
 		}
 	}
 }

@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -57,7 +58,10 @@ const (
 
 // Rule is one validated rule.
 type Rule struct {
-	Name     string        `json:"name"`
+	Name string `json:"name"`
+	// Title is what officers read on the card in place of Name; Name is
+	// the identifier files and the API use.
+	Title    string        `json:"title,omitempty"`
 	Type     string        `json:"type"`
 	Severity string        `json:"severity"`
 	Unit     string        `json:"unit"`
@@ -209,7 +213,7 @@ func yamlErrLine(err error) int {
 
 // fields each type accepts, besides the common ones.
 var typeFields = map[string][]string{
-	TypeKeyword:   {"query"},
+	TypeKeyword:   {"query", "window"},
 	TypeFrequency: {"query", "window", "threshold"},
 	TypeSpike:     {"query", "window", "ratio", "min_count"},
 	TypeFlatline:  {"of", "factor", "min_silence"},
@@ -217,7 +221,7 @@ var typeFields = map[string][]string{
 	TypeThreshold: {"sql", "op", "value"},
 }
 
-var commonFields = []string{"name", "type", "severity", "unit", "realert", "dedup_key", "every", "description"}
+var commonFields = []string{"name", "title", "type", "severity", "unit", "realert", "dedup_key", "every", "description"}
 
 func parseRule(n *yaml.Node) (Rule, []FieldError) {
 	r := Rule{Line: n.Line, Every: time.Minute}
@@ -312,6 +316,11 @@ func parseRule(n *yaml.Node) (Rule, []FieldError) {
 		fail("severity", line, "%q is not info, warning or critical", sev)
 	}
 	r.Severity = sev
+	var tline int
+	r.Title, tline = str("title")
+	if utf8.RuneCountInString(r.Title) > 64 {
+		fail("title", tline, "longer than 64 characters")
+	}
 	r.Unit, _ = str("unit")
 	if r.Unit == "" {
 		fail("unit", n.Line, "missing: every rule has an owner unit")
@@ -335,6 +344,10 @@ func parseRule(n *yaml.Node) (Rule, []FieldError) {
 			fail("query", qline, "%v", err)
 		} else {
 			r.q = q
+		}
+		if r.Type == TypeKeyword {
+			// A keyword rule's matches within its window grow one card.
+			r.Window = dur("window", 30*time.Minute, time.Second)
 		}
 		if r.Type == TypeFrequency {
 			r.Window = dur("window", 10*time.Minute, time.Second)

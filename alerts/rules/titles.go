@@ -37,3 +37,12 @@ func zhDuration(d time.Duration) string {
 	}
 	return out
 }
+
+// display is the name a rule goes by on its cards: its title, or else its
+// identifier.
+func display(r Rule) string {
+	if r.Title != "" {
+		return r.Title
+	}
+	return r.Name
+}

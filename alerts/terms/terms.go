@@ -172,6 +172,7 @@ type postRow struct {
 	URL         string    `json:"url"`
 	Title       string    `json:"title"`
 	Body        string    `json:"body"`
+	Author      string    `json:"author"`
 	PublishedAt time.Time `json:"published_at"`
 	SeenAt      time.Time `json:"seen_at"`
 	Cluster     uint64    `json:"cluster"`
@@ -222,7 +223,7 @@ func (c *Counter) Add(ctx context.Context, docs []Doc) error {
 			body = truncateUTF8(body, maxStoredBody)
 		}
 		prows = append(prows, postRow{ID: p.ID, Source: p.Source, URL: p.URL, Title: p.Title, Body: body,
-			PublishedAt: at, SeenAt: now, Cluster: cl})
+			Author: p.Author, PublishedAt: at, SeenAt: now, Cluster: cl})
 	}
 	// Posts first: a mention without its post only loses a sample, while
 	// the reverse would count a term whose sample cannot be shown.

@@ -14,7 +14,9 @@ import (
 //	 "terms":[{"term":"火灾","count":42,"score":0.93}…],        (top terms, biggest first)
 //	 "samples":[{"id","source","url","title","published_at"}…], (up to 5, one per cluster)
 //	 "series":{"bucket_seconds":300,"buckets":["…"…],"volume":[3,2,40…],
-//	           "terms":{"火灾":[1,0,38…]…}}}                     (last 36 buckets, for the chart)
+//	           "terms":{"火灾":[1,0,38…]…}},                     (last 36 buckets, for the chart)
+//	 "impact":Impact, "outlook":Outlook|null,                    (see Impact and Outlook)
+//	 "summary":"影响：…。走势：…。"}                               (both in one Chinese paragraph)
 type TopicPayload struct {
 	TopicID string       `json:"topic_id"`
 	AlertID string       `json:"alert_id"`
@@ -24,6 +26,9 @@ type TopicPayload struct {
 	Terms   []TermScore  `json:"terms"`
 	Samples []SamplePost `json:"samples"`
 	Series  Series       `json:"series"`
+	Impact  Impact       `json:"impact"`
+	Outlook *Outlook     `json:"outlook"`
+	Summary string       `json:"summary"`
 }
 
 // TermScore is one term of a topic.
@@ -75,6 +80,11 @@ func (e *Engine) payload(ctx context.Context, b time.Time, tp *topic, hotByTerm 
 	if p.Samples, err = e.samples(ctx, time.Unix(tp.LastHot, 0).UTC(), tp.Terms); err != nil {
 		return p, err
 	}
+	if p.Impact, err = e.impact(ctx, b, tp); err != nil {
+		return p, err
+	}
+	p.Outlook = e.outlook(p.Impact.LeadTerm)
+	p.Summary = Summary(p.Impact, p.Outlook)
 	return p, nil
 }
 

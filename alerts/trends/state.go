@@ -27,6 +27,9 @@ type topic struct {
 	Terms   []string `json:"terms"`
 	Opened  int64    `json:"opened"`   // unix seconds of the bucket it opened in
 	LastHot int64    `json:"last_hot"` // unix seconds of its last hot bucket
+	// Refreshed is the unix seconds of the bucket its card was last
+	// raised or updated with.
+	Refreshed int64 `json:"refreshed,omitempty"`
 }
 
 // state is everything the engine must remember across restarts.
@@ -79,7 +82,7 @@ func loadState(dir string, bucketSeconds int64) (*state, error) {
 		return st, nil
 	}
 	st.next, st.since, st.topics = h.Next.UTC(), h.Since.UTC(), h.Topics
-	buf := make([]byte, burst.StateSize)
+	buf := make([]byte, 0, burst.StateSize)
 	for i := 0; i < h.Terms; i++ {
 		n, err := binary.ReadUvarint(r)
 		if err != nil || n > 1024 {
@@ -93,6 +96,17 @@ func loadState(dir string, bucketSeconds int64) (*state, error) {
 		if _, err := io.ReadFull(r, ls[:]); err != nil {
 			return nil, fmt.Errorf("trends: state %s term %d: %w", path, i, err)
 		}
+		// Records carry their own version, and older versions are
+		// shorter: an upgrade keeps what every term has learnt.
+		v, err := r.Peek(1)
+		if err != nil {
+			return nil, fmt.Errorf("trends: state %s term %d: %w", path, i, err)
+		}
+		size := burst.EncodedSize(v[0])
+		if size == 0 {
+			return nil, fmt.Errorf("trends: state %s term %q: detector state version %d unknown", path, term, v[0])
+		}
+		buf = buf[:size]
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return nil, fmt.Errorf("trends: state %s term %d: %w", path, i, err)
 		}

@@ -3,6 +3,15 @@
 // co-occur in the same posts into one topic, raises one alert per topic,
 // and serves the trends pages.
 //
+// Each topic alert says how big the topic is and where it is going
+// (Impact, Outlook, and both in one Chinese Summary): distinct posts,
+// near-duplicate clusters, sources, sites and authors since it opened, the
+// largest source's share, the last hour against the hour before, the lead
+// term's peak against its usual level, and the lead term's three-hour
+// forecast from its own burst detector with an 80% interval, stated as
+// 上升, 高位持平 or 回落. The card is updated in place every few buckets
+// while the topic is hot and once more when it ends.
+//
 // Exactly-once alerting across restarts: detector states, the tracked set
 // and the active topics are saved to the data folder after every bucket
 // that raised something (and at the end of each pass). A topic alert's id
@@ -30,8 +39,11 @@ import (
 )
 
 // Raiser receives topic alerts; *lifecycle.Manager is the production one.
+// Update grows a raised topic's card in place (impact and outlook) while
+// the topic lasts.
 type Raiser interface {
 	Raise(ctx context.Context, s lifecycle.Signal) (lifecycle.Alert, bool, error)
+	Update(ctx context.Context, id, title string, payload any, at time.Time) (lifecycle.Alert, error)
 }
 
 // Options configure an Engine.
@@ -466,7 +478,7 @@ func (e *Engine) group(ctx context.Context, b time.Time, hots []hot) (bool, erro
 	for _, h := range hots {
 		hotByTerm[h.term] = h
 	}
-	var live []*topic
+	var live, retired []*topic
 	for _, tp := range e.st.topics {
 		for _, t := range tp.Terms {
 			if _, ok := hotByTerm[t]; ok {
@@ -477,11 +489,18 @@ func (e *Engine) group(ctx context.Context, b time.Time, hots []hot) (bool, erro
 		if time.Duration(bu-tp.LastHot)*time.Second <= e.cooling() {
 			live = append(live, tp)
 		} else {
+			retired = append(retired, tp)
 			changed = true
 		}
 	}
 	e.st.topics = live
 	e.mu.Unlock()
+	// A retired topic's card gets its final figures once.
+	for _, tp := range retired {
+		if err := e.refresh(ctx, b, tp, hotByTerm, "ended"); err != nil {
+			return true, err
+		}
+	}
 
 	var fresh []hot
 	for _, h := range hots {
@@ -490,7 +509,8 @@ func (e *Engine) group(ctx context.Context, b time.Time, hots []hot) (bool, erro
 		}
 	}
 	if len(fresh) == 0 {
-		return changed, nil
+		r, err := e.refreshLive(ctx, b, hotByTerm, nil)
+		return changed || r, err
 	}
 	terms := make([]string, 0, len(hots))
 	for _, h := range hots {
@@ -586,7 +606,60 @@ func (e *Engine) group(ctx context.Context, b time.Time, hots []hot) (bool, erro
 			return true, err
 		}
 	}
-	return true, nil
+	_, err = e.refreshLive(ctx, b, hotByTerm, updated)
+	return true, err
+}
+
+// refreshEvery is how often, in buckets, a hot topic's card is updated
+// with fresh impact and outlook: often enough to follow an event, rarely
+// enough that its history stays readable.
+const refreshEvery = 3
+
+// refreshLive updates the cards of topics hot in bucket b that were not
+// just raised, at most every refreshEvery buckets.
+func (e *Engine) refreshLive(ctx context.Context, b time.Time, hotByTerm map[string]hot, skip map[*topic]bool) (bool, error) {
+	bu := b.Unix()
+	every := int64(refreshEvery) * int64(e.o.Bucket/time.Second)
+	var due []*topic
+	e.mu.Lock()
+	for _, tp := range e.st.topics {
+		if tp.LastHot == bu && !skip[tp] && bu-tp.Refreshed >= every {
+			due = append(due, tp)
+		}
+	}
+	e.mu.Unlock()
+	for _, tp := range due {
+		if err := e.refresh(ctx, b, tp, hotByTerm, ""); err != nil {
+			return true, err
+		}
+	}
+	return len(due) > 0, nil
+}
+
+// refresh recomputes a topic's payload and updates its card.
+func (e *Engine) refresh(ctx context.Context, b time.Time, tp *topic, hotByTerm map[string]hot, status string) error {
+	p, err := e.payload(ctx, b, tp, hotByTerm)
+	if err != nil {
+		return err
+	}
+	if status != "" {
+		p.Status = status
+	}
+	if _, err := e.o.Raiser.Update(ctx, tp.AlertID, "", p, b.Add(e.o.Bucket)); err != nil {
+		// A card an officer resolved stays resolved; the topic still
+		// runs its course on the trends page.
+		if errors.Is(err, lifecycle.ErrInvalid) || errors.Is(err, lifecycle.ErrNotFound) {
+			e.mu.Lock()
+			tp.Refreshed = b.Unix()
+			e.mu.Unlock()
+			return nil
+		}
+		return fmt.Errorf("update topic %s: %w", tp.ID, err)
+	}
+	e.mu.Lock()
+	tp.Refreshed = b.Unix()
+	e.mu.Unlock()
+	return nil
 }
 
 // cooling is how long a topic stays on the board after its last hot bucket.
@@ -611,6 +684,9 @@ func (e *Engine) raise(ctx context.Context, b time.Time, tp *topic, hotByTerm ma
 	if err != nil {
 		return fmt.Errorf("raise topic %s: %w", tp.ID, err)
 	}
+	e.mu.Lock()
+	tp.Refreshed = b.Unix()
+	e.mu.Unlock()
 	if created {
 		e.topicsTotal.Inc()
 		e.o.Log.Info("trends: topic alert", "alert", a.ID, "terms", tp.Terms, "bucket", b)

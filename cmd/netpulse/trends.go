@@ -13,6 +13,8 @@ import (
 
 // runTrends implements `netpulse trends eval --in SERIES.csv --out ALERTS.csv`:
 // the production burst detector, online and in input order, over one series.
+// The alert column marks the first bucket of every event the detector
+// finds, bursts and collapses alike (burst.Result.Onset).
 func runTrends(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "eval" {
 		fmt.Fprintln(stderr, "usage: netpulse trends eval --in SERIES.csv --out ALERTS.csv")
@@ -21,7 +23,7 @@ func runTrends(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("trends eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	in := fs.String("in", "", "input series CSV with header timestamp,value (- for stdin)")
-	out := fs.String("out", "", "output CSV timestamp,value,score,alert (- for stdout)")
+	out := fs.String("out", "", "output CSV timestamp,value,score,alert (- for stdout); alert is 1 where a burst or a collapse starts")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

@@ -234,6 +234,7 @@ func writeDemoRules(dir string) error {
 	const demo = `# Written by netpulse serve --demo. Edit freely; the demo does not overwrite it.
 rules:
   - name: demo-venue-silent
+    title: 场所停报
     type: flatline
     of: venue
     factor: 3
@@ -242,14 +243,16 @@ rules:
     severity: warning
     unit: 江岸分局网安大队
   - name: demo-fraud-words
+    title: 涉诈关键词
     type: keyword
     query: "诈骗|刷单|冒充"
-    dedup_key: source
+    window: 30m
     realert: 30m
     every: 15s
     severity: info
     unit: 江岸分局网安大队
   - name: demo-fraud-often
+    title: 涉诈帖文频发
     type: frequency
     query: "诈骗"
     window: 5m
@@ -258,6 +261,7 @@ rules:
     severity: critical
     unit: 江岸分局网安大队
   - name: demo-new-words
+    title: 新词出现
     type: new_term
     min_count: 4
     window: 10m

@@ -54,12 +54,29 @@ func (a alert) Late() bool {
 	return ok && a.State == "open" && time.Now().After(due)
 }
 
+// fmtDur writes a deadline in Chinese units, as the board's other
+// durations are.
 func fmtDur(d time.Duration) string {
 	h, m := int(d.Hours()), int(d.Minutes())%60
 	if h > 0 {
-		return fmt.Sprintf("%dh%02dm", h, m)
+		return fmt.Sprintf("%d小时%02d分", h, m)
 	}
-	return fmt.Sprintf("%dm", m)
+	return fmt.Sprintf("%d分钟", m)
+}
+
+// Impact is the topic's impact-and-direction paragraph from its payload
+// (trends.TopicPayload.Summary), "" for other alerts.
+func (a alert) Impact() string {
+	if len(a.Payload) == 0 {
+		return ""
+	}
+	var p struct {
+		Summary string `json:"summary"`
+	}
+	if json.Unmarshal(a.Payload, &p) != nil {
+		return ""
+	}
+	return p.Summary
 }
 
 var severityRank = map[string]int{"critical": 0, "warning": 1, "info": 2}

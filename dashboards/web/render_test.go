@@ -70,9 +70,14 @@ func TestRenderPagesWithData(t *testing.T) {
 	}{
 		{"trends", "layout", trendsData{Topics: []topicView{{Status: "bursting", Terms: []string{"诈骗", "刷单"}, Counts: []uint64{9, 4},
 			Opened: now, LastHot: now, Chart: lineChart("帖文数", pts, pts[1:]),
-			Samples: []samplePost{{Title: "警惕刷单诈骗", Source: "demo-news", URL: "http://example.test/a", PublishedAt: now}}}},
+			Samples: []samplePost{{Title: "警惕刷单诈骗", Source: "demo-news", URL: "http://example.test/a", PublishedAt: now}},
+			Summary: "影响：帖文 12 条（去重后 9 组）", Trend: "rising", Label: "上升"}},
 			Until: now, Tracked: 12, Volume: lineChart("帖文数", pts, nil), Top: barChart([]topTerm{{"诈骗", 9}})},
-			[]string{"诈骗<sup>9</sup>", "爆发中", "警惕刷单诈骗", `data-chart="{`, "2026-11-29 10:00"}},
+			[]string{"诈骗<sup>9</sup>", "爆发中", "警惕刷单诈骗", `data-chart="{`, "2026-11-29 10:00", "影响：帖文 12 条（去重后 9 组）", `trend-rising">上升`}},
+		{"alerts", "layout", boardData{Open: []alert{{lifecycle.Alert{ID: "a1", Rule: "trends", Kind: "topic", Severity: "warning",
+			Title: "突发话题：诈骗", State: "open", OpenedAt: time.Now(), SLADue: ptrTime(time.Now().Add(55*time.Minute + 20*time.Second)),
+			Payload: []byte(`{"summary":"影响：帖文 12 条。走势：上升。"}`)}}}},
+			[]string{"影响：帖文 12 条。走势：上升。", "55分钟"}},
 		{"trends", "term", termData{Term: "诈骗", Bursts: 1, FirstSeen: &first, Chart: lineChart("诈骗", pts, pts[1:])},
 			[]string{"检测到 1 次爆发", "首次出现 2026-11-28 04:00"}},
 		{"search", "post-results", map[string]any{"Res": postResults{Total: 1, Hits: []postHit{{ID: "p1", Title: "标题", Source: "demo-rss",
@@ -108,5 +113,22 @@ func TestRenderPagesWithData(t *testing.T) {
 				t.Errorf("%s/%s lacks %q", tt.page, tt.name, s)
 			}
 		}
+	}
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }
+
+// TestChartsUseTheUnitsClock: a chart point at 02:00 UTC is drawn at 10:00
+// Beijing time, as the page text says, whatever the browser's zone.
+func TestChartsUseTheUnitsClock(t *testing.T) {
+	at := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	c := lineChart("帖文数", []volumePoint{{T: at, N: 3}}, []volumePoint{{T: at, N: 3}})
+	if c["useUTC"] != true {
+		t.Fatalf("chart not drawn in UTC: %v", c["useUTC"])
+	}
+	want := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC).UnixMilli()
+	data := c["series"].([]map[string]any)[0]["data"].([][2]any)
+	if got := data[0][0].(int64); got != want {
+		t.Errorf("point at %v, want 10:00 on the chart (%v)", time.UnixMilli(got).UTC(), time.UnixMilli(want).UTC())
 	}
 }

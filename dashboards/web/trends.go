@@ -32,7 +32,12 @@ type trendsOverview struct {
 			Score float64 `json:"score"`
 		} `json:"terms"`
 		Samples []samplePost `json:"samples"`
-		Series  struct {
+		Summary string       `json:"summary"`
+		Outlook *struct {
+			Trend string `json:"trend"`
+			Label string `json:"label"`
+		} `json:"outlook"`
+		Series struct {
 			Buckets []time.Time         `json:"buckets"`
 			Volume  []uint64            `json:"volume"`
 			Terms   map[string][]uint64 `json:"terms"`
@@ -78,6 +83,8 @@ type topicView struct {
 	Counts          []uint64
 	Chart           map[string]any
 	Samples         []samplePost
+	Summary         string // impact and direction, in Chinese
+	Trend, Label    string // rising|peaking|fading and its Chinese word
 }
 
 type trendsData struct {
@@ -104,7 +111,10 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Tracked, d.Until = ov.TrackedTerms, ov.EvaluatedUntil
 	for _, tp := range ov.Topics {
-		v := topicView{Status: tp.Status, AlertID: tp.AlertID, Opened: tp.Opened, LastHot: tp.LastHot, Samples: tp.Samples}
+		v := topicView{Status: tp.Status, AlertID: tp.AlertID, Opened: tp.Opened, LastHot: tp.LastHot, Samples: tp.Samples, Summary: tp.Summary}
+		if tp.Outlook != nil {
+			v.Trend, v.Label = tp.Outlook.Trend, tp.Outlook.Label
+		}
 		for _, t := range tp.Terms {
 			v.Terms, v.Counts = append(v.Terms, t.Term), append(v.Counts, t.Count)
 		}
@@ -210,13 +220,17 @@ func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
 func lineChart(name string, pts []volumePoint, marks []volumePoint) map[string]any {
 	data := make([][2]any, len(pts))
 	for i, p := range pts {
-		data[i] = [2]any{p.T.UnixMilli(), p.N}
+		data[i] = [2]any{unitMilli(p.T), p.N}
 	}
 	mk := make([]map[string]any, len(marks))
 	for i, m := range marks {
-		mk[i] = map[string]any{"coord": []any{m.T.UnixMilli(), m.N}, "value": m.N}
+		mk[i] = map[string]any{"coord": []any{unitMilli(m.T), m.N}, "value": m.N}
 	}
 	return map[string]any{
+		// Times are shifted to the unit's clock and drawn as UTC, so the
+		// chart reads Beijing time whatever the browser's zone, as the
+		// text around it does.
+		"useUTC":  true,
 		"grid":    map[string]any{"left": 40, "right": 16, "top": 28, "bottom": 28},
 		"tooltip": map[string]any{"trigger": "axis"},
 		"xAxis":   map[string]any{"type": "time"},
@@ -245,4 +259,11 @@ func barChart(top []topTerm) map[string]any {
 		"yAxis":   map[string]any{"type": "category", "data": names},
 		"series":  []map[string]any{{"type": "bar", "data": vals, "itemStyle": map[string]any{"color": "#1d4ed8"}}},
 	}
+}
+
+// unitMilli is t on the unit's wall clock (cst, as the page text prints
+// times), as milliseconds for a chart drawn in UTC.
+func unitMilli(t time.Time) int64 {
+	_, off := t.In(cst).Zone()
+	return t.UnixMilli() + int64(off)*1000
 }

@@ -957,3 +957,46 @@ func TestVenuePageAndComplianceAlert(t *testing.T) {
 		t.Errorf("venue page: %s", e)
 	}
 }
+
+// TestTopicCardShowsImpact waits for the demo's burst (it starts four
+// minutes into the demo) to reach the board as a topic card, and checks
+// that the card says how big the topic is and where it is going, in
+// Chinese.
+func TestTopicCardShowsImpact(t *testing.T) {
+	c := httpSession(t, "duty")
+	if !apiMounted(t, c, "/api/v1/alerts") {
+		t.Skip("alerts API (/api/v1/alerts) is not wired into serve yet")
+	}
+	ctx, con := newTab(t)
+	login(t, ctx, "duty")
+	var txt string
+	deadline := time.Now().Add(12 * time.Minute)
+	for txt == "" && time.Now().Before(deadline) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(baseURL+"/alerts"), chromedp.WaitVisible(chromedp.CSS(`#board`))); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		txt, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			const c = document.querySelector('.alert-card[data-kind="topic"] .impact');
+			return c ? c.innerText : "";
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if txt == "" {
+			time.Sleep(5 * time.Second)
+		}
+	}
+	if txt == "" {
+		t.Fatal("no topic card with its impact appeared within 12 minutes of demo start")
+	}
+	shot(t, ctx, "duty-topic-card-impact")
+	for _, want := range []string{"影响：帖文", "来源", "走势：", "80% 区间"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("topic card impact %q lacks %q", txt, want)
+		}
+	}
+	for _, e := range con.take() {
+		t.Errorf("alert board: %s", e)
+	}
+}

@@ -124,6 +124,30 @@ ALTER TABLE netpulse.access_records_local ON CLUSTER 'netpulse' ADD COLUMN IF NO
 
 ALTER TABLE netpulse.access_records ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS guardian_relation String DEFAULT '' AFTER guardian_contact;
 
+ALTER TABLE netpulse.audit_log_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS hash_v UInt8 DEFAULT 1;
+
+ALTER TABLE netpulse.audit_log ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS hash_v UInt8 DEFAULT 1;
+
+ALTER TABLE netpulse.access_records_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS name_hash String DEFAULT '' AFTER name;
+
+ALTER TABLE netpulse.access_records ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS name_hash String DEFAULT '' AFTER name;
+
+ALTER TABLE netpulse.access_records_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS name_enc String DEFAULT '' AFTER name_hash;
+
+ALTER TABLE netpulse.access_records ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS name_enc String DEFAULT '' AFTER name_hash;
+
+ALTER TABLE netpulse.access_records_local ON CLUSTER 'netpulse' ADD INDEX IF NOT EXISTS idx_name_hash name_hash TYPE bloom_filter GRANULARITY 4;
+
+ALTER TABLE netpulse.access_records ON CLUSTER 'netpulse' ADD INDEX IF NOT EXISTS idx_name_hash name_hash TYPE bloom_filter GRANULARITY 4;
+
+ALTER TABLE netpulse.intake_quarantine_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS id_hash String DEFAULT '';
+
+ALTER TABLE netpulse.intake_quarantine ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS id_hash String DEFAULT '';
+
+ALTER TABLE netpulse.intake_quarantine_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS name_hash String DEFAULT '';
+
+ALTER TABLE netpulse.intake_quarantine ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS name_hash String DEFAULT '';
+
 CREATE TABLE IF NOT EXISTS netpulse.posts_local ON CLUSTER 'netpulse' (
     id           String,
     source       LowCardinality(String),
@@ -350,6 +374,10 @@ PARTITION BY toYYYYMM(failed_at)
 ORDER BY (failed_at, id);
 
 CREATE TABLE IF NOT EXISTS netpulse.notify_dead_letters ON CLUSTER 'netpulse' AS netpulse.notify_dead_letters_local ENGINE = Distributed('netpulse', netpulse, notify_dead_letters_local, cityHash64(failed_at, id));
+
+ALTER TABLE netpulse.alert_posts_local ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS author String DEFAULT '';
+
+ALTER TABLE netpulse.alert_posts ON CLUSTER 'netpulse' ADD COLUMN IF NOT EXISTS author String DEFAULT '';
 
 CREATE VIEW IF NOT EXISTS netpulse.record_deliveries ON CLUSTER 'netpulse' AS
 SELECT venue, kind, toStartOfMinute(received_at) AS minute, batch_id, count() AS records
