@@ -25,7 +25,7 @@ import (
 // Version is the analyser version. Bump it whenever a change here alters the
 // tokens produced for the same text (stop words, ASCII handling, positions);
 // indexes built by another version are re-indexed (see search/shards).
-const Version = 1
+const Version = 2
 
 // Mode selects the segmentation.
 type Mode int
