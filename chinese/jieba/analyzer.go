@@ -108,12 +108,12 @@ func NewTokenizer(seg *Segmenter, mode Mode) *Tokenizer {
 // own, and the per-call overhead is paid once per field instead of once per
 // run (a 500-byte post has several).
 func (t *Tokenizer) Tokenize(input []byte) analysis.TokenStream {
-	return t.tokens(input, nil)
+	return t.tokens(input, nil, false)
 }
 
-// tokens tokenizes input; words, if not nil, are jieba's words for input in
-// t's mode (the masked cut below), which spares the cut.
-func (t *Tokenizer) tokens(input []byte, words []Word) analysis.TokenStream {
+// tokens tokenizes input; if precut, words are jieba's words for input in
+// t's mode (the masked cut below, blanks left out), which spares the cut.
+func (t *Tokenizer) tokens(input []byte, words []Word, precut bool) analysis.TokenStream {
 	type run struct {
 		start, end int
 		han        bool
@@ -126,7 +126,7 @@ func (t *Tokenizer) tokens(input []byte, words []Word) analysis.TokenStream {
 		anyHan = anyHan || han
 		start = end
 	}
-	if anyHan && words == nil {
+	if anyHan && !precut {
 		words = t.seg.Cut(maskNonHan(input), t.mode)
 	}
 	chars := charPositions(input)

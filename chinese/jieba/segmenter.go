@@ -128,6 +128,10 @@ func (s *Segmenter) Close() {
 func (s *Segmenter) Cut(text string, mode Mode) []Word {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.cutLocked(text, mode)
+}
+
+func (s *Segmenter) cutLocked(text string, mode Mode) []Word {
 	if s.jb == nil || text == "" {
 		return nil
 	}
@@ -329,8 +333,12 @@ func readStopWords(path string) (map[string]struct{}, error) {
 // ASCII lowercased, stop words and punctuation dropped. The pipeline stores
 // them with each post and hands them to term counting.
 func (s *Segmenter) Terms(text string) []string {
-	toks := NewTokenizer(s, Precise).Tokenize([]byte(text))
-	out := make([]string, 0, len(toks))
+	return terms(NewTokenizer(s, Precise).Tokenize([]byte(text)), nil)
+}
+
+// terms appends the term of each token to out: Han words as they are, other
+// words lowercased and without English stop words.
+func terms(toks analysis.TokenStream, out []string) []string {
 	for _, t := range toks {
 		if t.Type == analysis.Ideographic {
 			out = append(out, string(t.Term))
