@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/posts"
 	"github.com/netpulse/netpulse/pipeline/store"
@@ -37,6 +38,13 @@ const DefaultBucket = 5 * time.Minute
 // and de-duplicates what it returns.
 type Tokenizer interface {
 	Terms(text string) []string
+}
+
+// Cuts derives a post's terms from the cut it carries (posts.Post.Cut);
+// jieba.Segmenter satisfies it.
+type Cuts interface {
+	Usable(c *jieba.Cut, title, body string) bool
+	PostTerms(c *jieba.Cut, title, body string) []string
 }
 
 // Doc is a post with the tokens another stage already cut from it; Tokens
@@ -53,6 +61,9 @@ type Options struct {
 	Bus       bus.Bus // nil when only Add is used
 	DB        *store.DB
 	Tokenizer Tokenizer
+	// Cuts, if set, takes the terms of a post that carries a usable cut
+	// from the cut, so the post is not cut again; Tokenizer cuts the rest.
+	Cuts Cuts
 	// Bucket is the counting bucket; DefaultBucket if zero.
 	Bucket time.Duration
 	// Grace is how long after its end the trends engine evaluates a
@@ -210,6 +221,9 @@ func (c *Counter) Add(ctx context.Context, docs []Doc) error {
 		}
 		b := at.Truncate(c.o.Bucket)
 		toks := d.Tokens
+		if toks == nil && c.o.Cuts != nil && c.o.Cuts.Usable(p.Cut, p.Title, p.Body) {
+			toks = c.o.Cuts.PostTerms(p.Cut, p.Title, p.Body)
+		}
 		if toks == nil {
 			toks = c.o.Tokenizer.Terms(p.Title + "\n" + p.Body)
 		}

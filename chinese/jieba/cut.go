@@ -129,6 +129,25 @@ func (s *Segmenter) TermsIn(text string, spans []Span, out []string) []string {
 	return terms(NewTokenizer(s, Precise).tokens(b, words(b, Outer(spans)), true), out)
 }
 
+// TermsWithin is TermsIn keeping only the words that lie inside one of the
+// byte ranges within (in order): SimHash fingerprints a post without its
+// repost boilerplate, from the same cut.
+func (s *Segmenter) TermsWithin(text string, spans, within []Span, out []string) []string {
+	b := []byte(text)
+	toks := NewTokenizer(s, Precise).tokens(b, words(b, Outer(spans)), true)
+	kept := toks[:0]
+	r := 0
+	for _, t := range toks {
+		for r < len(within) && within[r].End <= t.Start {
+			r++
+		}
+		if r < len(within) && t.Start >= within[r].Start && t.End <= within[r].End {
+			kept = append(kept, t)
+		}
+	}
+	return terms(kept, out)
+}
+
 var (
 	lowerFilter       = lowercase.NewLowerCaseFilter()
 	englishStopFilter = stop.NewStopTokensFilter(func() analysis.TokenMap {

@@ -66,7 +66,7 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 		})
 	}
 	crawler, err := feeds.NewCrawler(feeds.Config{UserAgent: a.cfg.UserAgent, SeenRetention: a.cfg.SeenRetention, Logger: log},
-		st, health, a.bus, feeds.JiebaTokenizer(seg), a.reg)
+		st, health, a.bus, seg, a.reg)
 	if err != nil {
 		return err
 	}

@@ -20,9 +20,13 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search/query"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netpulse/netpulse/chinese/jieba"
 )
 
 // Doc is one post as the index holds it. ID is the document id, so indexing
@@ -38,6 +42,17 @@ type Doc struct {
 	Author      string
 	PublishedAt time.Time
 	ClusterID   uint64
+	// Cut, if the stage before made one, is the post's jieba cut; with
+	// Config.Tokens set, the text fields are indexed from it instead of
+	// being cut again (when it was made with the current dictionary).
+	Cut *jieba.Cut
+}
+
+// Tokens turns a field's words of a cut into the index analyser's tokens
+// (jieba.Segmenter satisfies it).
+type Tokens interface {
+	IndexTokens(text string, spans []jieba.Span) analysis.TokenStream
+	Usable(c *jieba.Cut, title, body string) bool
 }
 
 // Field names in the index.
@@ -78,8 +93,11 @@ type Config struct {
 	// dictionary). A day indexed under another fingerprint is stale until
 	// Reindex rebuilds it. nil means the analyser never changes.
 	Fingerprint func() string
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// Tokens, if set, indexes posts that carry a usable Cut from it; it
+	// must produce what IndexAnalyzer would.
+	Tokens     Tokens
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // shard is one generation of one day's index.
@@ -365,7 +383,7 @@ func (s *Set) Index(ctx context.Context, docs []Doc) error {
 		}
 		b := sh.idx.NewBatch()
 		for _, d := range byDay[day] {
-			if err := b.Index(d.ID, s.toIndexed(d)); err != nil {
+			if err := s.add(b, sh.idx.Mapping(), d); err != nil {
 				return fmt.Errorf("index post %s: %w", d.ID, err)
 			}
 		}
@@ -383,6 +401,48 @@ func (s *Set) Index(ctx context.Context, docs []Doc) error {
 	s.batches.Observe(time.Since(start).Seconds())
 	return nil
 }
+
+// add puts d into b. A post with a usable cut is mapped as usual and then
+// gets text fields that take their tokens from the cut: Bleve's mapping
+// would cut it again through the named analyser.
+func (s *Set) add(b *bleve.Batch, m mapping.IndexMapping, d *Doc) error {
+	if s.cfg.Tokens == nil || !s.cfg.Tokens.Usable(d.Cut, d.Title, d.Body) {
+		return b.Index(d.ID, s.toIndexed(d))
+	}
+	doc := document.NewDocument(d.ID)
+	if err := m.MapDocument(doc, s.toIndexed(d)); err != nil {
+		return err
+	}
+	for i, f := range doc.Fields {
+		tf, ok := f.(*document.TextField)
+		if !ok {
+			continue
+		}
+		var text string
+		var spans []jieba.Span
+		switch f.Name() {
+		case FieldTitle:
+			text, spans = d.Title, d.Cut.Title
+		case FieldBody:
+			text, spans = d.Body, d.Cut.Body
+		default:
+			continue
+		}
+		doc.Fields[i] = document.NewTextFieldCustom(f.Name(), tf.ArrayPositions(), tf.Value(), tf.Options(),
+			precut{s.cfg.Tokens, text, spans})
+	}
+	return b.IndexAdvanced(doc)
+}
+
+// precut is an analyser that makes a field's tokens from its cut. Scorch
+// analyses a batch's documents on its own workers, so this runs there.
+type precut struct {
+	tok   Tokens
+	text  string
+	spans []jieba.Span
+}
+
+func (p precut) Analyze([]byte) analysis.TokenStream { return p.tok.IndexTokens(p.text, p.spans) }
 
 // batch applies b, turning a panic inside Bleve into an error: scorch can
 // panic on a batch after a failed persist (a full disk), and the caller
