@@ -57,7 +57,7 @@ func TestPhraseAdjacency(t *testing.T) {
 	for i, tc := range tests {
 		docs[i] = shards.Doc{ID: fmt.Sprintf("d%02d", i), Source: "weibo", Title: "标题", Body: tc.body, PublishedAt: at(25, 9)}
 	}
-	if err := s.Index(context.Background(), docs); err != nil {
+	if err := indexAll(s, context.Background(), docs); err != nil {
 		t.Fatal(err)
 	}
 	snap := s.Snapshot(time.Time{}, time.Time{})
@@ -80,7 +80,7 @@ func TestPhraseAdjacency(t *testing.T) {
 func TestPhraseHoldsInText(t *testing.T) {
 	s := openSet(t, t.TempDir(), jieba.AnalyzerIndex, jieba.AnalyzerQuery)
 	docs := append(newPostGen(1500, 3).take(1500), fixture...)
-	if err := s.Index(context.Background(), docs); err != nil {
+	if err := indexAll(s, context.Background(), docs); err != nil {
 		t.Fatal(err)
 	}
 	byID := map[string]shards.Doc{}

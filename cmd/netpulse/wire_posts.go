@@ -43,7 +43,7 @@ func (a *app) wirePosts(ctx context.Context) (seg *jieba.Segmenter, err error) {
 	}
 	set, err = shards.Open(shards.Config{Dir: filepath.Join(a.cfg.Data, "search", "posts"), Retention: a.cfg.PostRetention,
 		Location: chinaTime, IndexAnalyzer: jieba.AnalyzerIndex, QueryAnalyzer: jieba.AnalyzerQuery,
-		Fingerprint: seg.Fingerprint, Tokens: seg, Logger: log.With("stage", "index"), Registerer: a.reg})
+		Fingerprint: seg.Fingerprint, Tokens: seg, Texts: posts.Bodies{DB: a.db}, Logger: log.With("stage", "index"), Registerer: a.reg})
 	if err != nil {
 		return nil, err
 	}

@@ -106,3 +106,33 @@ func TestIntakeDropsPartnerCut(t *testing.T) {
 		t.Fatalf("partner's cut kept: %+v", ps[0].Cut)
 	}
 }
+
+// TestBodiesReadBack: the bodies the search index leaves out are read back
+// from the store, the latest fetch of each id, unknown ids left out.
+func TestBodiesReadBack(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	type r struct {
+		ID          string    `json:"id"`
+		Source      string    `json:"source"`
+		Body        string    `json:"body"`
+		PublishedAt time.Time `json:"published_at"`
+		FetchedAt   time.Time `json:"fetched_at"`
+	}
+	rows := []r{
+		{"bodies-1", "weibo", "旧的正文", at, at},
+		{"bodies-1", "weibo", "新的正文，'引号' 和 \\ 反斜杠", at, at.Add(time.Hour)},
+		{"bodies-2", "weibo", "第二条", at, at},
+	}
+	if err := db.Insert(ctx, posts.Table, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := posts.Bodies{DB: db}.PostBodies(ctx, []string{"bodies-1", "bodies-2", "bodies-none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"bodies-1": "新的正文，'引号' 和 \\ 反斜杠", "bodies-2": "第二条"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

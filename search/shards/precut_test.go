@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/blevesearch/bleve/v2"
@@ -84,4 +85,55 @@ func hits(t *testing.T, s *Set, q query.Query) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+type memTexts map[string]string
+
+func (m memTexts) PostBodies(_ context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, id := range ids {
+		if b, ok := m[id]; ok {
+			out[id] = b
+		}
+	}
+	return out, nil
+}
+
+// TestLeanReindexReadsBodies: a lean index keeps no body, so re-indexing
+// after a dictionary change reads the bodies from Texts, and refuses to
+// build a day whose bodies it cannot find rather than lose them.
+func TestLeanReindexReadsBodies(t *testing.T) {
+	fp := "v-a"
+	texts := memTexts{}
+	s, err := Open(Config{Dir: t.TempDir(), IndexAnalyzer: jieba.AnalyzerIndex, QueryAnalyzer: jieba.AnalyzerQuery,
+		Fingerprint: func() string { return fp }, Texts: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	docs := []Doc{post("l1", 20, "临江区破获电信诈骗案"), post("l2", 20, "北湖镇民房发生火灾"), post("l3", 21, "滨江路交通事故")}
+	for _, d := range docs {
+		texts[d.ID] = d.Body
+	}
+	if err := s.Index(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	fp = "v-b"
+	rebuilt, err := s.Reindex(context.Background())
+	if err != nil || len(rebuilt) != 2 {
+		t.Fatalf("reindex: %v %v", rebuilt, err)
+	}
+	for _, w := range []string{"诈骗", "火灾", "交通事故"} {
+		if n := count(t, s, match(s, w)); n != 1 {
+			t.Errorf("%s: %d hits after the lean re-index, want 1", w, n)
+		}
+	}
+	delete(texts, "l3")
+	fp = "v-c"
+	if _, err := s.Reindex(context.Background()); err == nil || !strings.Contains(err.Error(), "l3") {
+		t.Fatalf("re-index without l3's body: %v, want an error naming l3", err)
+	}
+	if n := count(t, s, match(s, "交通事故")); n != 1 {
+		t.Errorf("the failed re-index lost l3: %d hits", n)
+	}
 }
