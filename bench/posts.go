@@ -23,9 +23,8 @@ import (
 )
 
 // benchPostSet opens a day-sharded post index in dir as serve does, with
-// the jieba analysers and lean (bodies read back from texts), or with
-// analyzer for both sides if it is not empty.
-func benchPostSet(env *benchEnv, dir, analyzer string, texts shards.Texts) (*shards.Set, error) {
+// the jieba analysers, or with analyzer for both sides if it is not empty.
+func benchPostSet(env *benchEnv, dir, analyzer string) (*shards.Set, error) {
 	cfg := shards.Config{Dir: dir, Location: env.defaults.Location, IndexAnalyzer: jieba.AnalyzerIndex,
 		QueryAnalyzer: jieba.AnalyzerQuery, Logger: env.log}
 	if analyzer != "" {
@@ -37,7 +36,6 @@ func benchPostSet(env *benchEnv, dir, analyzer string, texts shards.Texts) (*sha
 		}
 		cfg.Fingerprint = seg.Fingerprint
 		cfg.Tokens = seg
-		cfg.Texts = texts
 	}
 	return shards.Open(cfg)
 }
@@ -90,7 +88,7 @@ func benchPosts(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 			msgs = msgs[:0]
 		}
 	}
-	set, err := benchPostSet(env, filepath.Join(env.dir, "index"), "", posts.Bodies{DB: db})
+	set, err := benchPostSet(env, filepath.Join(env.dir, "index"), "")
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +156,7 @@ func benchPosts(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 	// Ceiling 2: Bleve with its standard analyser, same posts, same batches.
 	env.progress("posts: Bleve standard analyser", 2*n)
 	stdRate, err := benchBestOf(2, func(pass int) (float64, error) {
-		std, err := benchPostSet(env, filepath.Join(env.dir, fmt.Sprintf("standard-%d", pass)), "standard", nil)
+		std, err := benchPostSet(env, filepath.Join(env.dir, fmt.Sprintf("standard-%d", pass)), "standard")
 		if err != nil {
 			return 0, err
 		}

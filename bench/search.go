@@ -9,7 +9,6 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 
-	"github.com/netpulse/netpulse/pipeline/posts"
 	"github.com/netpulse/netpulse/search"
 	"github.com/netpulse/netpulse/search/shards"
 )
@@ -22,25 +21,10 @@ import (
 // fields, no highlighting, no cluster folding, no time sort. It bounds
 // what loading and highlighting cost; for faceted and newest-first queries
 // the searcher, which asks each day on its own, is faster than it.
-// benchStoredPost is the part of a netpulse.posts row the search stage needs.
-type benchStoredPost struct {
-	ID          string    `json:"id"`
-	Source      string    `json:"source"`
-	Title       string    `json:"title"`
-	Body        string    `json:"body"`
-	PublishedAt time.Time `json:"published_at"`
-	FetchedAt   time.Time `json:"fetched_at"`
-}
-
 func benchSearch(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 	n := env.scale.SearchPosts
 	dir := filepath.Join(env.dir, "index")
-	// The index is lean, as in serve: the bodies are in netpulse.posts.
-	db, err := env.benchDB(ctx)
-	if err != nil {
-		return nil, err
-	}
-	set, err := benchPostSet(env, dir, "", posts.Bodies{DB: db})
+	set, err := benchPostSet(env, dir, "")
 	if err != nil {
 		return nil, err
 	}
@@ -51,18 +35,9 @@ func benchSearch(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 	for done := 0; done < n; {
 		chunk := gen.take(min(env.defaults.BatchRows, n-done))
 		docs := make([]shards.Doc, len(chunk))
-		rows := make([]benchStoredPost, len(chunk))
 		for i := range chunk {
 			docs[i] = benchDoc(&chunk[i])
-			p := &chunk[i]
-			rows[i] = benchStoredPost{ID: p.ID, Source: p.Source, Title: p.Title, Body: p.Body, PublishedAt: p.PublishedAt, FetchedAt: p.FetchedAt}
 		}
-		// Stored first, as the posts stage does; not part of the build time.
-		ts := time.Now()
-		if err := db.Insert(ctx, posts.Table, rows); err != nil {
-			return nil, err
-		}
-		t0 = t0.Add(time.Since(ts))
 		if err := set.Index(ctx, docs); err != nil {
 			return nil, err
 		}
