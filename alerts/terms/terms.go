@@ -40,6 +40,19 @@ type Tokenizer interface {
 	Terms(text string) []string
 }
 
+// terms are d's terms: those another stage cut, else from the post's cut
+// when usable, else cut here.
+func (c *Counter) terms(d *Doc) []string {
+	if d.Tokens != nil {
+		return d.Tokens
+	}
+	p := &d.Post
+	if c.o.Cuts != nil && c.o.Cuts.Usable(p.Cut, p.Title, p.Body) {
+		return c.o.Cuts.PostTerms(p.Cut, p.Title, p.Body)
+	}
+	return c.o.Tokenizer.Terms(p.Title + "\n" + p.Body)
+}
+
 // Cuts derives a post's terms from the cut it carries (posts.Post.Cut);
 // jieba.Segmenter satisfies it.
 type Cuts interface {
@@ -220,13 +233,7 @@ func (c *Counter) Add(ctx context.Context, docs []Doc) error {
 			newest = at
 		}
 		b := at.Truncate(c.o.Bucket)
-		toks := d.Tokens
-		if toks == nil && c.o.Cuts != nil && c.o.Cuts.Usable(p.Cut, p.Title, p.Body) {
-			toks = c.o.Cuts.PostTerms(p.Cut, p.Title, p.Body)
-		}
-		if toks == nil {
-			toks = c.o.Tokenizer.Terms(p.Title + "\n" + p.Body)
-		}
+		toks := c.terms(&d)
 		cl := ClusterKey(p)
 		for _, t := range Normalize(toks) {
 			rows = append(rows, mentionRow{BucketSeconds: secs, Bucket: b, Term: t, Cluster: cl, PostID: p.ID})
