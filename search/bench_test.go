@@ -74,7 +74,7 @@ func BenchmarkIndex(b *testing.B) {
 				cpu0 := cpuTime()
 				start := time.Now()
 				for i := 0; i < len(posts); i += 1000 {
-					if err := s.Index(context.Background(), posts[i:min(i+1000, len(posts))]); err != nil {
+					if err := indexAll(s, context.Background(), posts[i:min(i+1000, len(posts))]); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -122,7 +122,7 @@ func BenchmarkSearch(b *testing.B) {
 		start := time.Now()
 		g := newPostGen(n, 30)
 		for chunk := g.take(5000); len(chunk) > 0; chunk = g.take(5000) {
-			if err := s.Index(context.Background(), chunk); err != nil {
+			if err := indexAll(s, context.Background(), chunk); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -71,7 +71,7 @@ func oracle(t *testing.T, s *shards.Set, req Request) *Result {
 func TestSearchEqualsOneAlias(t *testing.T) {
 	s := openSet(t, t.TempDir(), analyzers[0].index, analyzers[0].query)
 	g := newPostGen(3000, 12)
-	if err := s.Index(context.Background(), g.take(3000)); err != nil {
+	if err := indexAll(s, context.Background(), g.take(3000)); err != nil {
 		t.Fatal(err)
 	}
 	sr := newSearcher(t, s)
@@ -123,7 +123,7 @@ func TestSearchEqualsOneAlias(t *testing.T) {
 // day: a page that the newest day fills never asks older days for hits.
 func TestNewestFirstAsksFewDays(t *testing.T) {
 	s := openSet(t, t.TempDir(), analyzers[0].index, analyzers[0].query)
-	if err := s.Index(context.Background(), newPostGen(2000, 10).take(2000)); err != nil {
+	if err := indexAll(s, context.Background(), newPostGen(2000, 10).take(2000)); err != nil {
 		t.Fatal(err)
 	}
 	sr := newSearcher(t, s)
@@ -158,7 +158,7 @@ func TestFacetsFollowWrites(t *testing.T) {
 	s := openSet(t, t.TempDir(), analyzers[0].index, analyzers[0].query)
 	g := newPostGen(1200, 4)
 	first := g.take(800)
-	if err := s.Index(context.Background(), first); err != nil {
+	if err := indexAll(s, context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
 	sr := newSearcher(t, s)
@@ -175,7 +175,7 @@ func TestFacetsFollowWrites(t *testing.T) {
 		}
 	}
 	check("first")
-	if err := s.Index(context.Background(), g.take(400)); err != nil {
+	if err := indexAll(s, context.Background(), g.take(400)); err != nil {
 		t.Fatal(err)
 	}
 	check("after new posts")
@@ -183,7 +183,7 @@ func TestFacetsFollowWrites(t *testing.T) {
 	for i := range moved {
 		moved[i].Source = "moved-" + moved[i].Source
 	}
-	if err := s.Index(context.Background(), moved); err != nil {
+	if err := indexAll(s, context.Background(), moved); err != nil {
 		t.Fatal(err)
 	}
 	check("after replacing posts with new sources")
@@ -200,7 +200,7 @@ func TestFacetsFollowWrites(t *testing.T) {
 func TestSearchesWhileWriting(t *testing.T) {
 	s := openSet(t, t.TempDir(), analyzers[0].index, analyzers[0].query)
 	g := newPostGen(3000, 3)
-	if err := s.Index(context.Background(), g.take(500)); err != nil {
+	if err := indexAll(s, context.Background(), g.take(500)); err != nil {
 		t.Fatal(err)
 	}
 	sr := newSearcher(t, s)
@@ -210,7 +210,7 @@ func TestSearchesWhileWriting(t *testing.T) {
 	go func() {
 		defer close(writeErr)
 		for chunk := g.take(100); len(chunk) > 0; chunk = g.take(100) {
-			if err := s.Index(ctx, chunk); err != nil {
+			if err := indexAll(s, ctx, chunk); err != nil {
 				writeErr <- err
 				return
 			}

@@ -1,7 +1,9 @@
 package search
 
 import (
+	"context"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +44,8 @@ var analyzers = []struct{ name, index, query string }{
 
 func openSet(t testing.TB, dir, index, query string) *shards.Set {
 	t.Helper()
-	cfg := shards.Config{Dir: dir, IndexAnalyzer: index, QueryAnalyzer: query}
+	texts := &memTexts{m: map[string]string{}}
+	cfg := shards.Config{Dir: dir, IndexAnalyzer: index, QueryAnalyzer: query, Texts: texts}
 	if index == jieba.AnalyzerIndex {
 		cfg.Fingerprint = seg.Fingerprint
 	}
@@ -51,7 +54,43 @@ func openSet(t testing.TB, dir, index, query string) *shards.Set {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	setTexts.Store(s, texts)
 	return s
+}
+
+// memTexts keeps the bodies that the lean index leaves out, as
+// netpulse.posts does in serve: one per set, which tests fill by indexing
+// through indexAll.
+type memTexts struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (t *memTexts) PostBodies(_ context.Context, ids []string) (map[string]string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]string{}
+	for _, id := range ids {
+		if b, ok := t.m[id]; ok {
+			out[id] = b
+		}
+	}
+	return out, nil
+}
+
+// setTexts finds the texts of a set opened by openSet.
+var setTexts sync.Map // *shards.Set → *memTexts
+
+// indexAll stores docs' bodies, then indexes docs, as the posts stage does.
+func indexAll(s *shards.Set, ctx context.Context, docs []shards.Doc) error {
+	v, _ := setTexts.Load(s)
+	texts := v.(*memTexts)
+	texts.mu.Lock()
+	for _, d := range docs {
+		texts.m[d.ID] = d.Body
+	}
+	texts.mu.Unlock()
+	return s.Index(ctx, docs)
 }
 
 func newSearcher(t testing.TB, s *shards.Set) *Searcher {

@@ -12,14 +12,20 @@ import (
 	index "github.com/blevesearch/bleve_index_api"
 )
 
-// phraseQuery matches its text's words in order, next to each other, in one
-// field: Bleve's MatchPhraseQuery without fuzziness or slop, with the same
-// hits, scores and highlighted locations. It exists for speed. Bleve checks
-// every document that holds all the words by building a map of maps of
-// their locations and walking it recursively; for a phrase of common words
-// that was four fifths of the query (80 of 100 ms for 消防救援人员 over a
-// million posts). Here the locations are read straight from the matched
-// terms.
+// phraseQuery matches its text's words in one field, in order, at the same
+// distances as in the query: with the jieba analysers positions count
+// characters (see chinese/jieba), so the phrase matches only where its
+// characters stand together in the text, even when the index holds the
+// words as parts of longer ones (野生动物 and 市场 inside 野生动物交易市场 do not
+// make "野生动物市场"). With analysers that number tokens it is Bleve's
+// MatchPhraseQuery without fuzziness or slop. Scores are those of the
+// conjunction of the words, as Bleve's phrase searcher gives; the
+// highlighted locations are those on a matched path.
+//
+// It also exists for speed: Bleve checks every document that holds all the
+// words by building a map of maps of their locations and walking it
+// recursively (80 of 100 ms for 消防救援人员 over a million posts); here the
+// locations are read straight from the matched terms.
 type phraseQuery struct {
 	text, field, analyzer string
 	boost                 float64
@@ -38,8 +44,8 @@ func (q *phraseQuery) Searcher(ctx context.Context, r index.IndexReader, m mappi
 }
 
 // phraseTerms groups tokens by position, from the first: each slot holds
-// the terms that may stand there; an empty slot (a dropped stop word) takes
-// any word.
+// the terms that may stand there; an empty slot (a character inside a word,
+// punctuation, a dropped stop word) holds no term to check.
 func phraseTerms(ts analysis.TokenStream) [][]string {
 	if len(ts) == 0 {
 		return nil
@@ -161,7 +167,7 @@ func (s *phraseSearcher) match(dm *blevesearch.DocumentMatch) bool {
 		ok := true
 		for i := s.lead + 1; i < len(s.terms) && ok; i++ {
 			if len(s.terms[i]) == 0 {
-				continue // a dropped stop word: any word stands there
+				continue // no word starts there
 			}
 			ok = false
 			want := start + uint64(i-s.lead)

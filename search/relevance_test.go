@@ -111,7 +111,7 @@ func TestRelevance(t *testing.T) {
 	results := map[string]scores{}
 	for _, a := range analyzers {
 		s := openSet(t, t.TempDir(), a.index, a.query)
-		if err := s.Index(context.Background(), docs); err != nil {
+		if err := indexAll(s, context.Background(), docs); err != nil {
 			t.Fatal(err)
 		}
 		results[a.name] = evaluate(t, s, judgments)

@@ -14,7 +14,7 @@ import (
 
 func TestReloaderReindexesWhenTheFileChanges(t *testing.T) {
 	s := openSet(t, t.TempDir(), jieba.AnalyzerIndex, jieba.AnalyzerQuery)
-	if err := s.Index(context.Background(), fixture); err != nil {
+	if err := indexAll(s, context.Background(), fixture); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "userdict.utf8")

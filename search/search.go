@@ -11,9 +11,11 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/registry"
 	blevesearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
+	index "github.com/blevesearch/bleve_index_api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netpulse/netpulse/search/shards"
@@ -24,6 +26,9 @@ type Index interface {
 	Snapshot(from, to time.Time) *shards.Snapshot
 	QueryAnalyzer() string
 	Location() *time.Location // where days begin
+	// Texts is where the bodies are when the index does not store them
+	// (a lean index); nil when it does.
+	Texts() shards.Texts
 }
 
 // Request is one search.
@@ -461,7 +466,8 @@ func (s *Searcher) load(ctx context.Context, snap *shards.Snapshot, q query.Quer
 			add(d, h.ID)
 		}
 	}
-	got := make(map[string]Hit, len(hits))
+	got := make(map[string]*blevesearch.DocumentMatch, len(hits))
+	gotDay := make(map[string]int, len(hits))
 	err := s.eachDay(ctx, snap, days, func(d int, ctx context.Context) (context.Context, *bleve.SearchRequest) {
 		ids := byDay[d]
 		sr := bleve.NewSearchRequestOptions(query.NewConjunctionQuery([]query.Query{q, query.NewDocIDQuery(ids)}), len(ids), 0, false)
@@ -473,22 +479,71 @@ func (s *Searcher) load(ctx context.Context, snap *shards.Snapshot, q query.Quer
 		return ctx, sr
 	}, func(d int, res *bleve.SearchResult) {
 		for _, h := range res.Hits {
-			hit := toHit(h)
-			hit.day = d
-			got[h.ID] = hit
+			got[h.ID], gotDay[h.ID] = h, d
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
+	if texts := s.idx.Texts(); withHighlight && texts != nil && len(got) > 0 {
+		if err := highlightBodies(ctx, texts, got); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]Hit, 0, len(hits))
 	for _, h := range hits {
-		if g, ok := got[h.ID]; ok {
+		if dm, ok := got[h.ID]; ok {
+			g := toHit(dm)
+			g.day = gotDay[h.ID]
 			g.Score, g.Duplicates, g.sortKey = h.Score, h.Duplicates, h.sortKey
 			out = append(out, g)
 		}
 	}
 	return out, nil
+}
+
+// highlightBodies marks the page's hits in their bodies, which a lean index
+// does not store: the bodies come from texts in one request, and Bleve's
+// own highlighter marks the locations the query matched in the index (so
+// nothing is analysed again). A body that changed since it was indexed
+// keeps only the marks that still fall inside it.
+func highlightBodies(ctx context.Context, texts shards.Texts, hits map[string]*blevesearch.DocumentMatch) error {
+	ids := make([]string, 0, len(hits))
+	for id := range hits {
+		ids = append(ids, id)
+	}
+	bodies, err := texts.PostBodies(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("bodies for highlighting: %w", err)
+	}
+	hl, err := bleve.Config.Cache.HighlighterNamed(highlightStyle)
+	if err != nil {
+		return err
+	}
+	for id, dm := range hits {
+		body, ok := bodies[id]
+		if !ok {
+			continue
+		}
+		for term, locs := range dm.Locations[shards.FieldBody] {
+			kept := locs[:0]
+			for _, l := range locs {
+				if l.End <= uint64(len(body)) && l.Start <= l.End {
+					kept = append(kept, l)
+				}
+			}
+			dm.Locations[shards.FieldBody][term] = kept
+		}
+		doc := document.NewDocument(id)
+		doc.AddField(document.NewTextFieldWithIndexingOptions(shards.FieldBody, nil, []byte(body), index.StoreField))
+		if frags := hl.BestFragmentsInField(dm, doc, shards.FieldBody, 1); len(frags) > 0 {
+			if dm.Fragments == nil {
+				dm.Fragments = blevesearch.FieldFragmentMap{}
+			}
+			dm.Fragments[shards.FieldBody] = frags
+		}
+	}
+	return nil
 }
 
 // cutRange returns the ends of [from, to] that cut a day. The snapshot
@@ -511,8 +566,12 @@ func dayStart(t time.Time, loc *time.Location) bool {
 	return t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0
 }
 
+// highlightStyle is Bleve's highlighter for fragments: HTML-escaped text
+// with <mark> around the matches.
+const highlightStyle = "html"
+
 func highlight(sr *bleve.SearchRequest) {
-	sr.Highlight = bleve.NewHighlightWithStyle("html")
+	sr.Highlight = bleve.NewHighlightWithStyle(highlightStyle)
 	sr.Highlight.AddField(shards.FieldTitle)
 	sr.Highlight.AddField(shards.FieldBody)
 }

@@ -32,7 +32,7 @@ var fixture = []shards.Doc{
 func fixtureSearcher(t *testing.T) *Searcher {
 	t.Helper()
 	s := openSet(t, t.TempDir(), jieba.AnalyzerIndex, jieba.AnalyzerQuery)
-	if err := s.Index(context.Background(), fixture); err != nil {
+	if err := indexAll(s, context.Background(), fixture); err != nil {
 		t.Fatal(err)
 	}
 	return newSearcher(t, s)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/posts"
 	"github.com/netpulse/netpulse/pipeline/store"
@@ -37,6 +38,26 @@ const DefaultBucket = 5 * time.Minute
 // and de-duplicates what it returns.
 type Tokenizer interface {
 	Terms(text string) []string
+}
+
+// terms are d's terms: those another stage cut, else from the post's cut
+// when usable, else cut here.
+func (c *Counter) terms(d *Doc) []string {
+	if d.Tokens != nil {
+		return d.Tokens
+	}
+	p := &d.Post
+	if c.o.Cuts != nil && c.o.Cuts.Usable(p.Cut, p.Title, p.Body) {
+		return c.o.Cuts.PostTerms(p.Cut, p.Title, p.Body)
+	}
+	return c.o.Tokenizer.Terms(p.Title + "\n" + p.Body)
+}
+
+// Cuts derives a post's terms from the cut it carries (posts.Post.Cut);
+// jieba.Segmenter satisfies it.
+type Cuts interface {
+	Usable(c *jieba.Cut, title, body string) bool
+	PostTerms(c *jieba.Cut, title, body string) []string
 }
 
 // Doc is a post with the tokens another stage already cut from it; Tokens
@@ -53,6 +74,9 @@ type Options struct {
 	Bus       bus.Bus // nil when only Add is used
 	DB        *store.DB
 	Tokenizer Tokenizer
+	// Cuts, if set, takes the terms of a post that carries a usable cut
+	// from the cut, so the post is not cut again; Tokenizer cuts the rest.
+	Cuts Cuts
 	// Bucket is the counting bucket; DefaultBucket if zero.
 	Bucket time.Duration
 	// Grace is how long after its end the trends engine evaluates a
@@ -210,10 +234,7 @@ func (c *Counter) Add(ctx context.Context, docs []Doc) error {
 			newest = at
 		}
 		b := at.Truncate(c.o.Bucket)
-		toks := d.Tokens
-		if toks == nil {
-			toks = c.o.Tokenizer.Terms(p.Title + "\n" + p.Body)
-		}
+		toks := c.terms(&d)
 		cl := ClusterKey(p)
 		for _, t := range Normalize(toks) {
 			rows = append(rows, mentionRow{BucketSeconds: secs, Bucket: b, Term: t, Cluster: cl, PostID: p.ID})

@@ -76,14 +76,19 @@ func NewAnalyzer(seg *Segmenter, mode Mode, cache *registry.Cache) (analysis.Ana
 
 // Tokenizer is a Bleve tokenizer: Han text goes through jieba, everything
 // else through Bleve's Unicode (UAX #29) tokenizer, as in the standard
-// analyser. Chinese stop words are dropped here, keeping their position so
-// that phrase queries line up.
+// analyser. Chinese stop words are dropped here.
 //
-// Positions: in search mode jieba emits the dictionary words inside a long
-// word before the word itself (中华, 华人, 人民, 共和, 共和国, 中华人民共和国).
-// Those sub-words share the position of the word that contains them, so a
-// phrase query cut in precise mode matches, whether it uses the long word or
-// its tail (共和国成立).
+// Positions are character positions: a token's position is one plus the
+// number of characters before it in the field, whitespace not counted.
+// Every token keeps its own span, including the dictionary words that
+// search mode emits inside a long word (中华, 华人, 人民, 共和, 共和国 inside
+// 中华人民共和国). A phrase therefore matches where its words stand at the
+// same character distances as in the query: where its characters stand
+// together in the text, whatever the long words around them, whitespace
+// aside. Punctuation and dropped stop words count, so "兼职刷单" does not
+// match 兼职，刷单 and "野生动物市场" does not match 野生动物交易市场. Positions
+// are not consecutive token numbers; only the searcher's own phrase query
+// (search/phrase.go) reads them, Bleve's phrase searchers would not work.
 type Tokenizer struct {
 	seg  *Segmenter
 	mode Mode
@@ -103,6 +108,12 @@ func NewTokenizer(seg *Segmenter, mode Mode) *Tokenizer {
 // own, and the per-call overhead is paid once per field instead of once per
 // run (a 500-byte post has several).
 func (t *Tokenizer) Tokenize(input []byte) analysis.TokenStream {
+	return t.tokens(input, nil, false)
+}
+
+// tokens tokenizes input; if precut, words are jieba's words for input in
+// t's mode (the masked cut below, blanks left out), which spares the cut.
+func (t *Tokenizer) tokens(input []byte, words []Word, precut bool) analysis.TokenStream {
 	type run struct {
 		start, end int
 		han        bool
@@ -115,38 +126,33 @@ func (t *Tokenizer) Tokenize(input []byte) analysis.TokenStream {
 		anyHan = anyHan || han
 		start = end
 	}
-	var words []Word
-	if anyHan {
-		masked := make([]byte, len(input))
-		for _, r := range runs {
-			if r.han {
-				copy(masked[r.start:r.end], input[r.start:r.end])
-			} else {
-				for i := r.start; i < r.end; i++ {
-					masked[i] = ' '
-				}
-			}
-		}
-		// masked is never written again, so it can back the string that
-		// jieba's words slice into.
-		words = t.seg.Cut(unsafe.String(&masked[0], len(masked)), t.mode)
+	if anyHan && !precut {
+		words = t.seg.Cut(maskNonHan(input), t.mode)
 	}
+	chars := charPositions(input)
 	out := make(analysis.TokenStream, 0, len(words)+4)
-	pos, w := 0, 0
+	w := 0
 	for _, r := range runs {
 		if r.han {
-			first := w
-			for w < len(words) && words[w].Start < r.end {
-				w++
+			for ; w < len(words) && words[w].Start < r.end; w++ {
+				wd := words[w]
+				if !hasWordRune(wd.Text) || t.seg.IsStopWord(wd.Text) {
+					continue
+				}
+				out = append(out, &analysis.Token{
+					Term:     input[wd.Start:wd.End],
+					Start:    wd.Start,
+					End:      wd.End,
+					Position: chars.at(wd.Start),
+					Type:     analysis.Ideographic,
+				})
 			}
-			out, pos = t.han(out, input, words[first:w], pos)
 			continue
 		}
 		for _, tk := range t.uni.Tokenize(input[r.start:r.end]) {
-			pos++
 			tk.Start += r.start
 			tk.End += r.start
-			tk.Position = pos
+			tk.Position = chars.at(tk.Start)
 			out = append(out, tk)
 		}
 		// Skip the blanks jieba returned for this run.
@@ -157,56 +163,53 @@ func (t *Tokenizer) Tokenize(input []byte) analysis.TokenStream {
 	return out
 }
 
-// han appends the tokens of one Han run, cut into words (absolute offsets).
-func (t *Tokenizer) han(out analysis.TokenStream, input []byte, words []Word, pos int) (analysis.TokenStream, int) {
-	// Walk backwards to find, for each word, the position group it belongs to:
-	// a word inside the range of the next "outer" word is one of its parts.
-	outer := make([]bool, len(words))
-	oStart, oEnd := -1, -1
-	for i := len(words) - 1; i >= 0; i-- {
-		w := words[i]
-		if w.Start >= oStart && w.End <= oEnd && !(w.Start == oStart && w.End == oEnd) {
-			continue
+// maskNonHan returns input with every non-Han run blanked to spaces of the
+// same byte length, as the one string jieba cuts.
+func maskNonHan(input []byte) string {
+	masked := make([]byte, len(input))
+	for start := 0; start < len(input); {
+		end, han := span(input, start)
+		if han {
+			copy(masked[start:end], input[start:end])
+		} else {
+			for i := start; i < end; i++ {
+				masked[i] = ' '
+			}
 		}
-		outer[i] = true
-		oStart, oEnd = w.Start, w.End
+		start = end
 	}
-	// Positions of outer words, forwards; parts take the position of the
-	// next outer word (the one that contains them).
-	positions := make([]int, len(words))
-	next := pos
-	for i := range words {
-		if outer[i] && hasWordRune(words[i].Text) {
-			next++
-			positions[i] = next
-		}
-	}
-	group := next
-	for i := len(words) - 1; i >= 0; i-- {
-		if outer[i] {
-			group = positions[i]
-			continue
-		}
-		positions[i] = group
-	}
-	tokens := make([]analysis.Token, 0, len(words))
-	for i, w := range words {
-		if !hasWordRune(w.Text) || t.seg.IsStopWord(w.Text) {
-			continue
-		}
-		tokens = append(tokens, analysis.Token{
-			Term:     input[w.Start:w.End],
-			Start:    w.Start,
-			End:      w.End,
-			Position: positions[i],
-			Type:     analysis.Ideographic,
-		})
-	}
-	for i := range tokens {
-		out = append(out, &tokens[i])
-	}
-	return out, next
+	// masked is never written again, so it can back the string that
+	// jieba's words slice into.
+	return unsafe.String(unsafe.SliceData(masked), len(masked))
 }
+
+// charIndex maps a byte offset of the field to its character position.
+type charIndex struct {
+	// before[i] is the number of non-space characters before byte i, for
+	// the byte offsets where a character starts.
+	before []int32
+}
+
+func charPositions(input []byte) charIndex {
+	before := make([]int32, len(input)+1)
+	n := int32(0)
+	for i := 0; i < len(input); {
+		r, size := utf8.DecodeRune(input[i:])
+		for k := 0; k < size; k++ {
+			before[i+k] = n
+		}
+		if !unicode.IsSpace(r) {
+			n++
+		}
+		i += size
+	}
+	before[len(input)] = n
+	return charIndex{before: before}
+}
+
+// at is the 1-based character position of the character starting at byte
+// off.
+func (c charIndex) at(off int) int { return int(c.before[off]) + 1 }
 
 // span returns the end of the run starting at start and whether it is a Han
 // run. Han runs also take non-ASCII punctuation and spaces (，。、 and the

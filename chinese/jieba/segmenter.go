@@ -28,7 +28,7 @@ import (
 // Version is the analyser version. Bump it whenever a change here alters the
 // tokens produced for the same text (stop words, ASCII handling, positions);
 // indexes built by another version are re-indexed (see search/shards).
-const Version = 1
+const Version = 2
 
 // Mode selects the segmentation.
 type Mode int
@@ -131,6 +131,10 @@ func (s *Segmenter) Close() {
 func (s *Segmenter) Cut(text string, mode Mode) []Word {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.cutLocked(text, mode)
+}
+
+func (s *Segmenter) cutLocked(text string, mode Mode) []Word {
 	if s.jb == nil || text == "" {
 		return nil
 	}
@@ -332,8 +336,12 @@ func readStopWords(path string) (map[string]struct{}, error) {
 // ASCII lowercased, stop words and punctuation dropped. The pipeline stores
 // them with each post and hands them to term counting.
 func (s *Segmenter) Terms(text string) []string {
-	toks := NewTokenizer(s, Precise).Tokenize([]byte(text))
-	out := make([]string, 0, len(toks))
+	return terms(NewTokenizer(s, Precise).Tokenize([]byte(text)), nil)
+}
+
+// terms appends the term of each token to out: Han words as they are, other
+// words lowercased and without English stop words.
+func terms(toks analysis.TokenStream, out []string) []string {
 	for _, t := range toks {
 		if t.Type == analysis.Ideographic {
 			out = append(out, string(t.Term))

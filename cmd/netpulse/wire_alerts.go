@@ -20,6 +20,7 @@ import (
 	"github.com/netpulse/netpulse/alerts/rules"
 	"github.com/netpulse/netpulse/alerts/terms"
 	"github.com/netpulse/netpulse/alerts/trends"
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 )
 
@@ -87,14 +88,15 @@ const (
 )
 
 // wireAlerts connects term counting (raw.posts → term tables, cut by the
-// process's jieba segmenter; tok nil falls back to character bigrams), the trends
+// process's jieba segmenter, or taken from the cut a post carries; seg nil
+// falls back to character bigrams), the trends
 // engine, the watch rules, the alert lifecycle, the notifiers and the
 // alerts, rules and trends APIs.
 //
 // The lifecycle keeps the alert board in memory on every node and follows
 // the store for changes other nodes make; the detector, the rules and the
 // escalation timer run on the leader only (cluster.go).
-func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
+func (a *app) wireAlerts(ctx context.Context, seg *jieba.Segmenter) error {
 	cfg, err := loadAlertsConfig(a.cfg.AlertsConfig)
 	if err != nil {
 		return err
@@ -148,10 +150,12 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 	// escalates, so an alert escalates once.
 	run("alert follow", func(ctx context.Context) error { return mgr.Follow(ctx, 2*time.Second) })
 
-	if tok == nil {
-		tok = terms.Bigrams{}
+	var tok terms.Tokenizer = terms.Bigrams{}
+	var cuts terms.Cuts
+	if seg != nil {
+		tok, cuts = seg, seg
 	}
-	counter, err := terms.New(terms.Options{Bus: a.bus, DB: a.db, Tokenizer: tok, Bucket: bucket,
+	counter, err := terms.New(terms.Options{Bus: a.bus, DB: a.db, Tokenizer: tok, Cuts: cuts, Bucket: bucket,
 		Log: log.With("stage", "terms"), Reg: a.reg})
 	if err != nil {
 		return err

@@ -80,7 +80,7 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 		allow = append(allow, strings.TrimPrefix(site.BaseURL, "http://"))
 	}
 	crawler, err := feeds.NewCrawler(feeds.Config{UserAgent: a.cfg.UserAgent, SeenRetention: a.cfg.SeenRetention, Logger: log, Allow: allow},
-		st, health, a.bus, feeds.JiebaTokenizer(seg), a.reg)
+		st, health, a.bus, seg, a.reg)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/mmcdole/gofeed"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/chinese/simhash"
 	"github.com/netpulse/netpulse/collectors/feeds/chinesedate"
 	"github.com/netpulse/netpulse/collectors/feeds/maintext"
@@ -131,7 +132,7 @@ type Crawler struct {
 	store   *Store
 	health  *Health
 	pub     Publisher
-	tok     simhash.Tokenizer
+	cut     Cutter
 	gate    hostGate
 	metrics crawlMetrics
 	// transport dials only addresses the policy permits.
@@ -146,9 +147,17 @@ type crawlMetrics struct {
 	clusters *prometheus.CounterVec
 }
 
-// NewCrawler loads the SimHash index from store. tok splits text for
-// SimHash: pass the jieba segmenter in production.
-func NewCrawler(cfg Config, store *Store, health *Health, pub Publisher, tok simhash.Tokenizer, reg prometheus.Registerer) (*Crawler, error) {
+// Cutter cuts each post once (jieba.Segmenter satisfies it). The cut goes
+// out with the post (posts.Post.Cut), so that the pipeline, the term
+// counter and the index do not cut again, and gives SimHash its words.
+type Cutter interface {
+	CutPost(title, body string) *jieba.Cut
+	TermsWithin(text string, spans, within []jieba.Span, out []string) []string
+}
+
+// NewCrawler loads the SimHash index from store. cut cuts each post once:
+// pass the process's jieba segmenter.
+func NewCrawler(cfg Config, store *Store, health *Health, pub Publisher, cut Cutter, reg prometheus.Registerer) (*Crawler, error) {
 	cfg = cfg.withDefaults()
 	ix, err := simhash.NewIndex(cfg.Threshold)
 	if err != nil {
@@ -163,7 +172,7 @@ func NewCrawler(cfg Config, store *Store, health *Health, pub Publisher, tok sim
 	if err != nil {
 		return nil, fmt.Errorf("new crawler: %w", err)
 	}
-	c := &Crawler{cfg: cfg, store: store, health: health, pub: pub, tok: tok, index: ix,
+	c := &Crawler{cfg: cfg, store: store, health: health, pub: pub, cut: cut, index: ix,
 		gate: hostGate{next: map[string]time.Time{}}, transport: guardedTransport(policy)}
 	c.metrics.bytes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "netpulse", Subsystem: "feeds",
 		Name: "fetched_bytes_total", Help: "Response bytes received by the crawler."})
@@ -570,7 +579,8 @@ func (r *runState) add(key, link, title, body, author string, published time.Tim
 		return
 	}
 	r.c.dedupMu.Lock()
-	e, added := r.c.index.Assign(p.ID, simhash.Fingerprint(r.c.tok.Cut(dedupText(title, body))))
+	p.Cut = r.c.cut.CutPost(p.Title, p.Body)
+	e, added := r.c.index.Assign(p.ID, simhash.Fingerprint(r.c.simhashWords(&p)))
 	r.c.dedupMu.Unlock()
 	p.ClusterID = e.Cluster
 	if added {
@@ -581,6 +591,18 @@ func (r *runState) add(key, link, title, body, author string, published time.Tim
 	}
 	r.pending = append(r.pending, p)
 	r.urls = append(r.urls, key)
+}
+
+// simhashWords are the precise words of the parts of p that SimHash sees
+// (dedupParts), from p's cut: stop words, punctuation and case do not
+// change a fingerprint.
+func (c *Crawler) simhashWords(p *posts.Post) []string {
+	titleFrom, lines := dedupParts(p.Title, p.Body)
+	var out []string
+	if titleFrom >= 0 {
+		out = c.cut.TermsWithin(p.Title, p.Cut.Title, []jieba.Span{{Start: titleFrom, End: len(p.Title)}}, out)
+	}
+	return c.cut.TermsWithin(p.Body, p.Cut.Body, lines, out)
 }
 
 // flush publishes the pending posts, keyed by source, and only then marks

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/netpulse/netpulse/chinese/jieba"
 )
 
 // Repost boilerplate that says nothing about the story: a marker in front
@@ -32,42 +34,64 @@ const maxRemarkRunes = 20
 
 // dedupText is the text SimHash sees for a post.
 func dedupText(title, body string) string {
+	titleFrom, lines := dedupParts(title, body)
+	parts := make([]string, 0, len(lines)+1)
+	if titleFrom >= 0 {
+		parts = append(parts, title[titleFrom:])
+	}
+	for _, l := range lines {
+		parts = append(parts, body[l.Start:l.End])
+	}
+	return strings.Join(parts, "\n")
+}
+
+// dedupParts says which parts of a post SimHash sees: the title from byte
+// titleFrom on (-1: not the title), and the body's lines in lines.
+func dedupParts(title, body string) (titleFrom int, lines []jieba.Span) {
+	titleFrom = 0
 	for {
-		t := repostTitle.ReplaceAllString(title, "")
-		if t == title {
+		loc := repostTitle.FindStringIndex(title[titleFrom:])
+		if loc == nil || loc[1] == 0 {
 			break
 		}
-		title = t
+		titleFrom += loc[1]
 	}
-	lines := strings.Split(body, "\n")
-	kept := lines[:0]
-	for _, l := range lines {
-		if attribution.MatchString(l) && utf8.RuneCountInString(l) <= maxAttributionRunes {
-			continue
+	var kept []jieba.Span
+	start := 0
+	for start <= len(body) {
+		end := strings.IndexByte(body[start:], '\n')
+		if end < 0 {
+			end = len(body)
+		} else {
+			end += start
 		}
-		kept = append(kept, l)
+		l := body[start:end]
+		if !(attribution.MatchString(l) && utf8.RuneCountInString(l) <= maxAttributionRunes) {
+			kept = append(kept, jieba.Span{Start: start, End: end})
+		}
+		start = end + 1
 	}
+	runes := func(sp jieba.Span) int { return utf8.RuneCountInString(body[sp.Start:sp.End]) }
 	total := 0
 	for _, l := range kept {
-		total += utf8.RuneCountInString(l)
+		total += runes(l)
 	}
 	for len(kept) > 1 {
-		n := utf8.RuneCountInString(kept[0])
+		n := runes(kept[0])
 		if n >= maxRemarkRunes || total-n < minBodyRunes {
 			break
 		}
 		kept, total = kept[1:], total-n
 	}
 	for len(kept) > 1 {
-		n := utf8.RuneCountInString(kept[len(kept)-1])
+		n := runes(kept[len(kept)-1])
 		if n >= maxRemarkRunes || total-n < minBodyRunes {
 			break
 		}
 		kept, total = kept[:len(kept)-1], total-n
 	}
-	text := strings.Join(kept, "\n")
 	if total >= minBodyRunes {
-		return text
+		return -1, kept
 	}
-	return title + "\n" + text
+	return titleFrom, kept
 }

@@ -9,15 +9,14 @@ import (
 	"testing"
 
 	"github.com/netpulse/netpulse/chinese/jieba"
-	"github.com/netpulse/netpulse/chinese/simhash"
 	"github.com/netpulse/netpulse/deploy"
 	"github.com/netpulse/netpulse/pipeline/store"
 	"github.com/netpulse/netpulse/pipeline/store/chdb"
 )
 
-// testTok is the production tokenizer, jieba, loaded once: gojieba takes
+// testSeg is the production segmenter, jieba, loaded once: gojieba takes
 // about a second to load and netpulse keeps one per process.
-var testTok simhash.Tokenizer
+var testSeg *jieba.Segmenter
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -36,7 +35,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer seg.Close()
-	testTok = JiebaTokenizer(seg)
+	testSeg = seg
 	testChDir = filepath.Join(dir, "chdb")
 	defer func() {
 		if testDB != nil {

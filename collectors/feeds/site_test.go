@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/netpulse/netpulse/chinese/simhash"
 	"github.com/netpulse/netpulse/pipeline/bus"
 	"github.com/netpulse/netpulse/pipeline/bus/journal"
 	"github.com/netpulse/netpulse/pipeline/posts"
@@ -120,10 +119,10 @@ type env struct {
 
 func newEnv(t testing.TB, dir string, cfg Config) *env {
 	t.Helper()
-	return newEnvTok(t, dir, cfg, testTok)
+	return newEnvTok(t, dir, cfg, testSeg)
 }
 
-func newEnvTok(t testing.TB, dir string, cfg Config, tok simhash.Tokenizer) *env {
+func newEnvTok(t testing.TB, dir string, cfg Config, tok Cutter) *env {
 	t.Helper()
 	st, err := OpenStore(filepath.Join(dir, "feeds"))
 	if err != nil {

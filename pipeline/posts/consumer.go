@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/pipeline/bus"
 )
 
@@ -24,16 +25,21 @@ type Store interface {
 }
 
 // Index is the search index as the pipeline sees it: something that takes a
-// batch of posts and returns once they are persisted. The pipeline owns this
+// batch of posts, each with its cut (Post.Cut, made with the current
+// dictionary), and returns once they are persisted. The pipeline owns this
 // seam; search/shards satisfies it and cmd/netpulse wires the two, so the
 // pipeline never knows the concrete index.
 type Index interface {
 	IndexPosts(ctx context.Context, posts []Post) error
 }
 
-// Tokenizer cuts text into terms (jieba.Segmenter satisfies it).
+// Tokenizer cuts posts (jieba.Segmenter satisfies it): the consumer cuts a
+// post only if it arrived without a usable cut, and derives the stored
+// terms from the cut.
 type Tokenizer interface {
-	Terms(text string) []string
+	CutPost(title, body string) *jieba.Cut
+	Usable(c *jieba.Cut, title, body string) bool
+	PostTerms(c *jieba.Cut, title, body string) []string
 }
 
 // Config configures a Consumer.
@@ -161,7 +167,10 @@ func (c *Consumer) Process(ctx context.Context, msgs []bus.Message) error {
 	terms := make([][]string, len(posts))
 	for i := range posts {
 		p := &posts[i]
-		terms[i] = c.tok.Terms(p.Title + "\n" + p.Body)
+		if !c.tok.Usable(p.Cut, p.Title, p.Body) {
+			p.Cut = c.tok.CutPost(p.Title, p.Body)
+		}
+		terms[i] = c.tok.PostTerms(p.Cut, p.Title, p.Body)
 		rows[i] = row{ID: p.ID, Source: p.Source, URL: p.URL, Title: p.Title, Body: p.Body, Author: p.Author,
 			PublishedAt: p.PublishedAt.UTC(), FetchedAt: p.FetchedAt.UTC(), ClusterID: p.ClusterID, Lang: p.Lang,
 			Analyzer: c.cfg.Analyzer, Tokens: terms[i]}

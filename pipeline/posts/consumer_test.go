@@ -85,7 +85,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	idx, err := shards.Open(shards.Config{Dir: t.TempDir(), IndexAnalyzer: jieba.AnalyzerIndex,
-		QueryAnalyzer: jieba.AnalyzerQuery, Fingerprint: seg.Fingerprint})
+		QueryAnalyzer: jieba.AnalyzerQuery, Fingerprint: seg.Fingerprint, Tokens: seg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/chinese/jieba"
 	"github.com/netpulse/netpulse/jsonapi"
-
 	"github.com/netpulse/netpulse/pipeline/bus"
 )
 
@@ -42,6 +42,11 @@ type IntakeResult struct {
 	Rejected []Rejection `json:"rejected"`
 }
 
+// Cutter cuts a post once (jieba.Segmenter satisfies it).
+type Cutter interface {
+	CutPost(title, body string) *jieba.Cut
+}
+
 // Intake serves POST /api/v1/intake/posts for feed partners that push posts
 // instead of being crawled: NDJSON (or a JSON array) of posts with id,
 // source, url, title, body, author, published_at. Good rows are published to
@@ -56,6 +61,9 @@ type Intake struct {
 	// hold MaxIntakeBytes); more get 503 with Retry-After. Zero means
 	// 2×GOMAXPROCS.
 	MaxInFlight int
+	// Cutter, if set, cuts each accepted post once, and the cut travels
+	// with it on raw.posts (Post.Cut) so that no later stage cuts again.
+	Cutter Cutter
 
 	once  sync.Once
 	slots chan struct{}
@@ -98,6 +106,9 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	msgs := make([]bus.Message, len(posts))
 	for i, p := range posts {
+		if in.Cutter != nil {
+			p.Cut = in.Cutter.CutPost(p.Title, p.Body)
+		}
 		v, _ := json.Marshal(p)
 		msgs[i] = bus.Message{Key: []byte(p.ID), Value: v, Time: p.FetchedAt}
 	}
@@ -162,12 +173,19 @@ func ParseBatch(body []byte, now time.Time) ([]Post, []Rejection, error) {
 	seen := map[string]int{}
 	for i, raw := range raws {
 		row := i + 1
-		var p Post
+		// A "cut" in the row is ignored: cuts are ours to make, and the
+		// index and the term counts would trust it.
+		var in struct {
+			Post
+			Cut json.RawMessage `json:"cut"`
+		}
 		dec := json.NewDecoder(bytes.NewReader(raw))
-		if err := dec.Decode(&p); err != nil {
+		if err := dec.Decode(&in); err != nil {
 			rejected = append(rejected, Rejection{Row: row, Field: jsonField(err), Reason: err.Error()})
 			continue
 		}
+		p := in.Post
+		p.Cut = nil
 		if p.FetchedAt.IsZero() {
 			p.FetchedAt = now
 		}

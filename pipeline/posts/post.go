@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/netpulse/netpulse/chinese/jieba"
 )
 
 // Post is the message on raw.posts, JSON-encoded, keyed by ID. The feed
@@ -32,6 +34,12 @@ type Post struct {
 	// ClusterID is the SimHash near-duplicate cluster; 0 means "not clustered".
 	ClusterID uint64 `json:"cluster_id"`
 	Lang      string `json:"lang"` // BCP 47, "zh" for Chinese; empty means unknown
+	// Cut is the post's one jieba cut, made by the stage that first held
+	// it (the crawler or the push intake). The posts consumer, the term
+	// counter and the index derive their words from it, and cut again only
+	// when it is missing, made with another dictionary, or does not fit
+	// the text. Never taken from a partner: Intake drops it.
+	Cut *jieba.Cut `json:"cut,omitempty"`
 }
 
 // Limits that Validate enforces. They keep one runaway post from stalling a

@@ -13,7 +13,7 @@ func (s *Set) IndexPosts(ctx context.Context, ps []posts.Post) error {
 	for i := range ps {
 		p := &ps[i]
 		docs[i] = Doc{ID: p.ID, Source: p.Source, URL: p.URL, Title: p.Title, Body: p.Body, Author: p.Author,
-			PublishedAt: p.PublishedAt, ClusterID: p.ClusterID}
+			PublishedAt: p.PublishedAt, ClusterID: p.ClusterID, Cut: p.Cut}
 	}
 	return s.Index(ctx, docs)
 }

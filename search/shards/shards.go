@@ -20,9 +20,14 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netpulse/netpulse/chinese/jieba"
 )
 
 // Doc is one post as the index holds it. ID is the document id, so indexing
@@ -38,6 +43,24 @@ type Doc struct {
 	Author      string
 	PublishedAt time.Time
 	ClusterID   uint64
+	// Cut, if the stage before made one, is the post's jieba cut; with
+	// Config.Tokens set, the text fields are indexed from it instead of
+	// being cut again (when it was made with the current dictionary).
+	Cut *jieba.Cut
+}
+
+// Texts gives the bodies of posts by id from where they are kept anyway
+// (ClickHouse's netpulse.posts): with it, the index keeps no copy of the
+// body. Ids it does not know are left out of the answer.
+type Texts interface {
+	PostBodies(ctx context.Context, ids []string) (map[string]string, error)
+}
+
+// Tokens turns a field's words of a cut into the index analyser's tokens
+// (jieba.Segmenter satisfies it).
+type Tokens interface {
+	IndexTokens(text string, spans []jieba.Span) analysis.TokenStream
+	Usable(c *jieba.Cut, title, body string) bool
 }
 
 // Field names in the index.
@@ -78,8 +101,15 @@ type Config struct {
 	// dictionary). A day indexed under another fingerprint is stale until
 	// Reindex rebuilds it. nil means the analyser never changes.
 	Fingerprint func() string
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// Tokens, if set, indexes posts that carry a usable Cut from it; it
+	// must produce what IndexAnalyzer would.
+	Tokens Tokens
+	// Texts, if set, makes the index lean: the body is indexed but not
+	// stored; highlighting (search) and re-indexing read it from Texts.
+	// nil stores the body in the index.
+	Texts      Texts
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // shard is one generation of one day's index.
@@ -242,18 +272,32 @@ func writeMeta(dir string, m meta) error {
 // MappingVersion is the version of NewMapping. Bump it when the fields or
 // their options change: days built with another mapping become stale and are
 // re-indexed like after a dictionary change.
-const MappingVersion = 2
+const MappingVersion = 3
 
 // fingerprint is what a day index records: analyser output and mapping.
 func (s *Set) fingerprint() string {
-	return fmt.Sprintf("%s/m%d", s.cfg.Fingerprint(), MappingVersion)
+	lean := ""
+	if s.cfg.Texts != nil {
+		lean = "-lean"
+	}
+	return fmt.Sprintf("%s/m%d%s", s.cfg.Fingerprint(), MappingVersion, lean)
 }
+
+// Texts is where the bodies of a lean index are; nil if the index stores
+// them.
+func (s *Set) Texts() Texts { return s.cfg.Texts }
 
 // Day returns the shard key of t.
 func (s *Set) Day(t time.Time) string { return t.In(s.cfg.Location).Format("20060102") }
 
 // Mapping returns the index mapping of new shards.
-func (s *Set) Mapping() mapping.IndexMapping { return NewMapping(s.cfg.IndexAnalyzer) }
+func (s *Set) Mapping() mapping.IndexMapping {
+	m := NewMapping(s.cfg.IndexAnalyzer)
+	if s.cfg.Texts != nil {
+		m.DefaultMapping.Properties[FieldBody].Fields[0].Store = false
+	}
+	return m
+}
 
 // NewMapping builds the post mapping with analyzer on the text fields.
 // Nothing goes into _all and nothing is mapped dynamically: each extra field
@@ -365,7 +409,7 @@ func (s *Set) Index(ctx context.Context, docs []Doc) error {
 		}
 		b := sh.idx.NewBatch()
 		for _, d := range byDay[day] {
-			if err := b.Index(d.ID, s.toIndexed(d)); err != nil {
+			if err := s.add(b, sh.idx.Mapping(), d); err != nil {
 				return fmt.Errorf("index post %s: %w", d.ID, err)
 			}
 		}
@@ -383,6 +427,48 @@ func (s *Set) Index(ctx context.Context, docs []Doc) error {
 	s.batches.Observe(time.Since(start).Seconds())
 	return nil
 }
+
+// add puts d into b. A post with a usable cut is mapped as usual and then
+// gets text fields that take their tokens from the cut: Bleve's mapping
+// would cut it again through the named analyser.
+func (s *Set) add(b *bleve.Batch, m mapping.IndexMapping, d *Doc) error {
+	if s.cfg.Tokens == nil || !s.cfg.Tokens.Usable(d.Cut, d.Title, d.Body) {
+		return b.Index(d.ID, s.toIndexed(d))
+	}
+	doc := document.NewDocument(d.ID)
+	if err := m.MapDocument(doc, s.toIndexed(d)); err != nil {
+		return err
+	}
+	for i, f := range doc.Fields {
+		tf, ok := f.(*document.TextField)
+		if !ok {
+			continue
+		}
+		var text string
+		var spans []jieba.Span
+		switch f.Name() {
+		case FieldTitle:
+			text, spans = d.Title, d.Cut.Title
+		case FieldBody:
+			text, spans = d.Body, d.Cut.Body
+		default:
+			continue
+		}
+		doc.Fields[i] = document.NewTextFieldCustom(f.Name(), tf.ArrayPositions(), tf.Value(), tf.Options(),
+			precut{s.cfg.Tokens, text, spans})
+	}
+	return b.IndexAdvanced(doc)
+}
+
+// precut is an analyser that makes a field's tokens from its cut. Scorch
+// analyses a batch's documents on its own workers, so this runs there.
+type precut struct {
+	tok   Tokens
+	text  string
+	spans []jieba.Span
+}
+
+func (p precut) Analyze([]byte) analysis.TokenStream { return p.tok.IndexTokens(p.text, p.spans) }
 
 // batch applies b, turning a panic inside Bleve into an error: scorch can
 // panic on a batch after a failed persist (a full disk), and the caller
@@ -682,9 +768,17 @@ func (s *Set) copyDocs(ctx context.Context, from, to bleve.Index) (int, error) {
 		if len(res.Hits) == 0 {
 			return n, nil
 		}
+		bodies, err := s.bodies(ctx, res.Hits)
+		if err != nil {
+			return n, err
+		}
 		b := to.NewBatch()
 		for _, h := range res.Hits {
-			if err := b.Index(h.ID, s.fromStored(h.ID, h.Fields)); err != nil {
+			d := s.fromStored(h.ID, h.Fields)
+			if body, ok := bodies[h.ID]; ok {
+				d.Body = body
+			}
+			if err := b.Index(h.ID, d); err != nil {
 				return n, fmt.Errorf("copy %s: %w", h.ID, err)
 			}
 		}
@@ -694,6 +788,34 @@ func (s *Set) copyDocs(ctx context.Context, from, to bleve.Index) (int, error) {
 		n += len(res.Hits)
 		after = []string{res.Hits[len(res.Hits)-1].ID}
 	}
+}
+
+// bodies returns the bodies of the hits that the index does not store,
+// from Texts; a body missing there too fails the re-index rather than
+// leaving the post unsearchable.
+func (s *Set) bodies(ctx context.Context, hits search.DocumentMatchCollection) (map[string]string, error) {
+	var ids []string
+	for _, h := range hits {
+		if _, stored := h.Fields[FieldBody]; !stored {
+			ids = append(ids, h.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if s.cfg.Texts == nil {
+		return nil, fmt.Errorf("%d posts (%s, …) have no stored body and the set has no Texts to read it from", len(ids), ids[0])
+	}
+	bodies, err := s.cfg.Texts.PostBodies(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read %d bodies: %w", len(ids), err)
+	}
+	for _, id := range ids {
+		if _, ok := bodies[id]; !ok {
+			return nil, fmt.Errorf("post %s: body neither in the index nor in the store", id)
+		}
+	}
+	return bodies, nil
 }
 
 // fromStored rebuilds the indexed document from its stored fields.

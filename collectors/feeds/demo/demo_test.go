@@ -82,7 +82,7 @@ func newDemoCrawl(t *testing.T) *demoCrawl {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := feeds.NewCrawler(feeds.Config{Now: clk.Now, Allow: []string{"127.0.0.1/32"}}, st, h, j, feeds.JiebaTokenizer(seg), reg)
+	c, err := feeds.NewCrawler(feeds.Config{Now: clk.Now, Allow: []string{"127.0.0.1/32"}}, st, h, j, seg, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
