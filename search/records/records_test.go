@@ -197,7 +197,7 @@ func TestRevealNeedsCaseRefAndIsAudited(t *testing.T) {
 
 	code, body = f.get(t, f.auditor, "", "/api/v1/audit")
 	var log struct {
-		Total   int             `json:"total"`
+		Total   int           `json:"total"`
 		Entries []audit.Entry `json:"entries"`
 	}
 	if err := json.Unmarshal([]byte(body), &log); err != nil || code != 200 {
