@@ -210,13 +210,17 @@ func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
 func lineChart(name string, pts []volumePoint, marks []volumePoint) map[string]any {
 	data := make([][2]any, len(pts))
 	for i, p := range pts {
-		data[i] = [2]any{p.T.UnixMilli(), p.N}
+		data[i] = [2]any{wallMilli(p.T), p.N}
 	}
 	mk := make([]map[string]any, len(marks))
 	for i, m := range marks {
-		mk[i] = map[string]any{"coord": []any{m.T.UnixMilli(), m.N}, "value": m.N}
+		mk[i] = map[string]any{"coord": []any{wallMilli(m.T), m.N}, "value": m.N}
 	}
 	return map[string]any{
+		// Times are the unit's wall clock written as UTC, and ECharts is
+		// told to read them as UTC: axis, ticks and tooltip then show the
+		// unit's time (as the page text does) whatever the browser's zone.
+		"useUTC":  true,
 		"grid":    map[string]any{"left": 40, "right": 16, "top": 28, "bottom": 28},
 		"tooltip": map[string]any{"trigger": "axis"},
 		"xAxis":   map[string]any{"type": "time"},
@@ -228,6 +232,13 @@ func lineChart(name string, pts []volumePoint, marks []volumePoint) map[string]a
 				"itemStyle": map[string]any{"color": "#d4380d"}},
 		}},
 	}
+}
+
+// wallMilli is t on the unit's clock (cst), as milliseconds of a UTC time
+// with the same wall-clock reading.
+func wallMilli(t time.Time) int64 {
+	_, off := t.In(cst).Zone()
+	return t.UnixMilli() + int64(off)*1000
 }
 
 func barChart(top []topTerm) map[string]any {
