@@ -19,7 +19,7 @@
     if (!filled) {
       option.graphic = [{ type: "text", left: "center", top: "middle", silent: true,
         style: { text: d.labels.noData, fill: "#6b7280", fontSize: 14 } }];
-      option.series.forEach(function (s) { if (s.type === "pie") { s.data = []; } });
+      option.series.forEach(function (s) { if (s.type === "pie") { s.data = []; s.showEmptyCircle = false; } });
     }
     var c = echarts.init(node);
     c.setOption(option);

@@ -91,8 +91,9 @@ const pageProblems = `((allowed) => {
   // Charts: an ECharts chart whose series hold no non-zero value must say so.
   if (window.echarts) {
     for (const el of document.querySelectorAll("[_echarts_instance_]")) {
+      if (!shown(el)) continue;
       const chart = echarts.getInstanceByDom(el);
-      if (!chart || !shown(el)) continue;
+      if (!chart) { out.push("the chart " + describe(el) + " belongs to another copy of ECharts and cannot be checked"); continue; }
       const opt = chart.getOption();
       const value = d => {
         if (d === null || d === undefined) return 0;
