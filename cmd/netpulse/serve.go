@@ -38,6 +38,9 @@ type app struct {
 	reg    *prometheus.Registry
 	bus    bus.Bus
 	db     *store.DB
+	// sourceTitles gives feed sources' display names to the web UI; set
+	// by wireFeeds, nil on nodes without the feeds store.
+	sourceTitles func(context.Context) (map[string]string, error)
 	access *access.Registry
 	// alerts is set by wireAlerts; later wires raise alerts through it
 	// (feeds: a source failing several runs in a row).

@@ -67,6 +67,7 @@ type topTerm struct {
 type samplePost struct {
 	Title       string    `json:"title"`
 	Source      string    `json:"source"`
+	SourceTitle string    `json:"-"` // the source's display name
 	URL         string    `json:"url"`
 	PublishedAt time.Time `json:"published_at"`
 }
@@ -103,7 +104,11 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 		d.Error = apiErrorKey(err)
 	}
 	d.Tracked, d.Until = ov.TrackedTerms, ov.EvaluatedUntil
+	titles := s.sourceTitles(ctx)
 	for _, tp := range ov.Topics {
+		for i := range tp.Samples {
+			tp.Samples[i].SourceTitle = sourceTitle(titles, tp.Samples[i].Source)
+		}
 		v := topicView{Status: tp.Status, AlertID: tp.AlertID, Opened: tp.Opened, LastHot: tp.LastHot, Samples: tp.Samples}
 		for _, t := range tp.Terms {
 			v.Terms, v.Counts = append(v.Terms, t.Term), append(v.Counts, t.Count)

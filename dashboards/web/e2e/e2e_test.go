@@ -507,7 +507,7 @@ func TestChineseSearchHighlights(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(ctx)
-	sources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#post-results .hit .meta .badge")].map(b => b.textContent)`))
+	sources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#post-results .hit .meta .badge")].map(b => b.dataset.source)`))
 	if err != nil {
 		t.Fatal(err)
 	}
