@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -22,6 +23,21 @@ var screens = []struct {
 // they must show; every nav page of every role is checked anyway.
 var deepLinks = map[string][]struct{ path, wait string }{
 	"analyst": {{"/search?q=" + url.QueryEscape("诈骗"), "#post-results .hit, #post-results .notice"}},
+}
+
+// pageStates are states of a page reached by acting on it (its name, what
+// to do, what to wait for), checked like pages.
+var pageStates = map[string][]struct {
+	name, path string
+	act        []chromedp.Action[chromedp.Void]
+	wait       string
+}{
+	"analyst": {{"search-records", "/search", []chromedp.Action[chromedp.Void]{
+		chromedp.Click(chromedp.CSS(`.tab[data-tab=records]`)),
+		chromedp.SendKeys(chromedp.CSS(`#tab-records input[name=case_ref]`), "PAGES-1"),
+		chromedp.SendKeys(chromedp.CSS(`#tab-records input[name=venue]`), "JA-C01"),
+		chromedp.Click(chromedp.CSS(`#tab-records button[type=submit]`)),
+	}, "#record-results td.mono, #record-results .notice"}},
 }
 
 // allowedLatin are the Latin words a Chinese page may show: product and
@@ -144,6 +160,15 @@ func TestEveryPageAtBothSizes(t *testing.T) {
 			for _, d := range deepLinks[role] {
 				pages = append(pages, page(d))
 			}
+			type state struct {
+				name, path string
+				act        []chromedp.Action[chromedp.Void]
+				wait       string
+			}
+			var states []state
+			for _, st := range pageStates[role] {
+				states = append(states, state(st))
+			}
 			for _, sc := range screens {
 				if err := chromedp.Do(ctx, chromedp.EmulateViewport(sc.w, sc.h)); err != nil {
 					t.Fatal(err)
@@ -180,6 +205,35 @@ func TestEveryPageAtBothSizes(t *testing.T) {
 					}
 					shot(t, ctx, fmt.Sprintf("%s/%s-%s", sc.name, role, pageName(p.path)))
 				}
+				for _, st := range states {
+					pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					err := chromedp.Do(pctx, chromedp.Navigate(baseURL+st.path), chromedp.WaitVisible(chromedp.CSS("main")))
+					if err == nil {
+						err = chromedp.Do(pctx, st.act...)
+					}
+					if err == nil {
+						err = chromedp.Do(pctx, chromedp.WaitVisible(chromedp.CSS(st.wait)))
+					}
+					cancel()
+					if err == nil {
+						err = settle(ctx)
+					}
+					if err != nil {
+						t.Errorf("%s at %s: %v", st.name, sc.name, err)
+						continue
+					}
+					problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](pageProblems+"("+allow+")"))
+					if err != nil {
+						t.Fatalf("%s: check the page: %v", st.name, err)
+					}
+					for _, pr := range problems {
+						t.Errorf("%s as %s at %s: %s", st.name, role, sc.name, pr)
+					}
+					for _, e := range con.take() {
+						t.Errorf("%s as %s at %s: console: %s", st.name, role, sc.name, e)
+					}
+					shot(t, ctx, fmt.Sprintf("%s/%s-%s", sc.name, role, st.name))
+				}
 			}
 		})
 	}
@@ -215,18 +269,25 @@ func chartsDrawn(ctx context.Context) error {
 // fresh week is mostly empty, which is its own check).
 func waitForDemoData(t *testing.T) {
 	c := httpSession(t, "analyst")
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		resp, err := c.Get(baseURL + "/api/v1/search/posts?q=" + url.QueryEscape("诈骗"))
-		if err == nil {
-			var b [256]byte
-			n, _ := resp.Body.Read(b[:])
-			resp.Body.Close()
-			if resp.StatusCode == 200 && !strings.Contains(string(b[:n]), `"total":0`) {
-				return
+	for _, path := range []string{"/api/v1/search/posts?q=" + url.QueryEscape("诈骗"), "/api/v1/records?venue=JA-C01&page_size=1"} {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			req, _ := http.NewRequest(http.MethodGet, baseURL+path, nil)
+			req.Header.Set("X-Case-Ref", "PAGES-1")
+			resp, err := c.Do(req)
+			if err == nil {
+				var b [256]byte
+				n, _ := resp.Body.Read(b[:])
+				resp.Body.Close()
+				if resp.StatusCode == 200 && !strings.Contains(string(b[:n]), `"total":0`) {
+					break
+				}
 			}
+			if time.Now().After(deadline) {
+				t.Logf("%s found nothing within 2 minutes; the pages are checked as they are", path)
+				break
+			}
+			time.Sleep(2 * time.Second)
 		}
-		time.Sleep(2 * time.Second)
 	}
-	t.Log("no demo post within 2 minutes; the pages are checked as they are")
 }
