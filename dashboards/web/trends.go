@@ -231,7 +231,8 @@ func lineChart(name string, pts []volumePoint, marks []volumePoint) map[string]a
 		"xAxis":   map[string]any{"type": "time"},
 		"yAxis":   map[string]any{"type": "value", "minInterval": 1},
 		"series": []map[string]any{{
-			"name": name, "type": "line", "data": data, "showSymbol": false,
+			// A series of one or two points has no line to see: show them.
+			"name": name, "type": "line", "data": data, "showSymbol": len(data) <= 2,
 			"areaStyle": map[string]any{"opacity": 0.12},
 			"markPoint": map[string]any{"symbol": "pin", "symbolSize": 36, "data": mk,
 				"itemStyle": map[string]any{"color": "#d4380d"}},
