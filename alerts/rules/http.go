@@ -58,7 +58,16 @@ func (e *Engine) handleValidate(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, err)
 		return
 	}
-	lifecycle.WriteJSON(w, http.StatusOK, map[string]any{"rules": rs})
+	lifecycle.WriteJSON(w, http.StatusOK, map[string]any{"rules": nonNil(rs)})
+}
+
+// nonNil keeps a file without rules answering "rules": [] (the documented
+// list), not null.
+func nonNil(rs []Rule) []Rule {
+	if rs == nil {
+		return []Rule{}
+	}
+	return rs
 }
 
 func (e *Engine) handlePut(w http.ResponseWriter, r *http.Request) {
@@ -73,5 +82,5 @@ func (e *Engine) handlePut(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, err)
 		return
 	}
-	lifecycle.WriteJSON(w, http.StatusCreated, map[string]any{"rules": rs})
+	lifecycle.WriteJSON(w, http.StatusCreated, map[string]any{"rules": nonNil(rs)})
 }
