@@ -13,6 +13,9 @@
 // session are last-writer-wins. Login lockout counters stay in memory, per
 // node: behind a load balancer of N nodes a name gets up to N×5 tries per
 // window.
+//
+// A foundation of netpulse (README, Layout): every layer may use it, and it
+// uses none of them.
 package access
 
 import (
@@ -35,7 +38,7 @@ import (
 	"github.com/alexedwards/argon2id"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/netpulse/netpulse/pipeline/kvtopic"
+	"github.com/netpulse/netpulse/kvtable"
 )
 
 // Role names a set of permissions.
@@ -241,14 +244,14 @@ func (r *Registry) AddUser(ctx context.Context, s UserSpec) (string, error) {
 	}
 	tok := NewSecret("npu_")
 	u.TokenHash = hashToken(tok)
-	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtable.Entry, error) {
 		if tx.Bucket(bucketUsers).Get([]byte(u.Name)) != nil {
 			return nil, fmt.Errorf("user %s: %w", u.Name, ErrExists)
 		}
 		if s.Role == RoleOperator && tx.Bucket(bucketVenues).Get([]byte(s.Venue)) == nil {
 			return nil, fmt.Errorf("venue %s: %w", s.Venue, ErrNotFound)
 		}
-		return []kvtopic.Entry{userEntry(u)}, nil
+		return []kvtable.Entry{userEntry(u)}, nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("add user %s: %w", s.Name, err)
@@ -270,7 +273,7 @@ func (r *Registry) SetPassword(ctx context.Context, name, password string) error
 
 // updateUser changes one stored user.
 func (r *Registry) updateUser(ctx context.Context, name string, fn func(*User)) error {
-	return r.change(ctx, true, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+	return r.change(ctx, true, func(tx *bolt.Tx) ([]kvtable.Entry, error) {
 		b := tx.Bucket(bucketUsers).Get([]byte(name))
 		if b == nil {
 			return nil, fmt.Errorf("user %s: %w", name, ErrNotFound)
@@ -280,7 +283,7 @@ func (r *Registry) updateUser(ctx context.Context, name string, fn func(*User)) 
 			return nil, err
 		}
 		fn(&u)
-		return []kvtopic.Entry{userEntry(u)}, nil
+		return []kvtable.Entry{userEntry(u)}, nil
 	})
 }
 
@@ -321,11 +324,11 @@ func (r *Registry) AddVenue(ctx context.Context, v Venue) (string, error) {
 	key := NewSecret("npv_")
 	v.KeyHash = hashToken(key)
 	v.Created = time.Now().UTC()
-	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtable.Entry, error) {
 		if tx.Bucket(bucketVenues).Get([]byte(v.Code)) != nil {
 			return nil, fmt.Errorf("venue %s: %w", v.Code, ErrExists)
 		}
-		return []kvtopic.Entry{venueEntry(v)}, nil
+		return []kvtable.Entry{venueEntry(v)}, nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("add venue %s: %w", v.Code, err)
@@ -359,7 +362,7 @@ func (r *Registry) SetLegalHold(ctx context.Context, code string, hold bool) err
 }
 
 func (r *Registry) updateVenue(ctx context.Context, code string, fn func(*Venue)) error {
-	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+	err := r.change(ctx, true, func(tx *bolt.Tx) ([]kvtable.Entry, error) {
 		b := tx.Bucket(bucketVenues).Get([]byte(code))
 		if b == nil {
 			return nil, fmt.Errorf("venue %s: %w", code, ErrNotFound)
@@ -369,7 +372,7 @@ func (r *Registry) updateVenue(ctx context.Context, code string, fn func(*Venue)
 			return nil, err
 		}
 		fn(&v)
-		return []kvtopic.Entry{venueEntry(v)}, nil
+		return []kvtable.Entry{venueEntry(v)}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("update venue %s: %w", code, err)

@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/alexedwards/argon2id"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/netpulse/netpulse/pipeline/kvtopic"
+	"github.com/netpulse/netpulse/kvtable"
 )
 
 // SessionCookie names the browser session cookie.
@@ -91,9 +93,9 @@ func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf 
 	r.mu.Unlock()
 	sid, csrf = NewSecret("nps_"), NewSecret("")
 	s := session{User: u.Name, CSRF: csrf, Expires: now.Add(r.sessionTTL)}
-	err = r.change(ctx, false, func(*bolt.Tx) ([]kvtopic.Entry, error) {
+	err = r.change(ctx, false, func(*bolt.Tx) ([]kvtable.Entry, error) {
 		b, _ := json.Marshal(s)
-		return []kvtopic.Entry{{Key: keySession + hashToken(sid), Value: b}}, nil
+		return []kvtable.Entry{{Key: keySession + hashToken(sid), Value: b}}, nil
 	})
 	if err != nil {
 		return "", "", fmt.Errorf("login %s: store session: %w", name, err)
@@ -146,19 +148,19 @@ func (r *Registry) Session(ctx context.Context, sid string) (Principal, string, 
 // Logout ends a session and sweeps expired ones.
 func (r *Registry) Logout(ctx context.Context, sid string) error {
 	now := time.Now()
-	return r.change(ctx, false, func(tx *bolt.Tx) ([]kvtopic.Entry, error) {
+	return r.change(ctx, false, func(tx *bolt.Tx) ([]kvtable.Entry, error) {
 		// Deletes of expired sessions ride along, so that they leave the
 		// state topic too and do not pile up in it. An unknown session id
 		// writes nothing: anyone can send a logout.
-		var del []kvtopic.Entry
+		var del []kvtable.Entry
 		sessions := tx.Bucket(bucketSessions)
 		if h := hashToken(sid); sessions.Get([]byte(h)) != nil {
-			del = append(del, kvtopic.Entry{Key: keySession + h})
+			del = append(del, kvtable.Entry{Key: keySession + h})
 		}
 		sessions.ForEach(func(k, v []byte) error {
 			var s session
 			if json.Unmarshal(v, &s) != nil || now.After(s.Expires) {
-				del = append(del, kvtopic.Entry{Key: keySession + string(k)})
+				del = append(del, kvtable.Entry{Key: keySession + string(k)})
 			}
 			return nil
 		})
@@ -207,15 +209,15 @@ func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
 			p, fromSession, csrf, err := reg.Identify(req)
 			if err != nil {
 				if !errors.Is(err, ErrUnauthenticated) {
-					writeJSONError(w, http.StatusServiceUnavailable, "credential check failed")
+					jsonapi.Error(w, http.StatusServiceUnavailable, "credential check failed")
 					return
 				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="netpulse"`)
-				writeJSONError(w, http.StatusUnauthorized, "missing, unknown or revoked credential")
+				jsonapi.Error(w, http.StatusUnauthorized, "missing, unknown or revoked credential")
 				return
 			}
 			if !slices.Contains(roles, p.Role) {
-				writeJSONError(w, http.StatusForbidden, fmt.Sprintf("role %s may not use this endpoint", p.Role))
+				jsonapi.Error(w, http.StatusForbidden, fmt.Sprintf("role %s may not use this endpoint", p.Role))
 				return
 			}
 			if fromSession && !safeMethod(req.Method) {
@@ -224,7 +226,7 @@ func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
 					got = req.FormValue("csrf")
 				}
 				if subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 || csrf == "" {
-					writeJSONError(w, http.StatusForbidden, "missing or wrong CSRF token")
+					jsonapi.Error(w, http.StatusForbidden, "missing or wrong CSRF token")
 					return
 				}
 			}
@@ -235,10 +237,4 @@ func Require(reg *Registry, roles ...Role) func(http.Handler) http.Handler {
 
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
-}
-
-func writeJSONError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

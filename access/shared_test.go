@@ -1,8 +1,9 @@
-package access
+package access_test
 
 import (
 	"context"
 	"errors"
+	"github.com/netpulse/netpulse/access"
 	"log/slog"
 	"os"
 	"testing"
@@ -22,11 +23,11 @@ func TestMain(m *testing.M) {
 
 // sharedNode opens a registry in its own folder and makes it one node of the
 // cluster whose state is topic, the way serve --kafka does.
-func sharedNode(t *testing.T, topic string, reg *Registry) *Registry {
+func sharedNode(t *testing.T, topic string, reg *access.Registry) *access.Registry {
 	t.Helper()
 	if reg == nil {
 		var err error
-		if reg, err = Open(t.TempDir(), 0); err != nil {
+		if reg, err = access.Open(t.TempDir(), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -37,7 +38,7 @@ func sharedNode(t *testing.T, topic string, reg *Registry) *Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Register(StateTable, reg.StateTable())
+	l.Register(access.StateTable, reg.StateTable())
 	rctx, stop := context.WithCancel(context.Background())
 	if err := l.Start(rctx); err != nil {
 		stop()
@@ -57,8 +58,8 @@ func sharedNode(t *testing.T, topic string, reg *Registry) *Registry {
 	return reg
 }
 
-func testVenue(code string) Venue {
-	return Venue{Code: code, Kind: "cafe", Name: "星空网吧", District: "江岸区", Unit: "网安一大队"}
+func testVenue(code string) access.Venue {
+	return access.Venue{Code: code, Kind: "cafe", Name: "星空网吧", District: "江岸区", Unit: "网安一大队"}
 }
 
 // eventually polls cond until it holds or a generous deadline passes: it
@@ -84,10 +85,10 @@ func TestSharedVenueKeys(t *testing.T) {
 	}
 	// No waiting: a key unknown locally makes B catch up before it refuses.
 	p, err := b.Authenticate(ctx, key)
-	if err != nil || p.Venue != "C001" || p.Role != RoleVenue {
+	if err != nil || p.Venue != "C001" || p.Role != access.RoleVenue {
 		t.Fatalf("key made on A, on B: %+v, %v", p, err)
 	}
-	if _, err := b.AddVenue(ctx, testVenue("C001")); !errors.Is(err, ErrExists) {
+	if _, err := b.AddVenue(ctx, testVenue("C001")); !errors.Is(err, access.ErrExists) {
 		t.Errorf("adding C001 again on B: %v, want ErrExists", err)
 	}
 
@@ -95,12 +96,12 @@ func TestSharedVenueKeys(t *testing.T) {
 	if err := a.RevokeVenueKey(ctx, "C001"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Authenticate(ctx, key); !errors.Is(err, ErrUnauthenticated) {
+	if _, err := a.Authenticate(ctx, key); !errors.Is(err, access.ErrUnauthenticated) {
 		t.Errorf("revoked key on A: %v, want refused at once", err)
 	}
 	eventually(t, "key revoked on A refused on B", func() bool {
 		_, err := b.Authenticate(ctx, key)
-		return errors.Is(err, ErrUnauthenticated)
+		return errors.Is(err, access.ErrUnauthenticated)
 	})
 
 	// Rotate on B, then a change on A: A starts from B's rotation, so the
@@ -112,7 +113,7 @@ func TestSharedVenueKeys(t *testing.T) {
 	if err := a.SetLegalHold(ctx, "C001", true); err != nil {
 		t.Fatal(err)
 	}
-	for name, reg := range map[string]*Registry{"A": a, "B": b} {
+	for name, reg := range map[string]*access.Registry{"A": a, "B": b} {
 		v, err := reg.Venue(ctx, "C001")
 		if err != nil || !v.LegalHold || v.Revoked {
 			t.Errorf("%s: venue %+v, %v; want on hold with a live key", name, v, err)
@@ -126,7 +127,7 @@ func TestSharedVenueKeys(t *testing.T) {
 func TestSharedUsersAndSessions(t *testing.T) {
 	ctx := context.Background()
 	a, b := sharedNode(t, "access.users", nil), sharedNode(t, "access.users", nil)
-	tok, err := a.AddUser(ctx, UserSpec{Name: "li", Role: RoleAnalyst, Password: "correct horse"})
+	tok, err := a.AddUser(ctx, access.UserSpec{Name: "li", Role: access.RoleAnalyst, Password: "correct horse"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestSharedUsersAndSessions(t *testing.T) {
 	}
 	eventually(t, "session closed on B refused on A", func() bool {
 		_, _, err := a.Session(ctx, sid)
-		return errors.Is(err, ErrUnauthenticated)
+		return errors.Is(err, access.ErrUnauthenticated)
 	})
 
 	if _, err := b.Authenticate(ctx, tok); err != nil {
@@ -154,7 +155,7 @@ func TestSharedUsersAndSessions(t *testing.T) {
 	}
 	eventually(t, "user disabled on A refused on B", func() bool {
 		_, err := b.Authenticate(ctx, tok)
-		return errors.Is(err, ErrUnauthenticated)
+		return errors.Is(err, access.ErrUnauthenticated)
 	})
 	users, err := b.Users(ctx)
 	if err != nil || len(users) != 1 || !users[0].Disabled {
@@ -166,7 +167,7 @@ func TestSharedUsersAndSessions(t *testing.T) {
 // node on an empty topic seeds it, and a second node receives it.
 func TestSharedSeedFromSingleNode(t *testing.T) {
 	ctx := context.Background()
-	alone, err := Open(t.TempDir(), 0)
+	alone, err := access.Open(t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

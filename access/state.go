@@ -10,7 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/netpulse/netpulse/pipeline/kvtopic"
+	"github.com/netpulse/netpulse/kvtable"
 )
 
 // sharedWriteTimeout bounds a change made through the state topic.
@@ -28,10 +28,10 @@ const (
 	keySession = "session/" // + sha256 of the session id
 )
 
-// Shared is the state topic as the registry uses it (kvtopic.Log).
+// Shared is the state topic as the registry uses it (kvtable.Log).
 type Shared interface {
 	// Write returns once this node has applied the entries.
-	Write(ctx context.Context, table string, entries ...kvtopic.Entry) error
+	Write(ctx context.Context, table string, entries ...kvtable.Entry) error
 	// Sync returns once this node has applied every write made anywhere
 	// before the call.
 	Sync(ctx context.Context) error
@@ -45,7 +45,7 @@ func (r *Registry) Share(s Shared) { r.shared = s }
 // makes it a copy that must not be changed except through the topic.
 func (r *Registry) Replica(ctx context.Context) (bool, error) {
 	var ok bool
-	err := r.view(ctx, func(tx *bolt.Tx) error { ok = kvtopic.Replica(tx); return nil })
+	err := r.view(ctx, func(tx *bolt.Tx) error { ok = kvtable.Replica(tx); return nil })
 	return ok, err
 }
 
@@ -53,14 +53,14 @@ func (r *Registry) Replica(ctx context.Context) (bool, error) {
 // without going through the cluster.
 var ErrReplica = errors.New("the access registry is a copy of the cluster's state topic; change it through Kafka (--kafka)")
 
-func userEntry(u User) kvtopic.Entry {
+func userEntry(u User) kvtable.Entry {
 	b, _ := json.Marshal(u)
-	return kvtopic.Entry{Key: keyUser + u.Name, Value: b}
+	return kvtable.Entry{Key: keyUser + u.Name, Value: b}
 }
 
-func venueEntry(v Venue) kvtopic.Entry {
+func venueEntry(v Venue) kvtable.Entry {
 	b, _ := json.Marshal(v)
-	return kvtopic.Entry{Key: keyVenue + v.Code, Value: b}
+	return kvtable.Entry{Key: keyVenue + v.Code, Value: b}
 }
 
 // change computes entries from the registry as it stands and makes them.
@@ -69,7 +69,7 @@ func venueEntry(v Venue) kvtopic.Entry {
 // when sync is set, so that a read-modify-write starts from every write
 // already made) and writes through the topic; a change racing another on
 // the same key is last-writer-wins.
-func (r *Registry) change(ctx context.Context, sync bool, plan func(*bolt.Tx) ([]kvtopic.Entry, error)) error {
+func (r *Registry) change(ctx context.Context, sync bool, plan func(*bolt.Tx) ([]kvtable.Entry, error)) error {
 	if r.shared == nil {
 		return r.update(ctx, func(tx *bolt.Tx) error {
 			entries, err := plan(tx)
@@ -93,7 +93,7 @@ func (r *Registry) change(ctx context.Context, sync bool, plan func(*bolt.Tx) ([
 			return err
 		}
 	}
-	var entries []kvtopic.Entry
+	var entries []kvtable.Entry
 	if err := r.view(ctx, func(tx *bolt.Tx) error {
 		var err error
 		entries, err = plan(tx)
@@ -107,7 +107,7 @@ func (r *Registry) change(ctx context.Context, sync bool, plan func(*bolt.Tx) ([
 // catchUp waits, briefly, until this node has every write made anywhere,
 // for a credential not found locally: a key created or a session opened on
 // another node a moment ago then works here at once. Concurrent misses
-// share one broker round trip (kvtopic.Log.Sync).
+// share one broker round trip (kvtable.Log.Sync).
 func (r *Registry) catchUp(ctx context.Context) bool {
 	if r.shared == nil {
 		return false
@@ -118,7 +118,7 @@ func (r *Registry) catchUp(ctx context.Context) bool {
 }
 
 // applyEntry writes one entry and keeps the token index in step with it.
-func applyEntry(tx *bolt.Tx, e kvtopic.Entry) error {
+func applyEntry(tx *bolt.Tx, e kvtable.Entry) error {
 	switch {
 	case strings.HasPrefix(e.Key, keyUser):
 		return applyHolder(tx, bucketUsers, strings.TrimPrefix(e.Key, keyUser), e.Value, func(b []byte) (credential, error) {
@@ -177,20 +177,20 @@ func applyHolder(tx *bolt.Tx, bucket []byte, name string, value []byte, read fun
 }
 
 // StateTable returns the registry as a table of the state topic.
-func (r *Registry) StateTable() kvtopic.Table { return stateTable{r} }
+func (r *Registry) StateTable() kvtable.Table { return stateTable{r} }
 
 type stateTable struct{ r *Registry }
 
 func (t stateTable) Next(ctx context.Context) (int64, error) {
 	var n int64
-	err := t.r.view(ctx, func(tx *bolt.Tx) error { n = kvtopic.NextIn(tx); return nil })
+	err := t.r.view(ctx, func(tx *bolt.Tx) error { n = kvtable.NextIn(tx); return nil })
 	return n, err
 }
 
-func (t stateTable) Apply(ctx context.Context, entries []kvtopic.Entry, next int64) error {
+func (t stateTable) Apply(ctx context.Context, entries []kvtable.Entry, next int64) error {
 	touched := false
 	err := t.r.update(ctx, func(tx *bolt.Tx) error {
-		if kvtopic.NextIn(tx) >= next {
+		if kvtable.NextIn(tx) >= next {
 			return nil // another process (netpulse admin) applied these to this file
 		}
 		for _, e := range entries {
@@ -199,7 +199,7 @@ func (t stateTable) Apply(ctx context.Context, entries []kvtopic.Entry, next int
 			}
 			touched = touched || !strings.HasPrefix(e.Key, keySession)
 		}
-		return kvtopic.SetNextIn(tx, next)
+		return kvtable.SetNextIn(tx, next)
 	})
 	if touched {
 		// A key revoked or a user disabled on another node must not
@@ -211,8 +211,8 @@ func (t stateTable) Apply(ctx context.Context, entries []kvtopic.Entry, next int
 
 // Snapshot lists every user, venue and live session, to seed an empty topic
 // from the registry of the node that ran alone until now.
-func (t stateTable) Snapshot(ctx context.Context) ([]kvtopic.Entry, error) {
-	var out []kvtopic.Entry
+func (t stateTable) Snapshot(ctx context.Context) ([]kvtable.Entry, error) {
+	var out []kvtable.Entry
 	now := time.Now()
 	err := t.r.view(ctx, func(tx *bolt.Tx) error {
 		for _, b := range []struct {
@@ -226,7 +226,7 @@ func (t stateTable) Snapshot(ctx context.Context) ([]kvtopic.Entry, error) {
 						return nil
 					}
 				}
-				out = append(out, kvtopic.Entry{Key: b.prefix + string(k), Value: append([]byte(nil), v...)})
+				out = append(out, kvtable.Entry{Key: b.prefix + string(k), Value: append([]byte(nil), v...)})
 				return nil
 			})
 			if err != nil {

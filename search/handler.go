@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/netpulse/netpulse/jsonapi"
 )
 
 // Handler serves GET /api/v1/search/posts:
@@ -39,27 +41,27 @@ func NewHandler(s *Searcher, log *slog.Logger) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, "use GET")
+		jsonapi.Error(w, http.StatusMethodNotAllowed, "use GET")
 		return
 	}
 	req, err := ParseRequest(r, h.s.idx.Location())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	res, err := h.s.Search(r.Context(), req)
 	var qe *QueryError
 	switch {
 	case errors.As(err, &qe):
-		writeError(w, http.StatusBadRequest, err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	case errors.Is(err, ErrTimeout):
 		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, err.Error()+"; narrow the query or the time range")
+		jsonapi.Error(w, http.StatusServiceUnavailable, err.Error()+"; narrow the query or the time range")
 		return
 	case err != nil:
 		h.log.Error("search posts", "q", req.Query, "err", err)
-		writeError(w, http.StatusInternalServerError, "search failed")
+		jsonapi.Error(w, http.StatusInternalServerError, "search failed")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -138,10 +140,4 @@ func parseTime(s string, end bool, loc *time.Location) (time.Time, error) {
 		d = d.Add(24*time.Hour - time.Nanosecond)
 	}
 	return d, nil
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

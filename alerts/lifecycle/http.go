@@ -2,10 +2,11 @@ package lifecycle
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/netpulse/netpulse/jsonapi"
 
 	"github.com/netpulse/netpulse/access"
 )
@@ -47,29 +48,6 @@ func actor(r *http.Request) string {
 	return "anonymous"
 }
 
-// WriteJSON writes v with status code.
-func WriteJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
-// WriteError maps err to a status code.
-func WriteError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		code = http.StatusConflict
-	case errors.Is(err, ErrInvalid):
-		code = http.StatusBadRequest
-	}
-	WriteJSON(w, code, map[string]string{"error": err.Error()})
-}
-
 func (m *Manager) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
@@ -78,22 +56,22 @@ func (m *Manager) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	list := m.List(Filter{State: q.Get("state"), Rule: q.Get("rule"), Severity: q.Get("severity"), Unit: q.Get("unit"),
 		Assignee: q.Get("assignee"), Kind: q.Get("kind"), Limit: limit})
-	WriteJSON(w, http.StatusOK, map[string]any{"alerts": list})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"alerts": list})
 }
 
 func (m *Manager) handleGet(w http.ResponseWriter, r *http.Request) {
 	a, ok := m.Get(r.PathValue("id"))
 	if !ok {
-		WriteError(w, ErrNotFound)
+		jsonapi.Fail(w, m.o.Log, ErrNotFound, "alert request failed")
 		return
 	}
-	WriteJSON(w, http.StatusOK, a)
+	jsonapi.Write(w, http.StatusOK, a)
 }
 
 func (m *Manager) handleHistory(w http.ResponseWriter, r *http.Request) {
 	evs, err := m.History(r.Context(), r.PathValue("id"))
 	if err != nil {
-		WriteError(w, err)
+		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
 		return
 	}
 	type ev struct {
@@ -106,7 +84,7 @@ func (m *Manager) handleHistory(w http.ResponseWriter, r *http.Request) {
 	for _, e := range evs {
 		out = append(out, ev{e.Type, e.At, e.Actor, e.Alert.Notes[0].Text})
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"events": out})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"events": out})
 }
 
 type actionBody struct {
@@ -122,7 +100,7 @@ func (m *Manager) handleAction(w http.ResponseWriter, r *http.Request) {
 	var b actionBody
 	if r.ContentLength != 0 {
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&b); err != nil {
-			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+			jsonapi.Error(w, http.StatusBadRequest, "body: "+err.Error())
 			return
 		}
 	}
@@ -148,29 +126,29 @@ func (m *Manager) handleAction(w http.ResponseWriter, r *http.Request) {
 	case "silence":
 		d, perr := time.ParseDuration(b.Duration)
 		if perr != nil || d <= 0 {
-			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "duration: want a positive Go duration such as 2h"})
+			jsonapi.Error(w, http.StatusBadRequest, "duration: want a positive Go duration such as 2h")
 			return
 		}
 		s, err := m.SilenceAlert(r.Context(), id, who, b.Comment, d)
 		if err != nil {
-			WriteError(w, err)
+			jsonapi.Fail(w, m.o.Log, err, "alert request failed")
 			return
 		}
-		WriteJSON(w, http.StatusOK, s)
+		jsonapi.Write(w, http.StatusOK, s)
 		return
 	default:
-		WriteJSON(w, http.StatusNotFound, map[string]string{"error": "unknown action " + r.PathValue("action")})
+		jsonapi.Error(w, http.StatusNotFound, "unknown action "+r.PathValue("action"))
 		return
 	}
 	if err != nil {
-		WriteError(w, err)
+		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
 		return
 	}
-	WriteJSON(w, http.StatusOK, a)
+	jsonapi.Write(w, http.StatusOK, a)
 }
 
 func (m *Manager) handleSilences(w http.ResponseWriter, r *http.Request) {
-	WriteJSON(w, http.StatusOK, map[string]any{"silences": m.Silences()})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"silences": m.Silences()})
 }
 
 func (m *Manager) handleAddSilence(w http.ResponseWriter, r *http.Request) {
@@ -179,13 +157,13 @@ func (m *Manager) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 		Duration string `json:"duration"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&b); err != nil {
-		WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+		jsonapi.Error(w, http.StatusBadRequest, "body: "+err.Error())
 		return
 	}
 	if b.Duration != "" {
 		d, err := time.ParseDuration(b.Duration)
 		if err != nil {
-			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "duration: " + err.Error()})
+			jsonapi.Error(w, http.StatusBadRequest, "duration: "+err.Error())
 			return
 		}
 		b.ExpiresAt = time.Now().Add(d)
@@ -193,15 +171,15 @@ func (m *Manager) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 	b.CreatedBy = actor(r)
 	s, err := m.AddSilence(r.Context(), b.Silence)
 	if err != nil {
-		WriteError(w, err)
+		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
 		return
 	}
-	WriteJSON(w, http.StatusCreated, s)
+	jsonapi.Write(w, http.StatusCreated, s)
 }
 
 func (m *Manager) handleDeleteSilence(w http.ResponseWriter, r *http.Request) {
 	if err := m.DeleteSilence(r.Context(), r.PathValue("sid"), actor(r)); err != nil {
-		WriteError(w, err)
+		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -216,8 +194,8 @@ func (m *Manager) handlePrecision(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := m.PrecisionByRule(r.Context(), time.Now().AddDate(0, 0, -days))
 	if err != nil {
-		WriteError(w, err)
+		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"rules": p})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"rules": p})
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netpulse/netpulse/pipeline/store"
@@ -20,9 +22,9 @@ import (
 
 // Errors the API maps to status codes.
 var (
-	ErrNotFound = errors.New("no such alert")
-	ErrConflict = errors.New("not allowed in the alert's state")
-	ErrInvalid  = errors.New("invalid request")
+	ErrNotFound = fmt.Errorf("no such alert: %w", jsonapi.ErrNotFound)
+	ErrConflict = fmt.Errorf("not allowed in the alert's state: %w", jsonapi.ErrConflict)
+	ErrInvalid  = fmt.Errorf("invalid request: %w", jsonapi.ErrInvalid)
 )
 
 // Options configure a Manager.

@@ -5,8 +5,9 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/netpulse/netpulse/access"
-	"github.com/netpulse/netpulse/alerts/lifecycle"
 )
 
 // Mount adds the rules API to mux.
@@ -21,7 +22,7 @@ import (
 // Threshold rules (SQL) may be posted only by admins.
 func (e *Engine) Mount(mux *http.ServeMux, read, write func(http.Handler) http.Handler) {
 	mux.Handle("GET /api/v1/rules", read(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lifecycle.WriteJSON(w, http.StatusOK, map[string]any{"rules": e.Rules()})
+		jsonapi.Write(w, http.StatusOK, map[string]any{"rules": e.Rules()})
 	})))
 	mux.Handle("POST /api/v1/rules", write(http.HandlerFunc(e.handlePut)))
 	mux.Handle("POST /api/v1/rules/validate", write(http.HandlerFunc(e.handleValidate)))
@@ -31,34 +32,37 @@ func (e *Engine) Mount(mux *http.ServeMux, read, write func(http.Handler) http.H
 			who = p.Name
 		}
 		if err := e.Delete(r.Context(), r.PathValue("name"), who); err != nil {
-			lifecycle.WriteError(w, err)
+			jsonapi.Fail(w, e.o.Log, err, "rule request failed")
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})))
 }
 
-func writeValidation(w http.ResponseWriter, err error) {
+func (e *Engine) writeValidation(w http.ResponseWriter, err error) {
 	var ve *ValidationError
 	if errors.As(err, &ve) {
-		lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "errors": ve.Errors})
+		jsonapi.Write(w, http.StatusBadRequest, struct {
+			jsonapi.Body
+			Errors []FieldError `json:"errors"`
+		}{jsonapi.NewBody(w, err.Error()), ve.Errors})
 		return
 	}
-	lifecycle.WriteError(w, err)
+	jsonapi.Fail(w, e.o.Log, err, "rule request failed")
 }
 
 func (e *Engine) handleValidate(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRuleFile))
 	if err != nil {
-		lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	rs, err := Parse(body, "api")
 	if err != nil {
-		writeValidation(w, err)
+		e.writeValidation(w, err)
 		return
 	}
-	lifecycle.WriteJSON(w, http.StatusOK, map[string]any{"rules": nonNil(rs)})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"rules": nonNil(rs)})
 }
 
 // nonNil keeps a file without rules answering "rules": [] (the documented
@@ -73,14 +77,14 @@ func nonNil(rs []Rule) []Rule {
 func (e *Engine) handlePut(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRuleFile))
 	if err != nil {
-		lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	p, _ := access.FromContext(r.Context())
 	rs, err := e.Put(r.Context(), body, p.Name, p.Role == access.RoleAdmin)
 	if err != nil {
-		writeValidation(w, err)
+		e.writeValidation(w, err)
 		return
 	}
-	lifecycle.WriteJSON(w, http.StatusCreated, map[string]any{"rules": nonNil(rs)})
+	jsonapi.Write(w, http.StatusCreated, map[string]any{"rules": nonNil(rs)})
 }

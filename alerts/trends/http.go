@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/netpulse/netpulse/alerts/lifecycle"
+	"github.com/netpulse/netpulse/jsonapi"
 )
 
 // Mount adds the trends pages' API to mux, each route wrapped in read.
@@ -68,10 +68,10 @@ func (e *Engine) Topics(ctx context.Context) (Overview, error) {
 func (e *Engine) handleTrends(w http.ResponseWriter, r *http.Request) {
 	ov, err := e.Topics(r.Context())
 	if err != nil {
-		lifecycle.WriteError(w, err)
+		jsonapi.Fail(w, e.o.Log, err, "trends query failed")
 		return
 	}
-	lifecycle.WriteJSON(w, http.StatusOK, ov)
+	jsonapi.Write(w, http.StatusOK, ov)
 }
 
 // TermPoint is one bucket of a term's history.
@@ -136,7 +136,7 @@ func (e *Engine) handleTerm(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("from"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "from: " + err.Error()})
+			jsonapi.Error(w, http.StatusBadRequest, "from: "+err.Error())
 			return
 		}
 		from = t
@@ -144,19 +144,19 @@ func (e *Engine) handleTerm(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("to"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "to: " + err.Error()})
+			jsonapi.Error(w, http.StatusBadRequest, "to: "+err.Error())
 			return
 		}
 		to = t
 	}
 	if !from.Before(to) || to.Sub(from) > 400*24*time.Hour {
-		lifecycle.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "want from < to, at most 400 days apart"})
+		jsonapi.Error(w, http.StatusBadRequest, "want from < to, at most 400 days apart")
 		return
 	}
 	h, err := e.History(r.Context(), r.PathValue("term"), from, to)
 	if err != nil {
-		lifecycle.WriteError(w, err)
+		jsonapi.Fail(w, e.o.Log, err, "trends query failed")
 		return
 	}
-	lifecycle.WriteJSON(w, http.StatusOK, h)
+	jsonapi.Write(w, http.StatusOK, h)
 }

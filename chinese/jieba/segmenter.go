@@ -2,6 +2,9 @@
 // instance per process, safe for concurrent cutting, with a domain user
 // dictionary that can be reloaded without a restart, and the Bleve analysers
 // built on it ("jieba_index" for documents, "jieba_query" for queries).
+//
+// A foundation of netpulse (README, Layout): every layer may use it, and it
+// uses none of them.
 package jieba
 
 import (

@@ -3,6 +3,9 @@
 // github.com/yanyiwu/gojieba v1.4.6) plus netpulse's domain dictionary.
 // gojieba reads dictionaries from files, so Install writes them to a folder
 // of the data directory at start-up instead of relying on the module cache.
+//
+// A foundation of netpulse (README, Layout): every layer may use it, and it
+// uses none of them.
 package jiebadict
 
 import (

@@ -14,6 +14,9 @@
 // and the demo burst: reposts then sit at 0-2 bits from their original,
 // while distinct stories on the same topics (two fraud warnings, a flood
 // post and a flood alert) are 20 or more bits apart.
+//
+// A foundation of netpulse (README, Layout): every layer may use it, and it
+// uses none of them.
 package simhash
 
 import (

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netpulse/netpulse/access"
@@ -206,7 +208,7 @@ func (a *app) wireSearchCluster(ctx context.Context, set *shards.Set) (mounted b
 				if v := r.URL.Query().Get(name); v != "" {
 					d, err := time.ParseInLocation(time.DateOnly, v, chinaTime)
 					if err != nil {
-						http.Error(w, `{"error":"`+name+`: want YYYY-MM-DD"}`, http.StatusBadRequest)
+						jsonapi.Error(w, http.StatusBadRequest, name+": want YYYY-MM-DD")
 						return
 					}
 					if name == "to" {
@@ -218,11 +220,11 @@ func (a *app) wireSearchCluster(ctx context.Context, set *shards.Set) (mounted b
 			res, err := coord.Repair(r.Context(), a.db, span)
 			if err != nil {
 				log.Error("search repair", "err", err, "done", res)
-				http.Error(w, `{"error":"repair failed; see the log"}`, http.StatusServiceUnavailable)
+				jsonapi.Error(w, http.StatusServiceUnavailable, "repair failed; see the log")
 				return
 			}
 			log.Info("search repair", "stored", res.Stored, "indexed", res.Indexed, "rebuilt", res.Rebuilt, "node", res.Node)
-			writeJSONResponse(w, res)
+			jsonapi.Write(w, http.StatusOK, res)
 		})))
 	return true, nil
 }

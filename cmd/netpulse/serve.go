@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -290,7 +292,9 @@ func (a *app) exportLag(ctx context.Context) {
 func (a *app) handler() http.Handler {
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Every answer carries a request id that its error body and the log
+	// lines about it quote (package jsonapi).
+	return jsonapi.RequestIDs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		a.mux.ServeHTTP(sw, r)
@@ -300,7 +304,7 @@ func (a *app) handler() http.Handler {
 		}
 		a.httpReqs.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
 		a.httpDur.WithLabelValues(route).Observe(time.Since(start).Seconds())
-	})
+	}))
 }
 
 func (a *app) healthz(w http.ResponseWriter, r *http.Request) {

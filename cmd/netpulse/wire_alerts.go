@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netpulse/netpulse/access"
@@ -209,10 +211,10 @@ func (a *app) wireAlerts(ctx context.Context, tok terms.Tokenizer) error {
 		a.mux.Handle("GET /api/v1/alerts/dead-letters", duty(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			dl, err := notify.DeadLetters(r.Context(), a.db, 200)
 			if err != nil {
-				lifecycle.WriteError(w, err)
+				jsonapi.Fail(w, a.log, err, "dead letters query failed")
 				return
 			}
-			lifecycle.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": dl})
+			jsonapi.Write(w, http.StatusOK, map[string]any{"dead_letters": dl})
 		})))
 		ruleEng.Mount(a.mux, readers, duty)
 		eng.Mount(a.mux, readers)

@@ -93,7 +93,7 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 		}
 		return m, err
 	}
-	h := access.Require(a.access, access.RoleAdmin)(feeds.Handler(st, health))
+	h := access.Require(a.access, access.RoleAdmin)(feeds.Handler(st, health, a.log.With("part", "sources")))
 	a.mux.Handle("/api/v1/sources", h)
 	a.mux.Handle("/api/v1/sources/", h)
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/netpulse/netpulse/privacy/audit"
 
 	"github.com/netpulse/netpulse/access"
@@ -126,16 +128,16 @@ func (a *app) wireIntake(ctx context.Context) error {
 			ds, err := precords.Deliveries(r.Context(), a.db, time.Now())
 			if err != nil {
 				log.Error("deliveries", "err", err)
-				writeJSONError(w, http.StatusInternalServerError, `{"error":"accounting unavailable"}`)
+				jsonapi.Error(w, http.StatusInternalServerError, "accounting unavailable")
 				return
 			}
-			writeJSONResponse(w, map[string]any{"venues": ds})
+			jsonapi.Write(w, http.StatusOK, map[string]any{"venues": ds})
 		})))
 	apiMux.Handle("PUT /api/v1/venues/{code}/legal-hold", access.Require(a.access, access.RoleAdmin)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hold := r.URL.Query().Get("hold") != "false"
 			if err := a.access.SetLegalHold(r.Context(), r.PathValue("code"), hold); err != nil {
-				writeJSONError(w, http.StatusNotFound, `{"error":"no such venue"}`)
+				jsonapi.Error(w, http.StatusNotFound, "no such venue")
 				return
 			}
 			vs, err := venues(r.Context())
@@ -144,10 +146,10 @@ func (a *app) wireIntake(ctx context.Context) error {
 			}
 			if err != nil {
 				log.Error("apply legal hold", "err", err)
-				writeJSONError(w, http.StatusAccepted, `{"error":"hold recorded; applying it to stored records failed, the next sync retries"}`)
+				jsonapi.Error(w, http.StatusAccepted, "hold recorded; applying it to stored records failed, the next sync retries")
 				return
 			}
-			writeJSONResponse(w, map[string]any{"venue": r.PathValue("code"), "legal_hold": hold})
+			jsonapi.Write(w, http.StatusOK, map[string]any{"venue": r.PathValue("code"), "legal_hold": hold})
 		})))
 
 	apiMux.Handle("PUT /api/v1/records/holds", access.Require(a.access, access.RoleAdmin)(
@@ -159,7 +161,7 @@ func (a *app) wireIntake(ctx context.Context) error {
 				Active   *bool  `json:"active"`
 			}
 			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.IDNumber == "" || req.CaseRef == "" {
-				writeJSONError(w, http.StatusBadRequest, `{"error":"body must be {\"id_type\", \"id_number\", \"case_ref\", \"active\"}"}`)
+				jsonapi.Error(w, http.StatusBadRequest, "body must be {\"id_type\", \"id_number\", \"case_ref\", \"active\"}")
 				return
 			}
 			if req.IDType == "" {
@@ -169,10 +171,10 @@ func (a *app) wireIntake(ctx context.Context) error {
 			p, _ := access.FromContext(r.Context())
 			if err := writer.SetCaseHold(r.Context(), prot.Hash(req.IDType, identity.Normalize(req.IDNumber)), req.CaseRef, p.Name, active); err != nil {
 				log.Error("case hold", "err", err)
-				writeJSONError(w, http.StatusInternalServerError, `{"error":"case hold failed"}`)
+				jsonapi.Error(w, http.StatusInternalServerError, "case hold failed")
 				return
 			}
-			writeJSONResponse(w, map[string]any{"case_ref": req.CaseRef, "id_number": identity.Mask(req.IDType, identity.Normalize(req.IDNumber)), "active": active})
+			jsonapi.Write(w, http.StatusOK, map[string]any{"case_ref": req.CaseRef, "id_number": identity.Mask(req.IDType, identity.Normalize(req.IDNumber)), "active": active})
 		})))
 
 	if a.cfg.Demo && a.cfg.hasRole("intake") {
@@ -184,22 +186,6 @@ func (a *app) wireIntake(ctx context.Context) error {
 		a.group.Add(func() error { streamDemoRecords(dctx, svc, demoVs, log); return nil }, func(error) { dcancel() })
 	}
 	return nil
-}
-
-// writeJSONError answers code with body, a JSON error object, typed as JSON
-// (http.Error would call it text/plain).
-func writeJSONError(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	fmt.Fprintln(w, body)
-}
-
-func writeJSONResponse(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }
 
 // intakeDemoVenue is a fictional venue of the demo district.

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+
+	"github.com/netpulse/netpulse/jsonapi"
 )
 
 // maxAPIBody bounds source definitions and YAML imports.
@@ -25,8 +28,8 @@ const maxAPIBody = 1 << 20
 //	POST   /api/v1/sources/import    YAML; all sources valid or nothing stored
 //
 // A bad definition is answered 400 with {"error", "problems":[{field, reason}]}.
-func Handler(store *Store, health *Health) http.Handler {
-	a := &api{store: store, health: health}
+func Handler(store *Store, health *Health, log *slog.Logger) http.Handler {
+	a := &api{store: store, health: health, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/sources", a.list)
 	mux.HandleFunc("POST /api/v1/sources", a.create)
@@ -42,23 +45,21 @@ func Handler(store *Store, health *Health) http.Handler {
 type api struct {
 	store  *Store
 	health *Health
+	log    *slog.Logger // detail of failures answered 500
 }
 
 type apiError struct {
-	Error    string       `json:"error"`
+	jsonapi.Body
 	Problems []FieldError `json:"problems,omitempty"`
 }
 
 func (a *api) fail(w http.ResponseWriter, err error) {
 	var ve *ValidationError
-	switch {
-	case errors.As(err, &ve):
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid source " + ve.Source, Problems: ve.Problems})
-	case errors.Is(err, ErrNotFound):
-		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
-	default:
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+	if errors.As(err, &ve) {
+		jsonapi.Write(w, http.StatusBadRequest, apiError{Body: jsonapi.NewBody(w, "invalid source "+ve.Source), Problems: ve.Problems})
+		return
 	}
+	jsonapi.Fail(w, a.log, err, "source request failed")
 }
 
 func (a *api) list(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +76,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 	if srcs == nil {
 		srcs = []Source{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sources": srcs})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"sources": srcs})
 }
 
 func (a *api) get(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +89,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, src)
+	jsonapi.Write(w, http.StatusOK, src)
 }
 
 func decodeSource(w http.ResponseWriter, r *http.Request) (Source, error) {
@@ -112,7 +113,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.store.Source(src.Name); err == nil {
-		writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("source %q exists; PUT /api/v1/sources/%s replaces it", src.Name, src.Name)})
+		jsonapi.Error(w, http.StatusConflict, fmt.Sprintf("source %q exists; PUT /api/v1/sources/%s replaces it", src.Name, src.Name))
 		return
 	}
 	if err := a.store.PutSources(r.Context(), src); err != nil {
@@ -124,7 +125,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, stored)
+	jsonapi.Write(w, http.StatusCreated, stored)
 }
 
 func (a *api) put(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +151,7 @@ func (a *api) put(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, stored)
+	jsonapi.Write(w, http.StatusOK, stored)
 }
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request) {
@@ -182,22 +183,22 @@ func (a *api) export(w http.ResponseWriter, _ *http.Request) {
 func (a *api) importYAML(w http.ResponseWriter, r *http.Request) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "read body: " + err.Error()})
+		jsonapi.Error(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
 	srcs, err := UnmarshalYAML(b)
 	if err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
-			writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid sources file", Problems: ve.Problems})
+			jsonapi.Write(w, http.StatusBadRequest, apiError{Body: jsonapi.NewBody(w, "invalid sources file"), Problems: ve.Problems})
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := a.store.PutSources(r.Context(), srcs...); err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"imported": len(srcs)})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"imported": len(srcs)})
 }

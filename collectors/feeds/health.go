@@ -2,13 +2,14 @@ package feeds
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/netpulse/netpulse/jsonapi"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -319,15 +320,7 @@ func (h *Health) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		body = map[string]any{"sources": h.All(), "shared": false, "error": err.Error()}
 	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // the client hung up; nothing useful to do
+	jsonapi.Write(w, http.StatusOK, body)
 }
 
 // forget drops a deleted source's health and metrics.

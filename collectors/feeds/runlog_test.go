@@ -3,6 +3,7 @@ package feeds
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestRunLogSharedHealth(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	code, body := do(t, Handler(bStore, bHealth), "GET", "/api/v1/sources/health", "")
+	code, body := do(t, Handler(bStore, bHealth, slog.New(slog.DiscardHandler)), "GET", "/api/v1/sources/health", "")
 	var got struct {
 		Sources []SourceHealth
 		Shared  bool

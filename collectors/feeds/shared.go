@@ -6,6 +6,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/netpulse/netpulse/kvtable"
 	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
@@ -31,7 +32,7 @@ func (s *Store) Share(sh Shared) { s.shared = sh }
 // sources are then the cluster's, to be changed through a node's API.
 func (s *Store) Replica() (bool, error) {
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error { ok = kvtopic.Replica(tx); return nil })
+	err := s.db.View(func(tx *bolt.Tx) error { ok = kvtable.Replica(tx); return nil })
 	return ok, err
 }
 
@@ -52,13 +53,13 @@ type sourceTable struct{ s *Store }
 
 func (t sourceTable) Next(context.Context) (int64, error) {
 	var n int64
-	err := t.s.db.View(func(tx *bolt.Tx) error { n = kvtopic.NextIn(tx); return nil })
+	err := t.s.db.View(func(tx *bolt.Tx) error { n = kvtable.NextIn(tx); return nil })
 	return n, err
 }
 
 func (t sourceTable) Apply(_ context.Context, entries []kvtopic.Entry, next int64) error {
 	return t.s.db.Update(func(tx *bolt.Tx) error {
-		if kvtopic.NextIn(tx) >= next {
+		if kvtable.NextIn(tx) >= next {
 			return nil
 		}
 		for _, e := range entries {
@@ -79,7 +80,7 @@ func (t sourceTable) Apply(_ context.Context, entries []kvtopic.Entry, next int6
 				return err
 			}
 		}
-		return kvtopic.SetNextIn(tx, next)
+		return kvtable.SetNextIn(tx, next)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -141,7 +142,7 @@ func TestAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := Handler(st, h)
+	api := Handler(st, h, slog.New(slog.DiscardHandler))
 	src, _ := json.Marshal(validSource())
 
 	steps := []struct {
@@ -206,7 +207,7 @@ func TestHealthSurvivesRestartAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, body := do(t, Handler(st, h), "GET", "/api/v1/sources/health", "")
+	code, body := do(t, Handler(st, h, slog.New(slog.DiscardHandler)), "GET", "/api/v1/sources/health", "")
 	var got struct{ Sources []SourceHealth }
 	if err := json.Unmarshal([]byte(body), &got); err != nil || code != 200 {
 		t.Fatalf("health: %d %s %v", code, body, err)

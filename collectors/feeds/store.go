@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/netpulse/netpulse/jsonapi"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -43,7 +44,7 @@ var (
 )
 
 // ErrNotFound is returned for a source name that is not registered.
-var ErrNotFound = errors.New("source not found")
+var ErrNotFound = fmt.Errorf("source not found: %w", jsonapi.ErrNotFound)
 
 // OpenStore opens (creating) dir/feeds.db.
 func OpenStore(dir string) (*Store, error) {

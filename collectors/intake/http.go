@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/netpulse/netpulse/access"
 )
 
@@ -22,18 +24,6 @@ func (s *Service) Routes(mux *http.ServeMux, reg *access.Registry) {
 	mux.Handle("POST /api/v1/intake/quarantine/resubmit", venueOnly(http.HandlerFunc(s.handleResubmit)))
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
 // callerVenue is the venue the caller acts for.
 func callerVenue(r *http.Request) (string, bool) {
 	p, ok := access.FromContext(r.Context())
@@ -46,7 +36,7 @@ func callerVenue(r *http.Request) (string, bool) {
 func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	venue, ok := callerVenue(r)
 	if !ok {
-		writeError(w, http.StatusForbidden, "caller is not bound to a venue")
+		jsonapi.Error(w, http.StatusForbidden, "caller is not bound to a venue")
 		return
 	}
 	if !s.enter(w) {
@@ -55,7 +45,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	defer s.leave()
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 200 {
-		writeError(w, http.StatusBadRequest, "Idempotency-Key longer than 200 characters")
+		jsonapi.Error(w, http.StatusBadRequest, "Idempotency-Key longer than 200 characters")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
@@ -63,10 +53,10 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			s.refused.WithLabelValues("413").Inc()
-			writeError(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.o.MaxBody, 10)+" bytes; split the batch")
+			jsonapi.Error(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.o.MaxBody, 10)+" bytes; split the batch")
 			return
 		}
-		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
 	ans, replayed, err := s.Submit(r.Context(), venue, key, r.Header.Get("Content-Type"), body)
@@ -77,7 +67,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	writeJSON(w, http.StatusOK, ans)
+	jsonapi.Write(w, http.StatusOK, ans)
 }
 
 // enter takes an in-flight slot before the body is read, or answers 503
@@ -89,7 +79,7 @@ func (s *Service) enter(w http.ResponseWriter) bool {
 	default:
 		s.refused.WithLabelValues("503").Inc()
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "intake busy: too many batches in flight; retry after 1 s")
+		jsonapi.Error(w, http.StatusServiceUnavailable, "intake busy: too many batches in flight; retry after 1 s")
 		return false
 	}
 }
@@ -107,43 +97,43 @@ func (s *Service) writeSubmitError(w http.ResponseWriter, r *http.Request, venue
 		} else {
 			s.o.Log.Warn("intake: bus unavailable", "venue", venue, "err", err)
 		}
-		writeError(w, code, err.Error())
+		jsonapi.Error(w, code, err.Error())
 	case errors.Is(err, ErrKeyConflict):
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		jsonapi.Error(w, http.StatusUnprocessableEntity, err.Error())
 	case errors.Is(err, ErrBody):
 		s.refused.WithLabelValues("400").Inc()
-		writeError(w, http.StatusBadRequest, err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, ErrUnknownVenue):
-		writeError(w, http.StatusForbidden, err.Error())
+		jsonapi.Error(w, http.StatusForbidden, err.Error())
 	case r.Context().Err() != nil:
 		// The client left; nothing to answer.
 	default:
 		s.o.Log.Error("intake batch failed", "venue", venue, "err", err)
-		writeError(w, http.StatusInternalServerError, "batch not accepted; retry later")
+		jsonapi.Error(w, http.StatusInternalServerError, "batch not accepted; retry later")
 	}
 }
 
 func (s *Service) handleReceipt(w http.ResponseWriter, r *http.Request) {
 	venue, ok := callerVenue(r)
 	if !ok {
-		writeError(w, http.StatusForbidden, "caller is not bound to a venue")
+		jsonapi.Error(w, http.StatusForbidden, "caller is not bound to a venue")
 		return
 	}
 	rc, err := s.Receipt(venue, r.PathValue("batch"))
 	if err != nil {
-		writeError(w, http.StatusNotFound, "no such batch for this venue")
+		jsonapi.Error(w, http.StatusNotFound, "no such batch for this venue")
 		return
 	}
-	writeJSON(w, http.StatusOK, rc)
+	jsonapi.Write(w, http.StatusOK, rc)
 }
 
 func (s *Service) handleVerify(w http.ResponseWriter, r *http.Request) {
 	var rc Receipt
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&rc); err != nil {
-		writeError(w, http.StatusBadRequest, "body must be a receipt: "+err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, "body must be a receipt: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"valid": s.VerifyReceipt(rc)})
+	jsonapi.Write(w, http.StatusOK, map[string]bool{"valid": s.VerifyReceipt(rc)})
 }
 
 func (s *Service) handleQuarantine(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +142,7 @@ func (s *Service) handleQuarantine(w http.ResponseWriter, r *http.Request) {
 		venue, ok = r.URL.Query().Get("venue"), r.URL.Query().Get("venue") != ""
 	}
 	if !ok {
-		writeError(w, http.StatusBadRequest, "venue required")
+		jsonapi.Error(w, http.StatusBadRequest, "venue required")
 		return
 	}
 	q := r.URL.Query()
@@ -166,16 +156,16 @@ func (s *Service) handleQuarantine(w http.ResponseWriter, r *http.Request) {
 	total, rows, err := s.Quarantined(r.Context(), venue, status, limit, offset)
 	if err != nil {
 		s.o.Log.Error("list quarantine", "venue", venue, "err", err)
-		writeError(w, http.StatusInternalServerError, "quarantine unavailable")
+		jsonapi.Error(w, http.StatusInternalServerError, "quarantine unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "rows": rows})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"total": total, "rows": rows})
 }
 
 func (s *Service) handleResubmit(w http.ResponseWriter, r *http.Request) {
 	venue, ok := callerVenue(r)
 	if !ok {
-		writeError(w, http.StatusForbidden, "caller is not bound to a venue")
+		jsonapi.Error(w, http.StatusForbidden, "caller is not bound to a venue")
 		return
 	}
 	if !s.enter(w) {
@@ -186,11 +176,11 @@ func (s *Service) handleResubmit(w http.ResponseWriter, r *http.Request) {
 		Items []Fix `json:"items"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.o.MaxBody)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "body must be {\"items\": [{\"batch_id\", \"row\", \"record\"}]}: "+err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, "body must be {\"items\": [{\"batch_id\", \"row\", \"record\"}]}: "+err.Error())
 		return
 	}
 	if len(req.Items) == 0 || len(req.Items) > s.o.MaxRows {
-		writeError(w, http.StatusBadRequest, "items must hold 1 to "+strconv.Itoa(s.o.MaxRows)+" rows")
+		jsonapi.Error(w, http.StatusBadRequest, "items must hold 1 to "+strconv.Itoa(s.o.MaxRows)+" rows")
 		return
 	}
 	ans, err := s.Resubmit(r.Context(), venue, req.Items)
@@ -198,7 +188,7 @@ func (s *Service) handleResubmit(w http.ResponseWriter, r *http.Request) {
 		s.writeSubmitError(w, r, venue, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ans)
+	jsonapi.Write(w, http.StatusOK, ans)
 }
 
 func paging(limitS, offsetS string) (int, int) {

@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/netpulse/netpulse/kvtable"
 	"github.com/netpulse/netpulse/pipeline/kvtopic"
 )
 
@@ -318,19 +319,19 @@ type ledgerTable struct{ l *ledger }
 
 func (t ledgerTable) Next(context.Context) (int64, error) {
 	var n int64
-	err := t.l.db.View(func(tx *bolt.Tx) error { n = kvtopic.NextIn(tx); return nil })
+	err := t.l.db.View(func(tx *bolt.Tx) error { n = kvtable.NextIn(tx); return nil })
 	return n, err
 }
 
 func (t ledgerTable) Apply(_ context.Context, entries []kvtopic.Entry, next int64) error {
 	return t.l.db.Update(func(tx *bolt.Tx) error {
-		if kvtopic.NextIn(tx) >= next {
+		if kvtable.NextIn(tx) >= next {
 			return nil
 		}
 		if err := applyEntries(tx, entries); err != nil {
 			return err
 		}
-		return kvtopic.SetNextIn(tx, next)
+		return kvtable.SetNextIn(tx, next)
 	})
 }
 

@@ -38,6 +38,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/kvtable"
+
 	"github.com/segmentio/kafka-go"
 )
 
@@ -48,31 +50,14 @@ const DefaultTopic = "netpulse.state"
 // compression); nothing of it was written.
 var ErrTooLarge = errors.New("too large for the state topic")
 
-// Entry is one key of one table. A nil Value deletes the key.
-type Entry struct {
-	Key   string
-	Value []byte
-}
-
-// Table is one node's local copy of a table.
-type Table interface {
-	// Next returns the offset of the first message not yet applied
-	// (0 when nothing was).
-	Next(ctx context.Context) (int64, error)
-	// Apply writes entries, in order, and records next as the offset to
-	// resume from, in one transaction. When the table is already at next or
-	// beyond (another process applied the same topic to the same file), it
-	// must leave it alone: a batch that overlaps the table's position
-	// replays to the same state, but one that ends before it would turn
-	// keys back.
-	Apply(ctx context.Context, entries []Entry, next int64) error
-}
-
-// Snapshotter is a Table that can list its local entries, so that a node
-// that kept its state alone brings it into the cluster (Start).
-type Snapshotter interface {
-	Snapshot(ctx context.Context) ([]Entry, error)
-}
+// The table contract lives in package kvtable, below every user of it, so
+// that a foundation such as access can keep a replicated table without
+// knowing Kafka. These aliases keep kvtopic's callers reading naturally.
+type (
+	Entry       = kvtable.Entry
+	Table       = kvtable.Table
+	Snapshotter = kvtable.Snapshotter
+)
 
 // Options configure a Log.
 type Options struct {

@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/netpulse/netpulse/kvtable"
 	"github.com/netpulse/netpulse/pipeline/bus/kafkatest"
 )
 
@@ -54,13 +55,13 @@ func openBoltTable(t testing.TB, path string) *boltTable {
 
 func (b *boltTable) Next(context.Context) (int64, error) {
 	var n int64
-	err := b.db.View(func(tx *bolt.Tx) error { n = NextIn(tx); return nil })
+	err := b.db.View(func(tx *bolt.Tx) error { n = kvtable.NextIn(tx); return nil })
 	return n, err
 }
 
 func (b *boltTable) Apply(_ context.Context, entries []Entry, next int64) error {
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		if NextIn(tx) >= next {
+		if kvtable.NextIn(tx) >= next {
 			entries = nil
 			return nil
 		}
@@ -76,7 +77,7 @@ func (b *boltTable) Apply(_ context.Context, entries []Entry, next int64) error 
 				return err
 			}
 		}
-		return SetNextIn(tx, next)
+		return kvtable.SetNextIn(tx, next)
 	})
 	if err == nil {
 		b.mu.Lock()

@@ -1,11 +1,11 @@
 package posts_test
 
 import (
-	"github.com/netpulse/netpulse/pipeline/posts"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/netpulse/netpulse/pipeline/posts"
 	"io/fs"
 	"os"
 	"sync/atomic"

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/netpulse/netpulse/pipeline/bus"
 )
 
@@ -62,7 +64,7 @@ type Intake struct {
 func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		intakeError(w, http.StatusMethodNotAllowed, "use POST")
+		jsonapi.Error(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
 	in.once.Do(func() {
@@ -77,12 +79,12 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-in.slots }()
 	default:
 		w.Header().Set("Retry-After", "1")
-		intakeError(w, http.StatusServiceUnavailable, "intake busy: too many pushes in flight; retry after 1 s")
+		jsonapi.Error(w, http.StatusServiceUnavailable, "intake busy: too many pushes in flight; retry after 1 s")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxIntakeBytes))
 	if err != nil {
-		intakeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxIntakeBytes))
+		jsonapi.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxIntakeBytes))
 		return
 	}
 	now := time.Now
@@ -91,7 +93,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	posts, rejected, err := ParseBatch(body, now().UTC())
 	if err != nil {
-		intakeError(w, http.StatusBadRequest, err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	msgs := make([]bus.Message, len(posts))
@@ -109,7 +111,7 @@ func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				code = http.StatusServiceUnavailable
 				w.Header().Set("Retry-After", "10")
 			}
-			intakeError(w, code, "posts not accepted: the bus could not take them; retry the whole batch")
+			jsonapi.Error(w, code, "posts not accepted: the bus could not take them; retry the whole batch")
 			return
 		}
 	}
@@ -196,10 +198,4 @@ func jsonField(err error) string {
 		return "published_at"
 	}
 	return "row"
-}
-
-func intakeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

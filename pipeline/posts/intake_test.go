@@ -1,9 +1,9 @@
 package posts_test
 
 import (
-	"github.com/netpulse/netpulse/pipeline/posts"
 	"context"
 	"encoding/json"
+	"github.com/netpulse/netpulse/pipeline/posts"
 	"net/http"
 	"net/http/httptest"
 	"strings"

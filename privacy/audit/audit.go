@@ -1,6 +1,9 @@
 // Package audit keeps the tamper-evident log of every read of personal data:
 // an append-only, HMAC-chained table (netpulse.audit_log) per node, and a
 // verifier that walks every chain.
+//
+// A foundation of netpulse (README, Layout): every layer may use it, and it
+// uses none of them.
 package audit
 
 import (
@@ -12,7 +15,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
 )
 
 // Store is what the log needs of the ClickHouse store (pipeline/store.DB

@@ -3,6 +3,9 @@
 // the keyed hash used for exact lookup plus the AES-GCM ciphertext used for a
 // logged reveal. The keys come from configuration or from files generated
 // once into the data folder, never from code.
+//
+// A foundation of netpulse (README, Layout): every layer may use it, and it
+// uses none of them.
 package identity
 
 import (

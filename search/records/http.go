@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/netpulse/netpulse/privacy/audit"
 
 	"github.com/netpulse/netpulse/access"
@@ -39,18 +41,6 @@ func (a *API) Routes(mux *http.ServeMux, reg *access.Registry) {
 	mux.Handle("GET /api/v1/records/{id}/reveal", analyst(http.HandlerFunc(a.handleReveal)))
 	mux.Handle("GET /api/v1/audit", auditor(http.HandlerFunc(a.handleAuditList)))
 	mux.Handle("GET /api/v1/audit/verify", auditor(http.HandlerFunc(a.handleAuditVerify)))
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
 }
 
 func validCaseRef(s string) bool {
@@ -134,15 +124,15 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := parseFilter(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if !validCaseRef(caseRef) {
 		if a.audit(ctx, r, action, caseRef, describe(f, format), 0, "refused") != nil {
-			writeError(w, http.StatusServiceUnavailable, "audit log unavailable")
+			jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 			return
 		}
-		writeError(w, http.StatusForbidden, "a case reference (X-Case-Ref, 1 to 64 characters) is required to search personal data")
+		jsonapi.Error(w, http.StatusForbidden, "a case reference (X-Case-Ref, 1 to 64 characters) is required to search personal data")
 		return
 	}
 	if format == "csv" {
@@ -150,17 +140,17 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	total, rows, err := a.Search.Search(ctx, f)
 	if errors.Is(err, ErrNoFilter) {
-		writeError(w, http.StatusBadRequest, err.Error())
+		jsonapi.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err != nil {
 		_ = a.audit(ctx, r, action, caseRef, describe(f, format), 0, "error")
 		a.Log.Error("record search", "err", err)
-		writeError(w, http.StatusInternalServerError, "search failed")
+		jsonapi.Error(w, http.StatusInternalServerError, "search failed")
 		return
 	}
 	if a.audit(ctx, r, action, caseRef, describe(f, format), len(rows), "ok") != nil {
-		writeError(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
+		jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
 		return
 	}
 	if format == "csv" {
@@ -172,7 +162,7 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	if rows == nil {
 		rows = []Result{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "records": rows})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"total": total, "records": rows})
 }
 
 func (a *API) handleReveal(w http.ResponseWriter, r *http.Request) {
@@ -182,31 +172,31 @@ func (a *API) handleReveal(w http.ResponseWriter, r *http.Request) {
 	filter, _ := json.Marshal(map[string]string{"record_id": id})
 	if !validCaseRef(caseRef) {
 		if a.audit(ctx, r, "reveal", caseRef, string(filter), 0, "refused") != nil {
-			writeError(w, http.StatusServiceUnavailable, "audit log unavailable")
+			jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 			return
 		}
-		writeError(w, http.StatusForbidden, "a case reference (X-Case-Ref) is required to reveal an identity number")
+		jsonapi.Error(w, http.StatusForbidden, "a case reference (X-Case-Ref) is required to reveal an identity number")
 		return
 	}
 	rec, number, err := a.Search.Reveal(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		_ = a.audit(ctx, r, "reveal", caseRef, string(filter), 0, "not_found")
-		writeError(w, http.StatusNotFound, "no such record")
+		jsonapi.Error(w, http.StatusNotFound, "no such record")
 		return
 	}
 	if err != nil {
 		_ = a.audit(ctx, r, "reveal", caseRef, string(filter), 0, "error")
 		a.Log.Error("reveal", "err", err)
-		writeError(w, http.StatusInternalServerError, "reveal failed")
+		jsonapi.Error(w, http.StatusInternalServerError, "reveal failed")
 		return
 	}
 	if a.audit(ctx, r, "reveal", caseRef, string(filter), 1, "ok") != nil {
-		writeError(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
+		jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable; nothing shown")
 		return
 	}
 	rec.IDNumber = number
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, rec)
+	jsonapi.Write(w, http.StatusOK, rec)
 }
 
 func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
@@ -226,23 +216,23 @@ func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
 	total, es, err := a.Audit.List(r.Context(), from, to, limit, max(offset, 0))
 	if err != nil {
 		a.Log.Error("audit list", "err", err)
-		writeError(w, http.StatusInternalServerError, "audit log unavailable")
+		jsonapi.Error(w, http.StatusInternalServerError, "audit log unavailable")
 		return
 	}
 	if es == nil {
 		es = []audit.Entry{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "entries": es})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"total": total, "entries": es})
 }
 
 func (a *API) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 	v, err := a.Audit.Verify(r.Context())
 	if err != nil {
 		a.Log.Error("audit verify", "err", err)
-		writeError(w, http.StatusInternalServerError, "audit log unavailable")
+		jsonapi.Error(w, http.StatusInternalServerError, "audit log unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	jsonapi.Write(w, http.StatusOK, v)
 }
 
 // WriteCSV writes results as CSV. Cells that a spreadsheet would run as a

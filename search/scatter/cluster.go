@@ -45,6 +45,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	blevesearch "github.com/blevesearch/bleve/v2/search"
 
 	"github.com/netpulse/netpulse/search"
@@ -305,19 +307,19 @@ func Handler(c *Coordinator, loc *time.Location, log *slog.Logger) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := search.ParseRequest(r, loc)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			jsonapi.Error(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		res, err := c.Search(r.Context(), req)
 		var qe *search.QueryError
 		switch {
 		case errors.As(err, &qe):
-			writeError(w, http.StatusBadRequest, err.Error())
+			jsonapi.Error(w, http.StatusBadRequest, err.Error())
 			return
 		case err != nil:
 			log.Error("cluster search", "q", req.Query, "err", err)
 			w.Header().Set("Retry-After", "5")
-			writeError(w, http.StatusServiceUnavailable, "search failed on a node; retry")
+			jsonapi.Error(w, http.StatusServiceUnavailable, "search failed on a node; retry")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -325,10 +327,4 @@ func Handler(c *Coordinator, loc *time.Location, log *slog.Logger) http.Handler 
 		enc.SetEscapeHTML(false)
 		_ = enc.Encode(res)
 	})
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

@@ -1,4 +1,4 @@
-package kvtopic
+package kvtable
 
 import (
 	"encoding/binary"
