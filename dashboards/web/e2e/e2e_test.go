@@ -634,7 +634,7 @@ func TestUploadCSVShowsRowError(t *testing.T) {
 	}
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(baseURL+"/operator"),
-		chromedp.WaitVisible(chromedp.CSS(`#upload-form input[type=file]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#upload-form button[type=submit]`)),
 		chromedp.SetUploadFiles(chromedp.CSS(`#upload-form input[type=file]`), []string{file}),
 		chromedp.Click(chromedp.CSS(`#upload-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#upload-summary`)),

@@ -71,6 +71,14 @@
     htmx.trigger(form, "submit");
   });
 
+  // The file picker shows the chosen file's name in the page's language.
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!input || input.type !== "file" || !input.closest(".file-pick")) return;
+    var name = input.closest(".file-pick").querySelector(".file-name");
+    if (name) name.textContent = input.files.length ? input.files[0].name : name.dataset.none;
+  });
+
   // A new query starts without the facet filters of the previous one.
   document.addEventListener("input", function (ev) {
     if (ev.target && ev.target.id === "q" && ev.target.form && ev.target.form.elements.source) {
