@@ -225,8 +225,10 @@ func (m *Manager) handleDeleteSilence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Manager) handlePrecision(w http.ResponseWriter, r *http.Request) {
+	// Days past ten years would put the start before any stored time
+	// (and past what the store parses), so they mean the default too.
 	days, _ := strconv.Atoi(r.URL.Query().Get("days"))
-	if days <= 0 {
+	if days <= 0 || days > 3650 {
 		days = 30
 	}
 	p, err := m.PrecisionByRule(r.Context(), time.Now().AddDate(0, 0, -days))

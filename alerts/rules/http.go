@@ -63,7 +63,16 @@ func (e *Engine) handleValidate(w http.ResponseWriter, r *http.Request) {
 		e.writeValidation(w, err)
 		return
 	}
-	jsonapi.Write(w, http.StatusOK, map[string]any{"rules": rs})
+	jsonapi.Write(w, http.StatusOK, map[string]any{"rules": nonNil(rs)})
+}
+
+// nonNil keeps a file without rules answering "rules": [] (the documented
+// list), not null.
+func nonNil(rs []Rule) []Rule {
+	if rs == nil {
+		return []Rule{}
+	}
+	return rs
 }
 
 func (e *Engine) handlePut(w http.ResponseWriter, r *http.Request) {
@@ -78,5 +87,5 @@ func (e *Engine) handlePut(w http.ResponseWriter, r *http.Request) {
 		e.writeValidation(w, err)
 		return
 	}
-	jsonapi.Write(w, http.StatusCreated, map[string]any{"rules": rs})
+	jsonapi.Write(w, http.StatusCreated, map[string]any{"rules": nonNil(rs)})
 }

@@ -61,7 +61,10 @@ type Cuts interface {
 }
 
 // Doc is a post with the tokens another stage already cut from it; Tokens
-// nil means "cut them here". Arrived is when it reached the bus (zero:
+// nil means "cut them here". Tokens must be a precise-mode cut (jieba's
+// Segmenter.Terms), never the index's search-mode cut: search mode adds
+// the words inside longer words (江岸 and 岸区 inside 江岸区), which would be
+// counted as terms of their own and crowd the top terms. Arrived is when it reached the bus (zero:
 // now); a replay carries the same time, so it lands in the same bucket.
 type Doc struct {
 	Post    posts.Post

@@ -145,8 +145,15 @@ type flagValue struct {
 }
 
 func (fv *flagValue) String() string {
-	if fv == nil || !fv.f.v.IsValid() {
+	// A zero value prints as nothing, so that --help shows no "(default
+	// 0s)" for a setting that has no default.
+	if fv == nil || !fv.f.v.IsValid() || fv.f.v.IsZero() {
 		return ""
+	}
+	// Lists print as they are written on the command line (a,b), not as
+	// Go's [a b], so that --help shows a value one can paste back.
+	if l, ok := fv.f.v.Interface().([]string); ok {
+		return strings.Join(l, ",")
 	}
 	return fmt.Sprint(fv.f.v.Interface())
 }
@@ -166,10 +173,17 @@ func loadConfig(cmd string, args []string, getenv func(string) string, stderr io
 		}
 	}
 	// Parse the flags into a scratch config first, only to learn --config.
+	// The scratch starts from the defaults because the flag package takes
+	// each flag's "(default …)" in --help from its value at registration.
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scratch := &Config{}
 	for _, f := range scratch.fields() {
+		if f.def != "" {
+			if err := setField(f.v, f.def); err != nil {
+				return nil, fmt.Errorf("default of %s: %w", f.name, err)
+			}
+		}
 		fs.Var(&flagValue{f: f}, f.name, f.help)
 	}
 	if err := fs.Parse(args); err != nil {

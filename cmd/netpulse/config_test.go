@@ -123,3 +123,38 @@ func FuzzConfigFile(f *testing.F) {
 		loadConfig("serve", []string{"--config", p}, func(string) string { return "" }, io.Discard)
 	})
 }
+
+// TestHelpPrintsRealDefaults checks that `serve --help` shows, for every
+// setting, the value serve will use when nothing overrides it: a flag
+// printing "(default 0s)" for a 200ms default misleads whoever tunes it.
+func TestHelpPrintsRealDefaults(t *testing.T) {
+	var help strings.Builder
+	if _, err := loadConfig("serve", []string{"--help"}, func(string) string { return "" }, &help); err == nil {
+		t.Fatal("--help did not stop the start-up")
+	}
+	used, err := loadConfig("serve", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The flag package prints one block per flag: "  -name type\n    \thelp (default X)".
+	blocks := map[string]string{}
+	for _, b := range strings.Split(help.String(), "\n  -")[1:] {
+		name, _, _ := strings.Cut(b, " ")
+		name, _, _ = strings.Cut(name, "\n")
+		blocks[name] = b
+	}
+	for _, f := range used.fields() {
+		b, ok := blocks[f.name]
+		if !ok {
+			t.Errorf("--help does not list -%s", f.name)
+			continue
+		}
+		want := (&flagValue{f: f}).String()
+		switch {
+		case f.def == "" && strings.Contains(b, "(default "):
+			t.Errorf("-%s has no default but --help shows one: %q", f.name, b)
+		case f.def != "" && !strings.Contains(b, "(default "+want+")"):
+			t.Errorf("-%s: --help says %q, serve uses %q", f.name, strings.TrimSpace(b), want)
+		}
+	}
+}

@@ -38,12 +38,15 @@ import (
 // Subsystems are wired in wire*(): each adds its routes to mux and its loops
 // to the run group, so that one place starts and stops every goroutine.
 type app struct {
-	cfg    *Config
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	bus    bus.Bus
-	db     *store.DB
-	access *access.Registry
+	cfg *Config
+	log *slog.Logger
+	reg *prometheus.Registry
+	bus bus.Bus
+	db  *store.DB
+	// sourceTitles gives feed sources' display names to the web UI; set
+	// by wireFeeds, nil on nodes without the feeds store.
+	sourceTitles func(context.Context) (map[string]string, error)
+	access       *access.Registry
 	// alerts is set by wireAlerts; later wires raise alerts through it
 	// (feeds: a source failing several runs in a row).
 	alerts *lifecycle.Manager

@@ -88,6 +88,16 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 	if err != nil {
 		return err
 	}
+	a.sourceTitles = func(context.Context) (map[string]string, error) {
+		srcs, err := st.Sources()
+		m := make(map[string]string, len(srcs))
+		for _, s := range srcs {
+			if s.Title != "" {
+				m[s.Name] = s.Title
+			}
+		}
+		return m, err
+	}
 	h := access.Require(a.access, access.RoleAdmin)(feeds.Handler(st, health, a.log.With("part", "sources")))
 	a.mux.Handle("/api/v1/sources", h)
 	a.mux.Handle("/api/v1/sources/", h)

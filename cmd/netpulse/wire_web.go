@@ -12,7 +12,14 @@ import (
 // order. The demo logins come from wireIntake.
 func (a *app) wireWeb(ctx context.Context) error {
 	s, err := web.New(web.Options{Access: a.access, Mux: a.mux, DB: a.db,
-		Log: a.log.With("part", "web"), Secure: a.cfg.TLSCert != "", DeadLetters: a.deadLetterCount})
+		Log: a.log.With("part", "web"), Secure: a.cfg.TLSCert != "", DeadLetters: a.deadLetterCount,
+		// Read at request time: the feeds subsystem may be wired later.
+		SourceTitles: func(ctx context.Context) (map[string]string, error) {
+			if a.sourceTitles == nil {
+				return nil, nil
+			}
+			return a.sourceTitles(ctx)
+		}})
 	if err != nil {
 		return fmt.Errorf("web UI: %w", err)
 	}

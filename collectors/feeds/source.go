@@ -40,7 +40,10 @@ const (
 // Source is one configured site or feed.
 type Source struct {
 	Name string `json:"name" yaml:"name"`
-	Kind Kind   `json:"kind" yaml:"kind"`
+	// Title is the name pages show (人民网, 江城论坛); empty shows Name,
+	// which stays the identifier in posts, facets and the API.
+	Title string `json:"title,omitempty" yaml:"title,omitempty"`
+	Kind  Kind   `json:"kind" yaml:"kind"`
 	// URL is the feed, or for html the first list page.
 	URL string `json:"url" yaml:"url"`
 	// Interval between runs; each run starts up to Jitter later so that

@@ -278,7 +278,7 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		MonthURL: pageURL(Current("month", h.o.Now()).String(), rep.Unit),
 		Chart: chartData{Daily: rep.Daily, Reasons: rep.Reasons, Ranking: rep.Ranking, Labels: map[string]any{
 			"records": v.t("col.records"), "share5m": v.t("col.share_5m"), "score": v.t("col.score"),
-			"prevScore": v.t("col.prev_score"), "alerts": v.t("col.alerts")}}}
+			"prevScore": v.t("col.prev_score"), "alerts": v.t("col.alerts"), "noData": v.t("no_data")}}}
 	if cur, err := ParsePeriod(rep.Period); err == nil {
 		next := Current(cur.Kind, cur.End)
 		if !next.Start.After(h.o.Now()) {

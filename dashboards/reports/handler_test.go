@@ -113,7 +113,7 @@ func TestHTMLPage(t *testing.T) {
 		"本期有数据上传的已登记场所数 ÷ 已登记场所数（未注销） = 4 / 6",
 		"超过 2.0 天", // the silence threshold in its formula
 		"critical 15.0 分钟, warning 1.0 小时", // the SLA in its formula
-		`id="chart-daily"`, `<script src="/static/vendor/echarts.min.js">`, `id="report-data"`,
+		`id="chart-daily"`, `<script src="/reports/assets/report.js" defer>`, `id="report-data"`,
 		`href="/reports/2026-W47.pdf"`, `href="/reports/?period=2026-W46"`, `href="/reports/?period=2026-W48"`,
 	} {
 		if !strings.Contains(body, want) {

@@ -224,12 +224,21 @@ type section struct {
 	figs  []figSpec
 }
 
+// sections lists the report's statements. The figures of one group must
+// stand together: the page and the PDF print a group's heading where the
+// group changes, so a group split in two prints its heading twice.
 func sections() []section {
 	return []section{
 		{"venues", qCoverage, tblRecords, []figSpec{
 			{key: "coverage", format: FormatPercent, value: "coverage", num: "delivering", den: "registered"},
 			{key: "venues_registered", format: FormatCount, value: "registered"},
 			{key: "venues_delivering", format: FormatCount, value: "delivering"},
+		}},
+		{"venues", qSilentSummary, tblRecords, []figSpec{
+			{key: "silent_incidents", format: FormatCount, value: "incidents"},
+			{key: "silent_venues", format: FormatCount, value: "venues"},
+			{key: "silent_duration", format: FormatDuration, value: "silent_seconds"},
+			{key: "silent_longest", format: FormatDuration, value: "longest_seconds"},
 		}},
 		{"records", qDelivery, tblRecords, []figSpec{
 			{key: "records", format: FormatCount, value: "records"},
@@ -239,12 +248,6 @@ func sections() []section {
 		{"records", qValid, tblQuarantine, []figSpec{
 			{key: "valid_share", format: FormatPercent, value: "valid_share", num: "accepted", den: "received_rows"},
 			{key: "rejected_rows", format: FormatCount, value: "rejected"},
-		}},
-		{"venues", qSilentSummary, tblRecords, []figSpec{
-			{key: "silent_incidents", format: FormatCount, value: "incidents"},
-			{key: "silent_venues", format: FormatCount, value: "venues"},
-			{key: "silent_duration", format: FormatDuration, value: "silent_seconds"},
-			{key: "silent_longest", format: FormatDuration, value: "longest_seconds"},
 		}},
 		{"feeds", qFeeds, tblPosts, []figSpec{
 			{key: "sources_active", format: FormatCount, value: "sources_active", district: true},

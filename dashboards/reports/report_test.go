@@ -240,3 +240,19 @@ func TestMonth(t *testing.T) {
 		t.Errorf("%d daily points, want 30", len(r.Daily))
 	}
 }
+
+// TestGroupsStandTogether: the HTML and the PDF print a group heading
+// where the group changes, so each group's figures must be contiguous.
+func TestGroupsStandTogether(t *testing.T) {
+	done := map[string]bool{}
+	last := ""
+	for _, s := range sections() {
+		if s.group != last {
+			if done[s.group] {
+				t.Errorf("group %s is split: its heading would appear twice", s.group)
+			}
+			done[last] = true
+			last = s.group
+		}
+	}
+}

@@ -53,7 +53,7 @@ func flatten(rows []map[string]any) []map[string]any {
 	return out
 }
 
-var sourceColumns = []string{"name", "kind", "url", "enabled", "interval", "health.last_success_at",
+var sourceColumns = []string{"name", "title", "kind", "url", "enabled", "interval", "health.last_success_at",
 	"health.failing", "health.consecutive_failures", "health.posts_total", "health.last_error"}
 
 // venueDelivery is a venue's delivery accounting from the intake API.

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-var auditColumns = []string{"seq", "at", "actor", "role", "action", "case_ref", "filter", "rows", "outcome", "hash"}
+var auditColumns = []string{"seq", "at", "actor", "role", "action", "case_ref", "filter", "rows", "outcome", "chain", "hash"}
 
 type auditData struct {
 	Query   url.Values

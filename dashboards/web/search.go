@@ -35,11 +35,13 @@ type postHit struct {
 	Score       float64   `json:"score"`
 	Fragments   []string  `json:"fragments"`
 	Duplicates  int       `json:"duplicates"`
+	SourceTitle string    `json:"-"` // the source's display name
 }
 
 type facetBucket struct {
 	Term  string `json:"term"`
 	Count int    `json:"count"`
+	Label string `json:"-"` // what the page shows for Term
 }
 
 // recordResults is the answer of GET /api/v1/records. Records are shown
@@ -81,6 +83,15 @@ func (s *Server) searchPosts(w http.ResponseWriter, r *http.Request) {
 	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/search/posts", q, nil, nil, &res); err != nil {
 		data["Error"] = apiErrorKey(err)
 		data["Detail"] = err.Error()
+	}
+	titles := s.sourceTitles(r.Context())
+	for i := range res.Hits {
+		res.Hits[i].SourceTitle = sourceTitle(titles, res.Hits[i].Source)
+	}
+	if res.Facets != nil {
+		for i := range res.Facets.Source {
+			res.Facets.Source[i].Label = sourceTitle(titles, res.Facets.Source[i].Term)
+		}
 	}
 	data["Res"] = res
 	page := res.Page

@@ -138,6 +138,18 @@ func funcs(lang string, cat i18n.Catalogue) template.FuncMap {
 				if t, ok := cat["venue."+s]; ok {
 					return t
 				}
+				if t, ok := cat["source_kind."+s]; ok {
+					return t
+				}
+			case col == "actor":
+				// "user:li" is the audit log's principal id; the reader
+				// wants the name (the role has its own column).
+				if name, ok := strings.CutPrefix(s, "user:"); ok {
+					return name
+				}
+			case col == "chain" && s == "":
+				// One node writes one chain, which has no name.
+				return cat["audit.chain_single"]
 			case col == "role":
 				if t, ok := cat["role."+s]; ok {
 					return t

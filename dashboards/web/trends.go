@@ -72,6 +72,7 @@ type topTerm struct {
 type samplePost struct {
 	Title       string    `json:"title"`
 	Source      string    `json:"source"`
+	SourceTitle string    `json:"-"` // the source's display name
 	URL         string    `json:"url"`
 	PublishedAt time.Time `json:"published_at"`
 }
@@ -110,7 +111,11 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 		d.Error = apiErrorKey(err)
 	}
 	d.Tracked, d.Until = ov.TrackedTerms, ov.EvaluatedUntil
+	titles := s.sourceTitles(ctx)
 	for _, tp := range ov.Topics {
+		for i := range tp.Samples {
+			tp.Samples[i].SourceTitle = sourceTitle(titles, tp.Samples[i].Source)
+		}
 		v := topicView{Status: tp.Status, AlertID: tp.AlertID, Opened: tp.Opened, LastHot: tp.LastHot, Samples: tp.Samples, Summary: tp.Summary}
 		if tp.Outlook != nil {
 			v.Trend, v.Label = tp.Outlook.Trend, tp.Outlook.Label
@@ -236,12 +241,20 @@ func lineChart(name string, pts []volumePoint, marks []volumePoint) map[string]a
 		"xAxis":   map[string]any{"type": "time"},
 		"yAxis":   map[string]any{"type": "value", "minInterval": 1},
 		"series": []map[string]any{{
-			"name": name, "type": "line", "data": data, "showSymbol": false,
+			// A series of one or two points has no line to see: show them.
+			"name": name, "type": "line", "data": data, "showSymbol": len(data) <= 2,
 			"areaStyle": map[string]any{"opacity": 0.12},
 			"markPoint": map[string]any{"symbol": "pin", "symbolSize": 36, "data": mk,
 				"itemStyle": map[string]any{"color": "#d4380d"}},
 		}},
 	}
+}
+
+// wallMilli is t on the unit's clock (cst), as milliseconds of a UTC time
+// with the same wall-clock reading.
+func wallMilli(t time.Time) int64 {
+	_, off := t.In(cst).Zone()
+	return t.UnixMilli() + int64(off)*1000
 }
 
 func barChart(top []topTerm) map[string]any {

@@ -40,6 +40,9 @@ type Options struct {
 	// DeadLetters, if set, counts the messages held in the dead-letter
 	// topic (shown on the admin page: input the pipeline could not use).
 	DeadLetters func(ctx context.Context) (int64, error)
+	// SourceTitles maps feed source names to the names pages show; nil,
+	// or a name it lacks, shows the source's name.
+	SourceTitles func(context.Context) (map[string]string, error)
 }
 
 // Server holds the UI's handlers.
@@ -52,6 +55,28 @@ type Server struct {
 	secure bool
 	static http.Handler
 	dead   func(ctx context.Context) (int64, error)
+	titles func(context.Context) (map[string]string, error)
+}
+
+// sourceTitles maps source names to display names; on failure the pages
+// show names, which is worse to read but still right.
+func (s *Server) sourceTitles(ctx context.Context) map[string]string {
+	if s.titles == nil {
+		return nil
+	}
+	m, err := s.titles(ctx)
+	if err != nil {
+		s.log.Debug("source titles", "err", err)
+	}
+	return m
+}
+
+// sourceTitle is name's display name under titles.
+func sourceTitle(titles map[string]string, name string) string {
+	if t := titles[name]; t != "" {
+		return t
+	}
+	return name
 }
 
 // New builds the UI server.
@@ -68,7 +93,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	return &Server{Shell: sh, access: o.Access, api: apiClient{mux: o.Mux}, db: o.DB, log: o.Log,
-		secure: o.Secure, static: http.StripPrefix("/static/", http.FileServerFS(sub)), dead: o.DeadLetters}, nil
+		secure: o.Secure, static: http.StripPrefix("/static/", http.FileServerFS(sub)), dead: o.DeadLetters, titles: o.SourceTitles}, nil
 }
 
 // Register adds the UI's routes to mux.

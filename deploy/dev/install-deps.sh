@@ -31,7 +31,8 @@ install_kafka() {
   if [ -f "$dest/.complete" ]; then return; fi
   log "fetching Apache Kafka 4.1.1 jars from Maven Central"
   mkdir -p "$dest"
-  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
+  # Batch mode with colour off: no ANSI codes in make test's output.
+  mvn -q -B -Dstyle.color=never -f "$here/kafka/pom.xml" dependency:copy-dependencies \
       -DoutputDirectory="$dest" -DincludeScope=runtime
   touch "$dest/.complete"
 }

@@ -4,7 +4,7 @@
 # (status code, content type, body schema, headers).
 #
 # usage: deploy/dev/schemathesis.sh BASE_URL
-# env:   NP_VENUE_KEY NP_ADMIN NP_ANALYST NP_AUDITOR   bearer credentials, one per role
+# env:   NP_VENUE_KEY NP_ADMIN NP_ANALYST NP_AUDITOR NP_DUTY NP_LEADER   bearer credentials, one per role
 #        MAX_EXAMPLES (default 30)   examples per operation
 #        ST_VENV (default ~/.cache/netpulse/schemathesis-venv)
 # Each operation is run with the credential of the role that may call it
@@ -32,7 +32,11 @@ run() { # credential, path regex
     --seed 1 --request-timeout 20 --no-color ${ST_EXTRA:-} || status=1
 }
 run "${NP_VENUE_KEY:?}" '^/api/v1/intake/(access-records|receipts|quarantine/resubmit)'
-run "${NP_ADMIN:?}" '^/api/v1/(intake/quarantine$|intake/deliveries|venues/|records/holds|sources)'
-run "${NP_ANALYST:?}" '^/api/v1/records(/\{record_id\}/reveal)?$'
+run "${NP_ADMIN:?}" '^/api/v1/(intake/quarantine$|intake/posts|intake/deliveries|venues/|records/holds|sources)'
+run "${NP_ANALYST:?}" '^/api/v1/(records(/\{record_id\}/reveal)?|search/posts|trends.*)$'
 run "${NP_AUDITOR:?}" '^/api/v1/audit'
+# The alert stream never ends, so it is left to the load test; search/repair
+# exists only on cluster nodes.
+run "${NP_DUTY:?}" '^/api/v1/(alerts(?!/stream)|rules)'
+run "${NP_LEADER:?}" '^/(api/v1/reports|healthz|metrics)$'
 exit $status

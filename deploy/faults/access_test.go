@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // route is one registered pattern and who may use it. api routes take a
@@ -187,6 +189,8 @@ func TestRouteTableCoversEveryRegisteredRoute(t *testing.T) {
 		known[r.pattern] = true
 	}
 	root := moduleRoot()
+	documented := openAPIOperations(t, filepath.Join(root, "docs", "openapi.yaml"))
+	registered := map[string]bool{}
 	var missing []string
 	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -211,6 +215,12 @@ func TestRouteTableCoversEveryRegisteredRoute(t *testing.T) {
 		}
 		for _, m := range registration.FindAllSubmatch(b, -1) {
 			p := string(m[1])
+			if op, ok := apiOperation(p); ok {
+				registered[op] = true
+				if !documented[op] {
+					t.Errorf("%s: route %s is not in docs/openapi.yaml", rel, p)
+				}
+			}
 			switch {
 			case known[p]:
 			// The feeds API and the reports pages are mounted as subtrees
@@ -226,4 +236,56 @@ func TestRouteTableCoversEveryRegisteredRoute(t *testing.T) {
 	for _, m := range missing {
 		t.Errorf("route %s is not in the access matrix (deploy/faults/access_test.go)", m)
 	}
+	var stale []string
+	for op := range documented {
+		if !registered[op] {
+			stale = append(stale, op)
+		}
+	}
+	sort.Strings(stale)
+	for _, op := range stale {
+		t.Errorf("docs/openapi.yaml documents %s, which no code registers", op)
+	}
+	if len(registered) < 10 {
+		t.Errorf("found only %d API routes in the sources; the registration pattern has stopped matching", len(registered))
+	}
+}
+
+// apiOperation turns a registered pattern of the JSON API (or of /healthz
+// and /metrics) into "METHOD /path/{}" with its path parameters unnamed, as
+// openAPIOperations does; pages and subtree mounts are not operations.
+func apiOperation(pattern string) (string, bool) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok || !(strings.HasPrefix(path, "/api/") || path == "/healthz" || path == "/metrics") {
+		return "", false
+	}
+	return method + " " + pathParam.ReplaceAllString(path, "{}"), true
+}
+
+var pathParam = regexp.MustCompile(`\{[^}]*\}`)
+
+// openAPIOperations lists the operations of the OpenAPI file as
+// "METHOD /path/{}".
+func openAPIOperations(t *testing.T, file string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	out := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			switch method {
+			case "get", "put", "post", "delete", "patch", "head", "options":
+				out[strings.ToUpper(method)+" "+pathParam.ReplaceAllString(path, "{}")] = true
+			}
+		}
+	}
+	return out
 }

@@ -17,7 +17,7 @@ func TestSchemathesis(t *testing.T) {
 	data := t.TempDir()
 	venue := registerVenues(t, data, "ST-", 1)[0]
 	tokens := map[string]string{}
-	for _, r := range []string{"admin", "analyst", "auditor"} {
+	for _, r := range []string{"admin", "analyst", "auditor", "duty", "leader"} {
 		tokens[r] = addUser(t, data, "st-"+r, r)
 	}
 	s := startServer(t, data, "--demo")
@@ -31,7 +31,7 @@ func TestSchemathesis(t *testing.T) {
 	cmd := exec.Command(filepath.Join(moduleRoot(), "deploy", "dev", "schemathesis.sh"), s.base)
 	cmd.Dir = t.TempDir() // schemathesis writes its cache in the working folder
 	cmd.Env = append(os.Environ(), "NP_VENUE_KEY="+venue.key, "NP_ADMIN="+tokens["admin"], "NP_ANALYST="+tokens["analyst"],
-		"NP_AUDITOR="+tokens["auditor"], "MAX_EXAMPLES="+examples)
+		"NP_AUDITOR="+tokens["auditor"], "NP_DUTY="+tokens["duty"], "NP_LEADER="+tokens["leader"], "MAX_EXAMPLES="+examples)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 3 {
 		t.Fatalf("schemathesis could not be installed from PyPI (pip needs network access to pypi.org):\n%s", tail(string(out), 2000))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,17 @@ func TestRevealNeedsCaseRefAndIsAudited(t *testing.T) {
 	code, body = f.get(t, f.analyst, "CASE-7", "/api/v1/records/"+id+"/reveal")
 	if code != 200 || !strings.Contains(body, `"id_number":"`+num+`"`) || !strings.Contains(body, `"name":"张4"`) {
 		t.Fatalf("reveal with case ref: %d %s", code, body)
+	}
+	// The revealed record is the searched one with the number in full:
+	// venue name, district, end time and the rest stay.
+	var revealed records.Result
+	if err := json.Unmarshal([]byte(body), &revealed); err != nil {
+		t.Fatal(err)
+	}
+	searched := a.Records[0]
+	searched.IDNumber = num
+	if !reflect.DeepEqual(revealed, searched) || revealed.VenueName == "" || revealed.District == "" {
+		t.Errorf("reveal answered %+v, the search showed %+v", revealed, searched)
 	}
 
 	code, body = f.get(t, f.auditor, "", "/api/v1/audit")

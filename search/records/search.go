@@ -125,26 +125,38 @@ func (s *Searcher) Search(ctx context.Context, f Filter) (uint64, []Result, erro
 		return 0, nil, fmt.Errorf("count records: %w", err)
 	}
 	var rows []Result
-	q := `SELECT r.record_id AS record_id, r.venue AS venue, v.name AS venue_name, v.district AS district,
-       r.kind AS kind, r.place AS place, r.id_type AS id_type, r.id_masked AS id_number, r.name AS name,
-       r.started_at AS started_at, r.ended_at AS ended_at, r.ip AS ip, r.mac AS mac,
-       r.party_size AS party_size, r.received_at AS received_at
-FROM (SELECT * FROM netpulse.access_records FINAL WHERE ` + where + ` ORDER BY started_at DESC, record_id LIMIT ? OFFSET ?) AS r
-LEFT JOIN (SELECT code, name, district FROM netpulse.venues FINAL) AS v ON v.code = r.venue
-ORDER BY started_at DESC, record_id`
+	q := resultQuery("", `SELECT * FROM netpulse.access_records FINAL WHERE `+where+` ORDER BY started_at DESC, record_id LIMIT ? OFFSET ?`) +
+		` ORDER BY started_at DESC, record_id`
 	if err := s.db.Select(ctx, &rows, q, append(args, size, (page-1)*size)...); err != nil {
 		return 0, nil, fmt.Errorf("search records: %w", err)
 	}
 	for i := range rows {
-		if rows[i].EndedAt != nil && rows[i].EndedAt.Unix() <= 0 {
-			rows[i].EndedAt = nil
-		}
+		rows[i].clean()
 	}
 	var total uint64
 	if len(n) == 1 {
 		total = n[0].N
 	}
 	return total, rows, nil
+}
+
+// resultQuery selects the columns of Result, with the venue's name and
+// district, for the records that inner selects. Search and Reveal share it
+// so that a revealed record shows everything the search showed.
+func resultQuery(extra, inner string) string {
+	return `SELECT r.record_id AS record_id, r.venue AS venue, v.name AS venue_name, v.district AS district,
+       r.kind AS kind, r.place AS place, r.id_type AS id_type, r.id_masked AS id_number, r.name AS name,
+       r.started_at AS started_at, r.ended_at AS ended_at, r.ip AS ip, r.mac AS mac,
+       r.party_size AS party_size, r.received_at AS received_at` + extra + `
+FROM (` + inner + `) AS r
+LEFT JOIN (SELECT code, name, district FROM netpulse.venues FINAL) AS v ON v.code = r.venue`
+}
+
+// clean turns the store's zero end time (an open session) into none.
+func (r *Result) clean() {
+	if r.EndedAt != nil && r.EndedAt.Unix() <= 0 {
+		r.EndedAt = nil
+	}
 }
 
 // Reveal decrypts the identity number and the name of one record.
@@ -154,13 +166,14 @@ func (s *Searcher) Reveal(ctx context.Context, recordID string) (Result, string,
 		IDEnc   string `json:"id_enc"`
 		NameEnc string `json:"name_enc"`
 	}
-	if err := s.db.Select(ctx, &rows, `SELECT record_id, venue, kind, place, id_type, id_masked AS id_number, name,
-		started_at, received_at, id_enc, name_enc FROM netpulse.access_records FINAL WHERE record_id = ? LIMIT 1`, recordID); err != nil {
+	q := resultQuery(", r.id_enc AS id_enc, r.name_enc AS name_enc", `SELECT * FROM netpulse.access_records FINAL WHERE record_id = ? LIMIT 1`)
+	if err := s.db.Select(ctx, &rows, q, recordID); err != nil {
 		return Result{}, "", fmt.Errorf("reveal %s: %w", recordID, err)
 	}
 	if len(rows) == 0 {
 		return Result{}, "", ErrNotFound
 	}
+	rows[0].clean()
 	plain, err := s.protect.Decrypt(rows[0].IDEnc)
 	if err != nil {
 		return Result{}, "", fmt.Errorf("reveal %s: %w", recordID, err)

@@ -171,19 +171,19 @@ func (s *Site) Close() error {
 func (s *Site) Sources() []feeds.Source {
 	d := func(v time.Duration) feeds.Duration { return feeds.Duration(v) }
 	return []feeds.Source{
-		{Name: "demo-news", Kind: feeds.KindHTML, URL: s.BaseURL + "/news/list_1.html", Enabled: true,
+		{Name: "demo-news", Title: "江城新闻网（演示）", Kind: feeds.KindHTML, URL: s.BaseURL + "/news/list_1.html", Enabled: true,
 			Interval: d(20 * time.Second), Jitter: d(5 * time.Second), HostDelay: d(50 * time.Millisecond),
 			MaxDepth: 3, MaxPages: 60,
 			Selectors: feeds.Selectors{List: "ul.news-list a.title", Next: ".pager a.next", Title: "h1.article-title",
 				Body: ".article-content", Author: ".author", Time: ".pubtime"}},
-		{Name: "demo-forum", Kind: feeds.KindHTML, URL: s.BaseURL + "/bbs/forum-1.html", Enabled: true,
+		{Name: "demo-forum", Title: "江岸论坛（演示）", Kind: feeds.KindHTML, URL: s.BaseURL + "/bbs/forum-1.html", Enabled: true,
 			Interval: d(15 * time.Second), Jitter: d(5 * time.Second), HostDelay: d(50 * time.Millisecond),
 			MaxDepth: 5, MaxPages: 120, Charset: "gbk",
 			Selectors: feeds.Selectors{List: "#threadlist td.subject", Next: "a.nxt", Title: "#thread_subject",
 				Body: "#postmessage", Author: ".pi a.xi2", Time: "#authorposton"}},
-		{Name: "demo-rss", Kind: feeds.KindRSS, URL: s.BaseURL + "/feeds/tips.xml", Enabled: true,
+		{Name: "demo-rss", Title: "反诈提示 RSS（演示）", Kind: feeds.KindRSS, URL: s.BaseURL + "/feeds/tips.xml", Enabled: true,
 			Interval: d(20 * time.Second), Jitter: d(5 * time.Second), HostDelay: d(50 * time.Millisecond)},
-		{Name: "demo-atom", Kind: feeds.KindAtom, URL: s.BaseURL + "/feeds/alerts.xml", Enabled: true,
+		{Name: "demo-atom", Title: "预警通报 Atom（演示）", Kind: feeds.KindAtom, URL: s.BaseURL + "/feeds/alerts.xml", Enabled: true,
 			Interval: d(30 * time.Second), Jitter: d(5 * time.Second), HostDelay: d(50 * time.Millisecond)},
 	}
 }

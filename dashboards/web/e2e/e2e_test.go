@@ -31,7 +31,20 @@ import (
 )
 
 // chromiumPath is Debian's Chromium, installed by deploy/dev/install-deps.sh.
-const chromiumPath = "/usr/bin/chromium"
+// The real binary is called, not the /usr/bin/chromium wrapper script: the
+// wrapper's shell tests print "[: …: unexpected operator" on every start,
+// which reads as an error in test output.
+var chromiumPath = func() string {
+	if _, err := os.Stat("/usr/lib/chromium/chromium"); err == nil {
+		return "/usr/lib/chromium/chromium"
+	}
+	return "/usr/bin/chromium"
+}()
+
+// screenshotDir is where every run writes its screenshots (README.md names
+// it), relative to the module root, unless NETPULSE_SCREENSHOTS says
+// otherwise.
+const screenshotDir = "test-output/screenshots"
 
 var (
 	baseURL     string
@@ -56,20 +69,26 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	screenshots = os.Getenv("NETPULSE_SCREENSHOTS")
 	if screenshots == "" {
-		screenshots, _ = os.MkdirTemp("", "netpulse-screenshots-")
+		screenshots = filepath.Join(moduleRoot(), screenshotDir)
 	}
+	// A run's pictures only: a stale one from an earlier run would mislead.
+	os.RemoveAll(screenshots)
 	if err := os.MkdirAll(screenshots, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "e2e: screenshots in %s\n", screenshots)
 
-	stop, err := startServer(tmp)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+	// NETPULSE_E2E_URL points the tests at a serve --demo that is already
+	// running (for working on the pages); otherwise they start their own.
+	if baseURL = os.Getenv("NETPULSE_E2E_URL"); baseURL == "" {
+		stop, err := startServer(tmp)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		defer stop()
 	}
-	defer stop()
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
@@ -81,6 +100,7 @@ func run(m *testing.M) int {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("lang", "zh-CN"),
+		chromedp.Flag("accept-lang", "zh-CN,zh"),
 		chromedp.UserDataDir(filepath.Join(tmp, "chromium-profile")),
 		chromedp.WindowSize(1440, 960),
 	)
@@ -109,8 +129,7 @@ func run(m *testing.M) int {
 // startServer builds netpulse into dir, runs `serve --demo` on a free port
 // and waits for /healthz.
 func startServer(dir string) (func(), error) {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	root := moduleRoot()
 	bin := filepath.Join(dir, "netpulse")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/netpulse")
 	build.Dir = root
@@ -165,6 +184,11 @@ func startServer(dir string) (func(), error) {
 	stop()
 	b, _ := os.ReadFile(logf.Name())
 	return nil, fmt.Errorf("netpulse not healthy within 2 minutes:\n%s", tail(b))
+}
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 func tail(b []byte) string {
@@ -240,6 +264,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 		return
 	}
 	p := filepath.Join(screenshots, name+".png")
+	os.MkdirAll(filepath.Dir(p), 0o755)
 	if err := os.WriteFile(p, buf, 0o644); err != nil {
 		t.Errorf("write screenshot: %v", err)
 	}
@@ -483,7 +508,7 @@ func TestChineseSearchHighlights(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(ctx)
-	sources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#post-results .hit .meta .badge")].map(b => b.textContent)`))
+	sources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#post-results .hit .meta .badge")].map(b => b.dataset.source)`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,7 +635,7 @@ func TestUploadCSVShowsRowError(t *testing.T) {
 	}
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(baseURL+"/operator"),
-		chromedp.WaitVisible(chromedp.CSS(`#upload-form input[type=file]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#upload-form button[type=submit]`)),
 		chromedp.SetUploadFiles(chromedp.CSS(`#upload-form input[type=file]`), []string{file}),
 		chromedp.Click(chromedp.CSS(`#upload-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#upload-summary`)),

@@ -15,10 +15,26 @@
         opt.xAxis.axisLabel = { hideOverlap: true, formatter: { day: "{MM}-{dd}", hour: "{HH}:{mm}" } };
       }
       opt.textStyle = { fontFamily: getComputedStyle(document.body).fontFamily };
+      // A chart with nothing to draw says so, instead of empty axes.
+      if (!hasData(opt)) {
+        opt.graphic = [{ type: "text", left: "center", top: "middle", silent: true,
+          style: { text: document.body.dataset.noData || "暂无数据", fill: "#64748b", fontSize: 14 } }];
+      }
       opt.color = ["#1d4ed8", "#0f766e", "#b45309", "#7c3aed"];
       var chart = echarts.init(el, null, { renderer: "canvas" });
       chart.setOption(opt);
       el._chart = chart;
+    });
+  }
+  function value(d) {
+    if (d === null || d === undefined) return 0;
+    if (Array.isArray(d)) return value(d[d.length - 1]);
+    if (typeof d === "object") return value(d.value);
+    return Number(d) || 0;
+  }
+  function hasData(opt) {
+    return (opt.series || []).some(function (s) {
+      return (s.data || []).some(function (d) { return value(d) !== 0; });
     });
   }
   window.addEventListener("resize", function () {
@@ -53,6 +69,14 @@
       form.elements.to.value = a.dataset.facetDay;
     }
     htmx.trigger(form, "submit");
+  });
+
+  // The file picker shows the chosen file's name in the page's language.
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!input || input.type !== "file" || !input.closest(".file-pick")) return;
+    var name = input.closest(".file-pick").querySelector(".file-name");
+    if (name) name.textContent = input.files.length ? input.files[0].name : name.dataset.none;
   });
 
   // A new query starts without the facet filters of the previous one.
