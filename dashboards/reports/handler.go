@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/jsonapi"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netpulse/netpulse/access"
@@ -152,7 +154,7 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request, periodText, fo
 	if p, ok := access.FromContext(r.Context()); ok {
 		if own, scoped := p.UnitScope(); scoped {
 			if own == "" || (unit != "" && unit != own) {
-				http.Error(w, "your role reads your own unit's report only", http.StatusForbidden)
+				jsonapi.Error(w, http.StatusForbidden, "your role reads your own unit's report only")
 				return nil, nil, false
 			}
 			unit = own

@@ -33,6 +33,8 @@ const (
 // TestRouteTableCoversEveryRegisteredRoute keeps it complete.
 var routes = []route{
 	{"GET /healthz", "*", false},
+	{"GET /-/healthy", "*", false},
+	{"GET /-/ready", "*", false},
 	{"GET /metrics", "*", false},
 
 	{"POST /api/v1/intake/access-records", venueOp, false},

@@ -24,7 +24,9 @@ func TestCrawlOnlyNodeRaisesFailingSource(t *testing.T) {
 	defer broken.Close()
 	data := t.TempDir()
 	admin := addUser(t, data, "ro-admin", "admin")
-	duty := addUser(t, data, "ro-duty", "duty")
+	// A failing source is a district-level alert with no unit: a
+	// district-wide officer sees it (README, "Who sees which unit").
+	duty := addUser(t, data, "ro-duty", "duty", "--unit", "*")
 	s := startServer(t, data, "--roles", "crawl")
 
 	src := `{"name":"broken-feed","kind":"rss","url":"` + broken.URL + `/feed.xml","interval":"1s","host_delay":"0s","max_depth":1,"max_pages":3,"enabled":true}`

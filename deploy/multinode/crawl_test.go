@@ -98,7 +98,9 @@ func TestCrawlSplit(t *testing.T) {
 	token := admin(t, filepath.Join(dir, "ca"), "user", "add", "--name", "admin", "--role", "admin")
 	for _, n := range []string{"ca", "cb"} {
 		nodes = append(nodes, startNode(t, n, filepath.Join(dir, n),
-			kafkaFlags("--roles", "crawl", "--user-agent", "np-"+n, "--log-level", "info")...))
+			// The test's sites listen on loopback, which the crawler
+			// refuses unless crawl-allow names it.
+			kafkaFlags("--roles", "crawl", "--user-agent", "np-"+n, "--log-level", "info", "--crawl-allow", "127.0.0.1/32")...))
 		tokens = append(tokens, token)
 	}
 	// Sources are added once, through ca: the registry is the cluster's.

@@ -196,7 +196,7 @@ func TestRevealNeedsCaseRefAndIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	searched := a.Records[0]
-	searched.IDNumber = num
+	searched.IDNumber, searched.Name = num, "张4" // a reveal shows the number and the name in full
 	if !reflect.DeepEqual(revealed, searched) || revealed.VenueName == "" || revealed.District == "" {
 		t.Errorf("reveal answered %+v, the search showed %+v", revealed, searched)
 	}

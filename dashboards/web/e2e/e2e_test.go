@@ -821,8 +821,10 @@ func TestRecordRevealIsAudited(t *testing.T) {
 		t.Fatalf("reveal: %v", err)
 	}
 	full, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#record-results .revealed`)))
-	if len(strings.TrimSpace(full)) != 18 || strings.Contains(full, "*") {
-		t.Errorf("revealed identity %q is not a full 18-character number", full)
+	// A reveal shows the number and the name in full: "<number> <name>".
+	number, name, _ := strings.Cut(strings.TrimSpace(full), " ")
+	if len(number) != 18 || strings.Contains(full, "*") || name == "" {
+		t.Errorf("revealed identity %q is not a full 18-character number with the name", full)
 	}
 	// The export is the records API's own CSV, audited as an export.
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#record-results a[download]").href`))
