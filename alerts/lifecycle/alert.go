@@ -186,3 +186,19 @@ func (s *Silence) Matches(a *Alert) bool {
 
 // MatcherFields are the alert fields a silence may match on.
 var MatcherFields = []string{"rule", "key", "kind", "severity", "unit", "term", "id"}
+
+// Summary is the Chinese impact-and-direction paragraph a topic alert
+// carries in its payload ("summary", see trends.TopicPayload), or "" for
+// alerts without one. The board, the mail and the digest all show it.
+func (a Alert) Summary() string {
+	if len(a.Payload) == 0 {
+		return ""
+	}
+	var p struct {
+		Summary string `json:"summary"`
+	}
+	if json.Unmarshal(a.Payload, &p) != nil {
+		return ""
+	}
+	return p.Summary
+}

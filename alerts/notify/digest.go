@@ -58,7 +58,7 @@ func Digest(ctx context.Context, l Lister, now time.Time) (string, string, error
 				esc = " ESCALATED"
 			}
 			fmt.Fprintf(&b, "  [%s] %s — %s, %s since %s%s\n", a.Severity, a.Title, a.State, a.Assignee, a.OpenedAt.Format("01-02 15:04"), esc)
-			if s := payloadSummary(a); s != "" {
+			if s := a.Summary(); s != "" {
 				fmt.Fprintf(&b, "      %s\n", s)
 			}
 		}

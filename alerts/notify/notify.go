@@ -309,27 +309,11 @@ func mailFor(e lifecycle.Event) (string, string) {
 	if len(a.Terms) > 0 {
 		fmt.Fprintf(&b, "Terms:     %v\n", a.Terms)
 	}
-	if s := payloadSummary(a); s != "" {
+	if s := a.Summary(); s != "" {
 		fmt.Fprintf(&b, "\n%s\n", s)
 	}
 	if e.Type == "escalated" {
 		b.WriteString("\nThis alert has not been acknowledged within its SLA.\n")
 	}
 	return subject, b.String()
-}
-
-// payloadSummary is the Chinese impact-and-direction paragraph a topic
-// alert carries in its payload ("summary", see trends.TopicPayload), or ""
-// for alerts without one.
-func payloadSummary(a lifecycle.Alert) string {
-	if len(a.Payload) == 0 {
-		return ""
-	}
-	var p struct {
-		Summary string `json:"summary"`
-	}
-	if json.Unmarshal(a.Payload, &p) != nil {
-		return ""
-	}
-	return p.Summary
 }

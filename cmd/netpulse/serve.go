@@ -50,6 +50,10 @@ type app struct {
 	// alerts is set by wireAlerts; later wires raise alerts through it
 	// (feeds: a source failing several runs in a row).
 	alerts *lifecycle.Manager
+	// monitorUnit owns the district's monitoring alerts (the alerts-config
+	// unit): topic alerts and failing-source alerts carry it, so that its
+	// duty officers see them (README, "Who sees which unit").
+	monitorUnit string
 	// compliance is set by wireCompliance on process nodes; the records
 	// writer hands it every stored batch.
 	compliance *compliance.Checker

@@ -60,7 +60,11 @@ func (a *app) wire(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			a.alerts = mgr
+			cfg, err := loadAlertsConfig(a.cfg.AlertsConfig)
+			if err != nil {
+				return err
+			}
+			a.alerts, a.monitorUnit = mgr, a.ownerUnit(cfg)
 		}
 		if err := a.wireFeeds(ctx, seg); err != nil {
 			return err

@@ -59,6 +59,15 @@ type alertsConfig struct {
 	DigestHour *int `yaml:"digest_hour"`
 }
 
+// ownerUnit is the unit that owns the district's monitoring alerts: the
+// alerts-config unit, in the demo its fictional unit.
+func (a *app) ownerUnit(cfg alertsConfig) string {
+	if cfg.Unit == "" && a.cfg.Demo {
+		return demoUnit
+	}
+	return cfg.Unit
+}
+
 func loadAlertsConfig(path string) (alertsConfig, error) {
 	var c alertsConfig
 	if path == "" {
@@ -109,14 +118,9 @@ func (a *app) wireAlerts(ctx context.Context, seg *jieba.Segmenter) error {
 			bucket, scale = demoBucket, demoTimeScale
 		}
 	}
-	unit := cfg.Unit
-	if a.cfg.Demo {
-		if support == 0 {
-			support = demoMinSupport
-		}
-		if unit == "" {
-			unit = "江岸分局网安大队"
-		}
+	unit := a.ownerUnit(cfg)
+	if a.cfg.Demo && support == 0 {
+		support = demoMinSupport
 	}
 	rulesDir := cfg.RulesDir
 	if rulesDir == "" {
@@ -135,7 +139,7 @@ func (a *app) wireAlerts(ctx context.Context, seg *jieba.Segmenter) error {
 	if err != nil {
 		return err
 	}
-	a.alerts = mgr
+	a.alerts, a.monitorUnit = mgr, unit
 	run := func(name string, fn func(context.Context) error) {
 		rctx, cancel := context.WithCancel(ctx)
 		a.group.Add(func() error {
@@ -305,7 +309,7 @@ type demoDelivery struct {
 // intake service is wired elsewhere and has no hook for scripted gaps.
 func (a *app) demoSilentVenue(ctx context.Context, log interface{ Info(string, ...any) }) error {
 	if _, err := a.access.AddVenue(ctx, access.Venue{Code: demoVenue, Kind: "cafe", Name: "静默演示网吧(演示)",
-		District: "江岸区", Unit: "江岸分局网安大队"}); err != nil && !errors.Is(err, access.ErrExists) {
+		District: "江岸区", Unit: demoUnit}); err != nil && !errors.Is(err, access.ErrExists) {
 		return fmt.Errorf("flatline demo venue: %w", err)
 	}
 	deliver := func(from, to time.Time) error {

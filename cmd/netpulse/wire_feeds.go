@@ -59,7 +59,7 @@ func (a *app) wireFeeds(ctx context.Context, seg *jieba.Segmenter) (err error) {
 			// made the source failing; that run's time names the alert.
 			_, _, err := a.alerts.Raise(ctx, lifecycle.Signal{
 				ID:   "feeds-failing:" + sh.Source + ":" + sh.LastErrorAt.UTC().Format(time.RFC3339Nano),
-				Rule: "feed-source-failing", Kind: "source", Key: "source:" + sh.Source,
+				Rule: "feed-source-failing", Kind: "source", Key: "source:" + sh.Source, Unit: a.monitorUnit,
 				Severity: lifecycle.SeverityWarning, At: sh.LastErrorAt, Payload: sh,
 				Title: fmt.Sprintf("采集源 %s 连续 %d 次抓取失败：%s", sh.Source, sh.ConsecutiveFailures, sh.LastError),
 			})

@@ -241,6 +241,10 @@ type intakeDemoVenue struct {
 // of a large city, the way a station's cyber unit sees it.
 const demoDistrict = "江岸区"
 
+// demoUnit is the demo's fictional unit: its venues, its users and its
+// monitoring alerts.
+const demoUnit = "江岸分局网安大队"
+
 func intakeDemoVenues() []intakeDemoVenue {
 	cafeNames := []string{"星河网咖", "极速电竞馆", "蓝鲸网吧", "风云网络会所", "江滩网咖", "青柠电竞", "光谷之星网吧", "百步亭网咖",
 		"二七电竞馆", "黄浦网络会所", "竹叶山网吧", "后湖电竞", "堤角网咖", "惠济网络会所", "三阳网吧", "大智网咖",
@@ -276,14 +280,14 @@ var intakeDemoUsers = []struct {
 func seedIntakeDemo(ctx context.Context, reg *access.Registry, logf func(string, ...any)) (map[string]intakeDemoVenue, error) {
 	out := map[string]intakeDemoVenue{}
 	for _, v := range intakeDemoVenues() {
-		_, err := reg.AddVenue(ctx, access.Venue{Code: v.code, Kind: v.kind, Name: v.name, District: demoDistrict, Unit: "江岸分局网安大队"})
+		_, err := reg.AddVenue(ctx, access.Venue{Code: v.code, Kind: v.kind, Name: v.name, District: demoDistrict, Unit: demoUnit})
 		if err != nil && !errors.Is(err, access.ErrExists) {
 			return nil, err
 		}
 		out[v.code] = v
 	}
 	for _, u := range intakeDemoUsers {
-		spec := access.UserSpec{Name: u.name, Role: u.role, Unit: "江岸分局网安大队", Password: u.name + "-demo-pass"}
+		spec := access.UserSpec{Name: u.name, Role: u.role, Unit: demoUnit, Password: u.name + "-demo-pass"}
 		if u.venue {
 			spec.Venue = "JA-C01"
 		}

@@ -104,7 +104,9 @@ type Record struct {
 	// at the session's start, for the compliance checks. It is no column:
 	// the bus does not carry every adult's birth date and the table gains
 	// none.
-	BirthDate        string `json:"birth_date,omitempty"`
+	BirthDate string `json:"birth_date,omitempty"`
+	// GuardianContact is the ciphertext of the contact a hotel recorded
+	// for a minor's guardian ("" when none was).
 	GuardianContact  string `json:"guardian_contact,omitempty"`
 	GuardianRelation string `json:"guardian_relation,omitempty"`
 }
@@ -287,7 +289,13 @@ func (v *Validator) Validate(row int, in Input) (Record, []RowError) {
 		Version:     uint64(v.Now.UnixMilli()),
 		RetainUntil: start.Add(v.retention(kind)),
 	}
-	r.GuardianContact, r.GuardianRelation = guardian, relation
+	// A guardian's contact is a third person's personal data: it travels
+	// and is stored as ciphertext only. The compliance checks need to know
+	// that it was recorded, never what it says.
+	if guardian != "" {
+		r.GuardianContact = v.Protect.Encrypt([]byte(guardian))
+	}
+	r.GuardianRelation = relation
 	if idType == identity.TypeResident {
 		if birth, ok := identity.BirthDate(number); ok && identity.IsMinorAt(birth, start) {
 			r.BirthDate = birth.Format("2006-01-02")

@@ -64,20 +64,9 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%d分钟", m)
 }
 
-// Impact is the topic's impact-and-direction paragraph from its payload
-// (trends.TopicPayload.Summary), "" for other alerts.
-func (a alert) Impact() string {
-	if len(a.Payload) == 0 {
-		return ""
-	}
-	var p struct {
-		Summary string `json:"summary"`
-	}
-	if json.Unmarshal(a.Payload, &p) != nil {
-		return ""
-	}
-	return p.Summary
-}
+// Impact is the topic's impact-and-direction paragraph, "" for other
+// alerts (the template's name for lifecycle.Alert.Summary).
+func (a alert) Impact() string { return a.Summary() }
 
 var severityRank = map[string]int{"critical": 0, "warning": 1, "info": 2}
 

@@ -4,7 +4,7 @@
 # (chDB engine, Kafka broker started by the tests, headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-deploy/dev/install-deps.sh chdb kafka chromium
+deploy/dev/install-deps.sh chdb kafka kcat chromium
 export CHDB_LIB_PATH=${CHDB_LIB_PATH:-/usr/local/lib/libchdb.so}
 export CGO_ENABLED=1
 

@@ -3,6 +3,8 @@ package faults
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +26,14 @@ func TestCrawlOnlyNodeRaisesFailingSource(t *testing.T) {
 	defer broken.Close()
 	data := t.TempDir()
 	admin := addUser(t, data, "ro-admin", "admin")
-	// A failing source is a district-level alert with no unit: a
-	// district-wide officer sees it (README, "Who sees which unit").
-	duty := addUser(t, data, "ro-duty", "duty", "--unit", "*")
-	s := startServer(t, data, "--roles", "crawl")
+	duty := addUser(t, data, "ro-duty", "duty") // of 测试大队, the unit that owns monitoring here
+	// The failing-source alert belongs to the unit that owns the
+	// monitoring (alerts-config unit), so that unit's duty officer sees it.
+	alertsCfg := filepath.Join(t.TempDir(), "alerts.yaml")
+	if err := os.WriteFile(alertsCfg, []byte("unit: 测试大队\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, data, "--roles", "crawl", "--alerts-config", alertsCfg)
 
 	src := `{"name":"broken-feed","kind":"rss","url":"` + broken.URL + `/feed.xml","interval":"1s","host_delay":"0s","max_depth":1,"max_pages":3,"enabled":true}`
 	if r := s.mustCall(t, "POST", "/api/v1/sources", admin, []byte(src), "Content-Type", "application/json"); r.code != http.StatusCreated {
@@ -49,7 +55,7 @@ func TestCrawlOnlyNodeRaisesFailingSource(t *testing.T) {
 	}
 
 	s.stop()
-	s.args = []string{"--roles", "api"}
+	s.args = []string{"--roles", "api", "--alerts-config", alertsCfg}
 	s.start()
 	r := s.mustCall(t, "GET", "/api/v1/alerts", duty, nil)
 	if r.code != http.StatusOK {
