@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
@@ -30,6 +31,14 @@ func TestCharsets(t *testing.T) {
 		{"gb18030 undeclared", "text/html", page("", gb18030), ""},
 		{"server lies, source overrides", "text/html; charset=iso-8859-1", page("", gbk), "gbk"},
 		{"gb18030 override", "text/html", page(`<meta charset="utf-8">`, gb18030), "gb18030"},
+		// The word "charset" outside a <meta> tag is no declaration, and
+		// an ASCII first KiB is no sign of windows-1252.
+		{"utf-8 undeclared, @charset in a long style sheet", "text/html", page(longCSS(`@charset "utf-8";`), text), ""},
+		{"utf-8 undeclared, charset in a script", "text/html", page(`<script>var x = "charset=gbk";</script>`+longCSS(""), text), ""},
+		{"gbk undeclared, charset in a comment", "text/html", page(`<!-- charset=gb2312 -->`+longCSS(""), gbk), ""},
+		{"meta claims gb2312, body is utf-8", "text/html", page(`<meta http-equiv="Content-Type" content="text/html; charset=gb2312">`, text), ""},
+		{"gbk meta beyond the first KiB", "text/html", page(longCSS("")+`<meta charset="gbk">`, gbk), ""},
+		{"meta names utf-16 on a gbk page", "text/html", page(`<meta charset="utf-16">`, gbk), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,6 +63,12 @@ func TestCharsets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// longCSS returns a style sheet of more than a KiB of ASCII that begins
+// with first, the way sites inline their CSS before any text.
+func longCSS(first string) string {
+	return "<style>" + first + strings.Repeat(".nav li a { color: #333; padding: 0 4px; }\n", 30) + "</style>"
 }
 
 // TestBodyBound checks that a huge response is cut at MaxBodyBytes rather
@@ -83,4 +98,26 @@ func TestBodyBound(t *testing.T) {
 			t.Errorf("limit %d: body %d bytes, want %d", tt.limit, len(p.body), tt.want)
 		}
 	}
+}
+
+// FuzzHTMLUTF8 feeds arbitrary bodies, as any site may send, through the
+// charset decision: it must not panic and must always hand the extractor
+// valid UTF-8.
+func FuzzHTMLUTF8(f *testing.F) {
+	gbk, _ := simplifiedchinese.GBK.NewEncoder().String("警惕电信诈骗")
+	for _, seed := range []string{
+		`<meta charset="gbk"><p>` + gbk,
+		`<meta http-equiv="Content-Type" content="text/html; charset=gb2312">` + gbk,
+		`<style>@charset "utf-8";</style><p>警惕`,
+		`<meta charset="utf-16"><p>` + gbk,
+		"\xef\xbb\xbf<p>警惕",
+		`<meta content="text/html; charset=" http-equiv=content-type>`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if out := htmlUTF8(&page{body: body}); !utf8.Valid(out) {
+			t.Errorf("htmlUTF8(%q) = %q, not valid UTF-8", body, out)
+		}
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gocolly/colly/v2"
+	xhtml "golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/transform"
@@ -175,36 +176,96 @@ func sleep(ctx context.Context, d time.Duration) error {
 // htmlUTF8 returns the page body as UTF-8. colly has converted it already
 // when the source overrides the charset or the server named one (a server
 // that names utf-8 is believed; a source whose server lies needs the
-// charset override); otherwise
-// the <meta> prescan decides, and a page that declares nothing and is not
-// valid UTF-8 is read as GB18030 (a superset of GBK and GB2312), which is
-// what undeclared Chinese pages almost always are.
+// charset override); otherwise a byte-order mark decides, then a body that
+// is valid UTF-8 is read as such, then a <meta> declaration in the first
+// KiB, and a page that declares nothing is read as GB18030 (a superset of
+// GBK and GB2312), which is what undeclared Chinese pages almost always are.
+//
+// charset.DetermineEncoding alone is not enough: when nothing is declared
+// and the first KiB happens to be ASCII (a long <head> of CSS), it answers
+// windows-1252 without saying whether a declaration was found, and the
+// word "charset" in that CSS or script is no sign of one.
 func htmlUTF8(p *page) []byte {
 	if p.decoded || p.declared != "" {
-		return p.body
+		return validUTF8(p.body)
 	}
 	enc, name, certain := charset.DetermineEncoding(p.body, "text/html")
-	if !certain && !strings.Contains(prescanWindow(p.body), "charset") {
+	if !certain { // no byte-order mark
+		// Chinese text in GBK is practically never valid UTF-8, so a body
+		// that is valid UTF-8 is UTF-8, whatever a copied template's
+		// <meta> claims.
 		if utf8.Valid(p.body) {
 			return p.body
 		}
-		enc, name = simplifiedchinese.GB18030, "gb18030"
+		enc = nil
+		if declared := metaCharset(p.body); declared != "" {
+			enc, name = charset.Lookup(declared)
+		}
+		if enc == nil || strings.HasPrefix(name, "utf-16") { // undeclared, unknown, or impossible in an ASCII-compatible page
+			enc, name = simplifiedchinese.GB18030, "gb18030"
+		}
 	}
 	if name == "utf-8" {
-		return p.body
+		return validUTF8(p.body)
 	}
 	out, _, err := transform.Bytes(enc.NewDecoder(), p.body)
 	if err != nil {
-		return p.body
+		return validUTF8(p.body)
 	}
-	return out
+	return validUTF8(out)
 }
 
-func prescanWindow(b []byte) string {
-	if len(b) > 1024 {
-		b = b[:1024]
+// validUTF8 replaces what is not UTF-8 in a body that claims to be, so the
+// extractor and the index never see broken text.
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
 	}
-	return strings.ToLower(string(b))
+	return bytes.ToValidUTF8(b, []byte("\uFFFD"))
+}
+
+// metaCharset returns the charset that a <meta charset> or <meta
+// http-equiv="Content-Type" content="...; charset=..."> tag names in the
+// first KiB, as the HTML prescan reads it: tags only, so the word in a
+// comment, a style sheet or a script does not count.
+func metaCharset(body []byte) string {
+	if len(body) > 1024 {
+		body = body[:1024]
+	}
+	z := xhtml.NewTokenizer(bytes.NewReader(body))
+	for {
+		switch z.Next() {
+		case xhtml.ErrorToken:
+			return ""
+		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if string(name) != "meta" || !hasAttr {
+				continue
+			}
+			var cs, content string
+			var httpEquiv bool
+			for more := true; more; {
+				var k, v []byte
+				k, v, more = z.TagAttr()
+				switch strings.ToLower(string(k)) {
+				case "charset":
+					cs = string(v)
+				case "content":
+					content = string(v)
+				case "http-equiv":
+					httpEquiv = strings.EqualFold(string(v), "content-type")
+				}
+			}
+			if cs != "" {
+				return strings.TrimSpace(cs)
+			}
+			if httpEquiv {
+				if _, params, err := mime.ParseMediaType(content); err == nil && params["charset"] != "" {
+					return params["charset"]
+				}
+			}
+		}
+	}
 }
 
 var xmlEncodingRE = regexp.MustCompile(`(?i)(<\?xml[^>]*encoding=["'])[^"']*(["'])`)
