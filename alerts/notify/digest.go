@@ -36,28 +36,31 @@ func Digest(ctx context.Context, l Lister, now time.Time) (string, string, error
 		return "", "", err
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "netpulse daily digest, %s to %s (UTC)\n\n", since.UTC().Format("2006-01-02 15:04"), now.UTC().Format("2006-01-02 15:04"))
-	fmt.Fprintf(&b, "Alerts opened: %d. Not yet resolved: %d.\n\n", len(opened), len(stillOpen))
+	fmt.Fprintf(&b, "netpulse 每日告警摘要：%s 至 %s（北京时间）\n\n", since.In(cst).Format("2006-01-02 15:04"), now.In(cst).Format("2006-01-02 15:04"))
+	fmt.Fprintf(&b, "新增告警 %d 条，尚未办结 %d 条。\n\n", len(opened), len(stillOpen))
 	rules := make([]string, 0, len(byRule))
 	for r := range byRule {
 		rules = append(rules, r)
 	}
 	sort.Strings(rules)
 	if len(rules) > 0 {
-		b.WriteString("Opened by rule:\n")
+		b.WriteString("按规则统计新增：\n")
 		for _, r := range rules {
 			fmt.Fprintf(&b, "  %-30s %d\n", r, byRule[r])
 		}
 		b.WriteString("\n")
 	}
 	if len(stillOpen) > 0 {
-		b.WriteString("Unresolved:\n")
+		b.WriteString("尚未办结：\n")
 		for _, a := range stillOpen {
-			esc := ""
+			esc, who := "", a.Assignee
 			if a.Escalated {
-				esc = " ESCALATED"
+				esc = "，已超时升级"
 			}
-			fmt.Fprintf(&b, "  [%s] %s — %s, %s since %s%s\n", a.Severity, a.Title, a.State, a.Assignee, a.OpenedAt.Format("01-02 15:04"), esc)
+			if who == "" {
+				who = "未指派"
+			}
+			fmt.Fprintf(&b, "  [%s] %s — %s，%s，%s起%s\n", label(severityNames, a.Severity), a.Title, label(stateNames, a.State), who, a.OpenedAt.In(cst).Format("01-02 15:04"), esc)
 			if s := a.Summary(); s != "" {
 				fmt.Fprintf(&b, "      %s\n", s)
 			}
@@ -65,16 +68,16 @@ func Digest(ctx context.Context, l Lister, now time.Time) (string, string, error
 		b.WriteString("\n")
 	}
 	if len(prec) > 0 {
-		b.WriteString("Precision by rule (30 days, from officers' feedback):\n")
+		b.WriteString("各规则准确率（近 30 天，据民警反馈）：\n")
 		for _, p := range prec {
 			if p.Useful+p.Noise == 0 {
-				fmt.Fprintf(&b, "  %-30s %d alerts, no feedback\n", p.Rule, p.Alerts)
+				fmt.Fprintf(&b, "  %-30s 告警 %d 条，暂无反馈\n", p.Rule, p.Alerts)
 				continue
 			}
-			fmt.Fprintf(&b, "  %-30s %d alerts, %d useful, %d noise, precision %.0f%%\n", p.Rule, p.Alerts, p.Useful, p.Noise, 100*p.Precision)
+			fmt.Fprintf(&b, "  %-30s 告警 %d 条，有用 %d，误报 %d，准确率 %.0f%%\n", p.Rule, p.Alerts, p.Useful, p.Noise, 100*p.Precision)
 		}
 	}
-	subject := fmt.Sprintf("[netpulse] daily digest: %d alerts, %d unresolved", len(opened), len(stillOpen))
+	subject := fmt.Sprintf("[netpulse] 每日告警摘要：新增 %d 条，未办结 %d 条", len(opened), len(stillOpen))
 	return subject, b.String(), nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -299,21 +300,53 @@ func DeadLetters(ctx context.Context, db *store.DB, limit int) ([]DeadLetter, er
 	return out, nil
 }
 
+// Mail goes to duty officers of a Chinese unit: its frame is in Chinese
+// and its times in China time, like the board's. Rule names, keys and
+// terms stay as written, since officers search for them.
+var cst = time.FixedZone("CST", 8*3600)
+
+// cnTime formats a moment for an officer, with the zone spelled out so a
+// forwarded mail cannot be misread.
+func cnTime(t time.Time) string {
+	return t.In(cst).Format("2006-01-02 15:04:05") + "（北京时间）"
+}
+
+var (
+	eventNames = map[string]string{
+		"opened": "新告警", "updated": "告警更新", "escalated": "超时未签收", "acknowledged": "已签收",
+		"assigned": "已指派", "resolved": "已办结", "note": "新备注", "feedback": "反馈", "silenced": "已静默", "suppressed": "已抑制",
+	}
+	severityNames = map[string]string{"critical": "紧急", "warning": "重要", "info": "一般"}
+	stateNames    = map[string]string{lifecycle.StateOpen: "待处置", lifecycle.StateAcked: "处置中", lifecycle.StateResolved: "已办结"}
+)
+
+// label returns the Chinese name of a code, or the code itself when it has
+// none (a new event type still reads, if in English).
+func label(names map[string]string, code string) string {
+	if n, ok := names[code]; ok {
+		return n
+	}
+	return code
+}
+
 func mailFor(e lifecycle.Event) (string, string) {
 	a := e.Alert
-	subject := fmt.Sprintf("[netpulse %s] %s: %s", a.Severity, e.Type, a.Title)
+	subject := fmt.Sprintf("[netpulse %s] %s：%s", label(severityNames, a.Severity), label(eventNames, e.Type), a.Title)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Alert %s %s at %s.\n\n", a.ID, e.Type, e.At.Format(time.RFC3339))
-	fmt.Fprintf(&b, "Rule:      %s (%s)\nKey:       %s\nSeverity:  %s\nUnit:      %s\nState:     %s\nOpened:    %s\n",
-		a.Rule, a.Kind, a.Key, a.Severity, a.Unit, a.State, a.OpenedAt.Format(time.RFC3339))
+	fmt.Fprintf(&b, "告警 %s：%s，%s。\n\n", a.ID, label(eventNames, e.Type), cnTime(e.At))
+	fmt.Fprintf(&b, "规则：%s（%s）\n对象：%s\n级别：%s\n责任单位：%s\n状态：%s\n首次告警：%s\n",
+		a.Rule, a.Kind, a.Key, label(severityNames, a.Severity), a.Unit, label(stateNames, a.State), cnTime(a.OpenedAt))
+	if a.Assignee != "" {
+		fmt.Fprintf(&b, "负责人：%s\n", a.Assignee)
+	}
 	if len(a.Terms) > 0 {
-		fmt.Fprintf(&b, "Terms:     %v\n", a.Terms)
+		fmt.Fprintf(&b, "关键词：%s\n", strings.Join(a.Terms, "、"))
 	}
 	if s := a.Summary(); s != "" {
 		fmt.Fprintf(&b, "\n%s\n", s)
 	}
 	if e.Type == "escalated" {
-		b.WriteString("\nThis alert has not been acknowledged within its SLA.\n")
+		b.WriteString("\n此告警未在规定时限内签收，请值班民警尽快处置。\n")
 	}
 	return subject, b.String()
 }

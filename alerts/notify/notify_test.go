@@ -257,12 +257,12 @@ func TestDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"digest-" + u, "digest me", "Unresolved:", "precision 100%", summary} {
+	for _, want := range []string{"digest-" + u, "digest me", "尚未办结：", "[紧急] digest me — 待处置，未指派", "准确率 100%", "（北京时间）", summary} {
 		if !strings.Contains(body, want) {
 			t.Errorf("digest lacks %q:\n%s", want, body)
 		}
 	}
-	if !strings.Contains(subject, "daily digest") {
+	if !strings.Contains(subject, "每日告警摘要") {
 		t.Errorf("subject %q", subject)
 	}
 }
