@@ -40,6 +40,7 @@ func shareTable(ctx context.Context, cfg *Config, log *slog.Logger, name string,
 		Brokers:           cfg.Kafka,
 		ReplicationFactor: cfg.topicReplication(kvtopic.DefaultTopic),
 		ClientID:          "netpulse-" + host + "-state",
+		Node:              host,
 		Logger:            log.With("part", "state", "table", name),
 		Join:              join,
 	})

@@ -68,15 +68,26 @@ type Options struct {
 	// cluster (netpulse admin) must not create it with their own settings.
 	Join     bool
 	ClientID string // default "netpulse"
-	Logger   *slog.Logger
+	// Node names this process in the netpulse-node header of what it
+	// writes, so an auditor reading the topic sees who changed a key.
+	Node   string
+	Logger *slog.Logger
 }
+
+// Header names and values of every state message: the same names as the
+// bus's (docs/topics.md), so one reader handles every netpulse topic.
+const (
+	SchemaName    = "netpulse.state"
+	SchemaVersion = "1"
+)
 
 // Log is the shared state topic seen from one node: it writes to it and
 // applies it to the registered tables.
 type Log struct {
-	opts   Options
-	log    *slog.Logger
-	client *kafka.Client
+	opts    Options
+	log     *slog.Logger
+	client  *kafka.Client
+	headers []kafka.Header // of every record this node writes
 
 	tables map[string]Table // fixed before Start
 
@@ -117,6 +128,14 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 		moved:  make(chan struct{}),
 		done:   make(chan struct{}),
 		joined: make(chan struct{}),
+		headers: []kafka.Header{
+			{Key: "netpulse-schema", Value: []byte(SchemaName)},
+			{Key: "netpulse-schema-version", Value: []byte(SchemaVersion)},
+			{Key: "content-type", Value: []byte("application/json")},
+		},
+	}
+	if opts.Node != "" {
+		l.headers = append(l.headers, kafka.Header{Key: "netpulse-node", Value: []byte(opts.Node)})
 	}
 	if err := l.ensureTopic(ctx); err != nil {
 		tr.CloseIdleConnections()
@@ -226,7 +245,7 @@ func (l *Log) produce(ctx context.Context, table string, entries []Entry) (int64
 		// them afresh.
 		recs := make([]kafka.Record, len(entries))
 		for i, e := range entries {
-			recs[i] = kafka.Record{Time: now, Key: kafka.NewBytes([]byte(table + "/" + e.Key)), Value: kafka.NewBytes(e.Value)}
+			recs[i] = kafka.Record{Time: now, Key: kafka.NewBytes([]byte(table + "/" + e.Key)), Value: kafka.NewBytes(e.Value), Headers: l.headers}
 		}
 		res, err := l.client.Produce(ctx, &kafka.ProduceRequest{
 			Topic:        l.opts.Topic,

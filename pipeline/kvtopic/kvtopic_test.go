@@ -328,3 +328,38 @@ func TestOversizedEntry(t *testing.T) {
 		t.Errorf("joining node after the merge: %q, want only the small entry", got)
 	}
 }
+
+// TestStateMessagesCarryHeaders reads the topic as another team's client
+// would: every state message names its schema, version, encoding and the
+// node that wrote it (docs/topics.md).
+func TestStateMessagesCarryHeaders(t *testing.T) {
+	const topic = "state.headers"
+	n := startNode(t, topic, map[string]Table{"venues": openBoltTable(t, dataPath(t, "a"))})
+	ctx := ctxFor(t)
+	if err := n.log.Write(ctx, "venues", Entry{Key: "C01", Value: []byte(`{"code":"C01"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokerAddr}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	var m kafka.Message
+	for {
+		var err error
+		if m, err = r.ReadMessage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Key) == "venues/C01" {
+			break
+		}
+	}
+	got := map[string]string{}
+	for _, h := range m.Headers {
+		got[h.Key] = string(h.Value)
+	}
+	want := map[string]string{"netpulse-schema": "netpulse.state", "netpulse-schema-version": "1",
+		"content-type": "application/json", "netpulse-node": "node-" + topic}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("header %s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+}

@@ -146,7 +146,7 @@ func startNode(t testing.TB, topic string, tables map[string]Table) *node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := Open(ctx, Options{Brokers: []string{brokerAddr}, Topic: topic,
+	l, err := Open(ctx, Options{Brokers: []string{brokerAddr}, Topic: topic, Node: "node-" + topic,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
