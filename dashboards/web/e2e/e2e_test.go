@@ -593,7 +593,11 @@ func TestAcknowledgeAlertMoves(t *testing.T) {
 		t.Fatalf("feedback on %s not shown: %v", id, err)
 	}
 	resolved := fmt.Sprintf(`#col-resolved .alert-card[data-alert-id=%q]`, id)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(card+` details.more summary`)),
+	// A live refresh must not close the panel under the officer's hands
+	// (app.js holds it back), so this finishes well within the bound.
+	rctx, rcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer rcancel()
+	if err := chromedp.Do(rctx, chromedp.Click(chromedp.CSS(card+` details.more summary`)),
 		chromedp.SendKeys(chromedp.CSS(card+` input[name=reason]`), "已核实，误报已处置"),
 		chromedp.Click(chromedp.CSS(card+` form[hx-post$="/resolve"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(resolved))); err != nil {

@@ -136,6 +136,16 @@
         htmx.trigger(document.body, "board-changed");
       }, 300);
     }
+    // A refresh already on its way when the officer opened a panel must
+    // not land on it either: drop that answer and refresh once they are
+    // done. Only the board's own refresh is held back; the answer to the
+    // officer's own action (sent by a form inside the card) still lands.
+    board.addEventListener("htmx:beforeSwap", function (ev) {
+      if (ev.detail.requestConfig && ev.detail.requestConfig.elt === board && busy()) {
+        ev.detail.shouldSwap = false;
+        refresh();
+      }
+    });
     es.onopen = function () { if (dot) dot.classList.add("on"); refresh(); };
     es.onerror = function () { if (dot) dot.classList.remove("on"); };
     // The alerts API names each event after the change (alerts/lifecycle).
