@@ -35,8 +35,8 @@ import (
 )
 
 type options struct {
-	bin, corpus, queries, judged, peerDir, java, work, out, toJudge string
-	limit, reps, rounds, days, batch, clients                       int
+	bin, corpus, queries, judged, peerDir, java, work, out, toJudge, reuse string
+	limit, reps, rounds, days, batch, clients                              int
 }
 
 // Post is one corpus line.
@@ -94,6 +94,7 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "scratch folder (default: a new temporary one, removed after)")
 	flag.StringVar(&o.out, "out", "lucene-compare.json", "JSON result file")
 	flag.StringVar(&o.toJudge, "to-judge", "", "optional file: top-10 hits not yet judged, with their text, for reading")
+	flag.StringVar(&o.reuse, "reuse", "", "a result JSON of an earlier run: print its figures again with the current judgements (no engine runs)")
 	flag.IntVar(&o.limit, "limit", 100000, "posts taken from the corpus (its first N lines); 0 takes all")
 	flag.IntVar(&o.reps, "reps", 20, "timed repetitions of each query per engine")
 	flag.IntVar(&o.rounds, "rounds", 1, "rounds (fresh index each); the best of rounds is reported")
@@ -101,7 +102,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 1000, "posts per intake request")
 	flag.IntVar(&o.clients, "clients", 2, "concurrent intake clients")
 	flag.Parse()
-	if o.bin == "" {
+	if o.bin == "" && o.reuse == "" {
 		log.Fatal("--netpulse-bin is required (deploy/lucene/compare.sh builds one)")
 	}
 	if err := run(context.Background(), o); err != nil {
@@ -154,7 +155,18 @@ func run(ctx context.Context, o options) error {
 	log.Printf("corpus: %d posts from %s; times mapped onto %d days from %s", len(posts), o.corpus, o.days, start.Format(time.DateOnly))
 
 	var nps, lus []Engine
-	for r := 1; r <= o.rounds; r++ {
+	if o.reuse != "" {
+		var prev struct {
+			Rounds int      `json:"rounds"`
+			NP     []Engine `json:"netpulse_rounds"`
+			LU     []Engine `json:"lucene_rounds"`
+		}
+		if err := readJSON(o.reuse, &prev); err != nil {
+			return err
+		}
+		nps, lus, o.rounds = prev.NP, prev.LU, prev.Rounds
+	}
+	for r := 1; r <= o.rounds && o.reuse == ""; r++ {
 		log.Printf("round %d: netpulse serve", r)
 		np, err := runNetpulse(ctx, o, posts, queries, r == o.rounds)
 		if err != nil {
