@@ -154,6 +154,7 @@ func run(ctx context.Context, o options) error {
 	}
 	log.Printf("corpus: %d posts from %s; times mapped onto %d days from %s", len(posts), o.corpus, o.days, start.Format(time.DateOnly))
 
+	load0 := loadAvg()
 	var nps, lus []Engine
 	if o.reuse != "" {
 		var prev struct {
@@ -180,8 +181,12 @@ func run(ctx context.Context, o options) error {
 		}
 		lus = append(lus, lu)
 	}
+	load1 := loadAvg()
 	np, lu := best(nps), best(lus)
 	rel := relevance(posts, queries, judged, nps[len(nps)-1], lus[len(lus)-1])
+	if o.reuse == "" {
+		fmt.Printf("\nload average (1 min) before: %s, after: %s (the machine is shared; figures under load are noisy)\n", load0, load1)
+	}
 	printTable(os.Stdout, o, len(posts), np, lu, rel)
 	if o.toJudge != "" {
 		if err := writeToJudge(o.toJudge, posts, queries, judged, nps[len(nps)-1], lus[len(lus)-1]); err != nil {
@@ -189,7 +194,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	return writeJSON(o.out, map[string]any{
-		"corpus": o.corpus, "posts": len(posts), "days": o.days, "rounds": o.rounds, "reps": o.reps,
+		"corpus": o.corpus, "posts": len(posts), "load_before": load0, "load_after": load1, "days": o.days, "rounds": o.rounds, "reps": o.reps,
 		"netpulse": summary(np), "lucene": summary(lu), "relevance": rel,
 		"netpulse_rounds": nps, "lucene_rounds": lus,
 	})
@@ -527,6 +532,14 @@ func (c *client) allMatches(ctx context.Context, q Query) ([]string, error) {
 		return nil
 	}
 	return ids, walk(from, to)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 func freePort() (int, error) {
