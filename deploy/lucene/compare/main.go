@@ -187,7 +187,7 @@ func run(ctx context.Context, o options) error {
 	if o.reuse == "" {
 		fmt.Printf("\nload average (1 min) before: %s, after: %s (the machine is shared; figures under load are noisy)\n", load0, load1)
 	}
-	printTable(os.Stdout, o, len(posts), np, lu, rel)
+	printTable(os.Stdout, o, len(posts), np, lu, bestLat(nps), bestLat(lus), rel)
 	if o.toJudge != "" {
 		if err := writeToJudge(o.toJudge, posts, queries, judged, nps[len(nps)-1], lus[len(lus)-1]); err != nil {
 			return err
@@ -195,7 +195,7 @@ func run(ctx context.Context, o options) error {
 	}
 	return writeJSON(o.out, map[string]any{
 		"corpus": o.corpus, "posts": len(posts), "load_before": load0, "load_after": load1, "days": o.days, "rounds": o.rounds, "reps": o.reps,
-		"netpulse": summary(np), "lucene": summary(lu), "relevance": rel,
+		"netpulse": summary(np, bestLat(nps)), "lucene": summary(lu, bestLat(lus)), "relevance": rel,
 		"netpulse_rounds": nps, "lucene_rounds": lus,
 	})
 }
@@ -710,9 +710,9 @@ func bestLat(rounds []Engine) map[string]classLat {
 	return out
 }
 
-func summary(e Engine) map[string]any {
+func summary(e Engine, lat map[string]classLat) map[string]any {
 	return map[string]any{"name": e.Name, "posts_per_s": e.PostsPerS, "cpu_seconds": e.CPUSeconds,
-		"index_bytes": e.IndexBytes, "rss_before_first_post_bytes": e.RSSBefore, "latency_ms": latencies(e)}
+		"index_bytes": e.IndexBytes, "rss_before_first_post_bytes": e.RSSBefore, "latency_ms": lat}
 }
 
 // Relevance is each engine's judged precision and text-containment recall.
@@ -881,7 +881,7 @@ func writeToJudge(path string, posts []Post, queries []Query, judged map[string]
 	return nil
 }
 
-func printTable(w io.Writer, o options, n int, np, lu Engine, rel Relevance) {
+func printTable(w io.Writer, o options, n int, np, lu Engine, nl, ll map[string]classLat, rel Relevance) {
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	fmt.Fprintf(w, "\n%d posts of %s, %d round(s), %d timed repetitions per query; best of rounds; ratio = netpulse ÷ Lucene\n\n", n, o.corpus, o.rounds, o.reps)
 	fmt.Fprintf(w, "| measure | netpulse serve (HTTP) | %s | ratio |\n|---|---|---|---|\n", lu.Name)
@@ -889,7 +889,6 @@ func printTable(w io.Writer, o options, n int, np, lu Engine, rel Relevance) {
 	fmt.Fprintf(w, "| CPU seconds for the corpus | %.1f | %.1f | %.2f |\n", np.CPUSeconds, lu.CPUSeconds, np.CPUSeconds/lu.CPUSeconds)
 	fmt.Fprintf(w, "| search index on disk | %.1f MiB | %.1f MiB | %.2f |\n", mib(np.IndexBytes), mib(lu.IndexBytes), float64(np.IndexBytes)/float64(lu.IndexBytes))
 	fmt.Fprintf(w, "| serve RSS before the first post | %.0f MiB | | |\n", mib(np.RSSBefore))
-	nl, ll := bestLat([]Engine{np}), bestLat([]Engine{lu})
 	for _, c := range classes {
 		a, b := nl[c], ll[c]
 		fmt.Fprintf(w, "| p50 / p99, %s (facets, highlighting) | %.1f / %.1f ms | %.1f / %.1f ms | %.2f / %.2f |\n", c, a.P50, a.P99, b.P50, b.P99, a.P50/b.P50, a.P99/b.P99)
