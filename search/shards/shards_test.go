@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -245,5 +246,68 @@ func TestReloadReindexSwapWhileSearching(t *testing.T) {
 	}
 	if n, _ := s.Alias().DocCount(); n != 301 {
 		t.Errorf("alias holds %d documents, want 301", n)
+	}
+}
+
+// TestCompactRebuildsClosedDays: a day that has ended is rebuilt in one
+// pass, smaller and with the same posts; it is left alone until a late post
+// reaches it; a day still open is not touched.
+func TestCompactRebuildsClosedDays(t *testing.T) {
+	dir := t.TempDir()
+	s := openJieba(t, dir, 0)
+	for i := 0; i < 40; i++ { // one post a batch, as a quiet live day gets them
+		for _, d := range []int{3, 5} {
+			if err := s.Index(context.Background(), []Doc{post(fmt.Sprintf("d%d-%d", d, i), d, "临江区发生一起电信诈骗案")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dayDir := func(d int) string {
+		for _, info := range s.Days() {
+			if info.Day == s.Day(day(d)) {
+				return info.Dir
+			}
+		}
+		t.Fatalf("day %d not live", d)
+		return ""
+	}
+	before3, open5 := dirSize(dayDir(3)), dayDir(5)
+	now := day(5) // day 5 is open, day 3 ended long ago
+	got, err := s.Compact(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{s.Day(day(3))}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("compacted %v, want %v", got, want)
+	}
+	if after := dirSize(dayDir(3)); after >= before3 {
+		t.Errorf("day 3 took %d bytes before compacting and %d after", before3, after)
+	}
+	if dayDir(5) != open5 {
+		t.Error("the open day was rebuilt")
+	}
+	if n := count(t, s, match(s, "电信诈骗")); n != 80 {
+		t.Fatalf("%d posts found after compacting, want 80", n)
+	}
+	if got, _ := s.Compact(context.Background(), now); len(got) != 0 {
+		t.Fatalf("compacted %v again without a write", got)
+	}
+	if err := s.Index(context.Background(), []Doc{post("late", 3, "迟到的电信诈骗帖子")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Compact(context.Background(), now); len(got) != 1 {
+		t.Fatalf("after a late post compacted %v, want day 3", got)
+	}
+	if n := count(t, s, match(s, "电信诈骗")); n != 81 {
+		t.Fatalf("%d posts found, want 81", n)
+	}
+	// A reopened set keeps the mark: nothing to do.
+	s.Close()
+	s2 := openJieba(t, dir, 0)
+	if got, _ := s2.Compact(context.Background(), now); len(got) != 0 {
+		t.Fatalf("reopened set compacted %v again", got)
+	}
+	if n := count(t, s2, match(s2, "电信诈骗")); n != 81 {
+		t.Fatalf("%d posts found after reopening, want 81", n)
 	}
 }

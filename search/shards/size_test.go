@@ -214,3 +214,28 @@ func envN(name string, def int) int {
 	}
 	return def
 }
+
+// TestDayShardOverhead prints what one day's index costs on disk beyond its
+// segments, after k single-post batches (as a live day gets them) and after
+// the day is rebuilt into a new generation in one pass. Set
+// NETPULSE_SIZE_CORPUS (any value) to run it.
+func TestDayShardOverhead(t *testing.T) {
+	if os.Getenv("NETPULSE_SIZE_CORPUS") == "" {
+		t.Skip("NETPULSE_SIZE_CORPUS not set")
+	}
+	for _, k := range []int{1, 10, 100, 1000} {
+		dir := t.TempDir()
+		s := openJieba(t, dir, 0)
+		for i := 0; i < k; i++ {
+			if err := s.Index(context.Background(), []Doc{post(fmt.Sprintf("p%d", i), 3, "临江区发生一起电信诈骗案，警方提醒市民注意防范。")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		live := dirSize(dir)
+		if err := s.reindexDay(context.Background(), s.Day(day(3))); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		t.Logf("%4d batches: %6.1f KiB; rebuilt in one pass: %6.1f KiB", k, float64(live)/1024, float64(dirSize(dir))/1024)
+	}
+}
