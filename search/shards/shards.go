@@ -127,8 +127,10 @@ type shard struct {
 	meta meta
 	idx  bleve.Index
 	refs sync.WaitGroup // searches holding this shard
-	// dirty: written since it was built or opened; guarded by writeMu.
+	// dirty: written since it was built or opened; last: when. Both
+	// guarded by writeMu.
 	dirty bool
+	last  time.Time
 }
 
 type meta struct {
@@ -424,7 +426,7 @@ func (s *Set) Index(ctx context.Context, docs []Doc) error {
 				return fmt.Errorf("index post %s: %w", d.ID, err)
 			}
 		}
-		sh.dirty = true
+		sh.dirty, sh.last = true, time.Now()
 		if err := batch(sh.idx, b); err != nil {
 			// What the failed batch left in memory may not match the disk
 			// (a full disk mid-persist): start again from what is persisted.
@@ -791,7 +793,9 @@ func (s *Set) Compact(ctx context.Context, now time.Time) (compacted []string, e
 		}
 		done := false
 		err := s.rebuildDay(ctx, d.Day, func(sh *shard) bool {
-			done = !sh.meta.Compacted || sh.dirty
+			// A day still being written (a backfill) waits until it is
+			// quiet rather than being rebuilt again and again.
+			done = (!sh.meta.Compacted || sh.dirty) && now.Sub(sh.last) >= compactQuiet
 			return done
 		}, true)
 		if err != nil {
@@ -886,21 +890,33 @@ func (s *Set) fromStored(id string, f map[string]interface{}) indexed {
 	return d
 }
 
-// Run drops expired days every interval until ctx ends.
+// compactQuiet is how long a day must go without writes before Compact
+// rebuilds it.
+const compactQuiet = time.Minute
+
+// Run drops expired days every interval and compacts ended days every
+// minute, until ctx ends.
 func (s *Set) Run(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	drop := time.NewTicker(interval)
+	defer drop.Stop()
+	compact := time.NewTicker(compactQuiet)
+	defer compact.Stop()
 	for {
 		if _, err := s.DropExpired(time.Now()); err != nil {
 			s.log.Error("drop expired search days", "err", err)
 		}
-		if _, err := s.Compact(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			s.log.Error("compact search days", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+		for {
+			if _, err := s.Compact(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				s.log.Error("compact search days", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-compact.C:
+				continue
+			case <-drop.C:
+			}
+			break
 		}
 	}
 }
