@@ -111,9 +111,11 @@ type Config struct {
 	// CompactAfter is how long after a day ends Run rebuilds its index in
 	// one pass (and again after late posts reach it). A day written in
 	// many small batches holds many small segments and a root file grown
-	// by every commit: 100 single-post batches leave 4.5 MiB where the
-	// same posts rebuilt take 0.1 MiB (TestDayShardOverhead). 0 means
-	// two hours; negative, never.
+	// by every commit: 100 single-post batches leave 1.1 MiB once scorch
+	// has merged, where the same posts rebuilt take 0.1 MiB
+	// (TestDayShardOverhead). The rebuild cuts every post again, so it
+	// waits until the day has gone quiet. 0 means two hours; negative,
+	// never.
 	CompactAfter time.Duration
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
@@ -891,15 +893,15 @@ func (s *Set) fromStored(id string, f map[string]interface{}) indexed {
 }
 
 // compactQuiet is how long a day must go without writes before Compact
-// rebuilds it.
-const compactQuiet = time.Minute
+// rebuilds it: late posts and backfills come in bursts.
+const compactQuiet = 10 * time.Minute
 
-// Run drops expired days every interval and compacts ended days every
-// minute, until ctx ends.
+// Run drops expired days every interval and compacts ended, quiet days
+// (checked every minute) until ctx ends.
 func (s *Set) Run(ctx context.Context, interval time.Duration) error {
 	drop := time.NewTicker(interval)
 	defer drop.Stop()
-	compact := time.NewTicker(compactQuiet)
+	compact := time.NewTicker(time.Minute)
 	defer compact.Stop()
 	for {
 		if _, err := s.DropExpired(time.Now()); err != nil {
