@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -245,5 +246,79 @@ func TestReloadReindexSwapWhileSearching(t *testing.T) {
 	}
 	if n, _ := s.Alias().DocCount(); n != 301 {
 		t.Errorf("alias holds %d documents, want 301", n)
+	}
+}
+
+// TestCompactRebuildsClosedDays: a day that has ended is rebuilt in one
+// pass, smaller and with the same posts, once no post has reached it for a
+// while; it is left alone until a late post reaches it; a day still open is
+// not touched.
+func TestCompactRebuildsClosedDays(t *testing.T) {
+	dir := t.TempDir()
+	s := openJieba(t, dir, 0)
+	today := time.Now().UTC()
+	ended := today.AddDate(0, 0, -3)
+	doc := func(id string, at time.Time) Doc {
+		d := post(id, 1, "临江区发生一起电信诈骗案")
+		d.PublishedAt = at
+		return d
+	}
+	for i := 0; i < 40; i++ { // one post a batch, as a quiet live day gets them
+		for _, at := range []time.Time{ended, today} {
+			if err := s.Index(context.Background(), []Doc{doc(fmt.Sprintf("%s-%d", s.Day(at), i), at)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dayDir := func(at time.Time) string {
+		for _, info := range s.Days() {
+			if info.Day == s.Day(at) {
+				return info.Dir
+			}
+		}
+		t.Fatalf("day %s not live", s.Day(at))
+		return ""
+	}
+	before, open := dirSize(dayDir(ended)), dayDir(today)
+	if got, _ := s.Compact(context.Background(), time.Now()); len(got) != 0 {
+		t.Fatalf("compacted %v while its posts were still arriving", got)
+	}
+	later := time.Now().Add(2 * compactQuiet)
+	got, err := s.Compact(context.Background(), later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{s.Day(ended)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("compacted %v, want %v", got, want)
+	}
+	if after := dirSize(dayDir(ended)); after >= before {
+		t.Errorf("the ended day took %d bytes before compacting and %d after", before, after)
+	}
+	if dayDir(today) != open {
+		t.Error("the open day was rebuilt")
+	}
+	if n := count(t, s, match(s, "电信诈骗")); n != 80 {
+		t.Fatalf("%d posts found after compacting, want 80", n)
+	}
+	if got, _ := s.Compact(context.Background(), later); len(got) != 0 {
+		t.Fatalf("compacted %v again without a write", got)
+	}
+	if err := s.Index(context.Background(), []Doc{doc("late", ended)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Compact(context.Background(), time.Now().Add(2*compactQuiet)); len(got) != 1 {
+		t.Fatalf("after a late post compacted %v, want the ended day", got)
+	}
+	if n := count(t, s, match(s, "电信诈骗")); n != 81 {
+		t.Fatalf("%d posts found, want 81", n)
+	}
+	// A reopened set keeps the mark: nothing to do.
+	s.Close()
+	s2 := openJieba(t, dir, 0)
+	if got, _ := s2.Compact(context.Background(), time.Now().Add(2*compactQuiet)); len(got) != 0 {
+		t.Fatalf("reopened set compacted %v again", got)
+	}
+	if n := count(t, s2, match(s2, "电信诈骗")); n != 81 {
+		t.Fatalf("%d posts found after reopening, want 81", n)
 	}
 }
