@@ -25,7 +25,7 @@ type Config struct {
 	ConfigFile    string   `name:"config" help:"optional YAML file with any of these settings, keyed by name"`
 	Data          string   `name:"data" default:"./netpulse-data" help:"folder for all local state: journal, chDB store, indexes, registry"`
 	Listen        string   `name:"listen" default:"127.0.0.1:8080" help:"HTTP listen address of the API and dashboard"`
-	MetricsListen string   `name:"metrics-listen" help:"separate listen address for /metrics only (a scrape-only address); when set, the main address no longer serves /metrics"`
+	MetricsListen string   `name:"metrics-listen" help:"separate listen address for /metrics and the Go profiler /debug/pprof/ only (a scrape and admin address, never public); when set, the main address no longer serves /metrics"`
 	Demo          bool     `name:"demo" help:"seed demo venues, users, feeds and streams"`
 	Roles         []string `name:"roles" default:"intake,crawl,process,api" help:"parts this node runs: intake, crawl, process, api (scale-out runs subsets on several nodes)"`
 	LogLevel      string   `name:"log-level" default:"info" help:"debug, info, warn or error"`
