@@ -49,6 +49,12 @@ type Config struct {
 
 	BatchRows  int           `name:"batch-rows" default:"5000" help:"pipeline store/index batch size in rows"`
 	BatchDelay time.Duration `name:"batch-delay" default:"200ms" help:"longest a pipeline batch waits to fill"`
+	// The post index pays per batch and per day shard a batch touches
+	// (a segment to build, persist and merge): posts spread over many days
+	// need large batches. 5,000 rows cost 2.2x the CPU of 20,000 on real
+	// Weibo posts spanning three years (docs/performance.md, issue 18).
+	PostsBatchRows  int           `name:"posts-batch-rows" default:"20000" help:"posts stage (raw.posts into ClickHouse, the search index and the term counts) batch size in posts; the index pays per batch and per day a batch touches"`
+	PostsBatchDelay time.Duration `name:"posts-batch-delay" default:"1s" help:"longest a posts batch waits to fill: how much later than its arrival a post may become searchable on a quiet node"`
 
 	IDHashKey         string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
 	IDEncKey          string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
@@ -288,6 +294,9 @@ func (c *Config) validate() error {
 	}
 	if c.BatchRows <= 0 || c.BatchDelay <= 0 {
 		errs = append(errs, errors.New("batch-rows and batch-delay must be positive"))
+	}
+	if c.PostsBatchRows <= 0 || c.PostsBatchDelay <= 0 {
+		errs = append(errs, errors.New("posts-batch-rows and posts-batch-delay must be positive"))
 	}
 	for _, r := range c.Roles {
 		switch r {
