@@ -51,7 +51,7 @@ type Config struct {
 	BatchDelay time.Duration `name:"batch-delay" default:"200ms" help:"longest a pipeline batch waits to fill"`
 	// The post index pays per batch and per day shard a batch touches
 	// (a segment to build, persist and merge): posts spread over many days
-	// need large batches. 5,000 rows cost 2.2x the CPU of 20,000 on real
+	// need large batches. 5,000 rows cost 2.5x the CPU of 20,000 on real
 	// Weibo posts spanning three years (docs/performance.md, issue 18).
 	PostsBatchRows  int           `name:"posts-batch-rows" default:"20000" help:"posts stage (raw.posts into ClickHouse, the search index and the term counts) batch size in posts; the index pays per batch and per day a batch touches"`
 	PostsBatchDelay time.Duration `name:"posts-batch-delay" default:"1s" help:"longest a posts batch waits to fill: how much later than its arrival a post may become searchable on a quiet node"`
