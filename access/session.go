@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/netpulse/netpulse/jsonapi"
@@ -92,6 +93,9 @@ func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf 
 		return "", "", ctx.Err()
 	}
 	defer func() { <-r.slots() }()
+	// Made on the first login whatever the name, so that this one slow
+	// login does not tell known names from unknown ones.
+	dummy := dummyHash()
 	var u User
 	err = r.view(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers).Get([]byte(name))
@@ -106,7 +110,7 @@ func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf 
 	} else if errors.Is(err, ErrUnauthenticated) || err == nil {
 		// Spend the same time on unknown names so that timing does not
 		// reveal which names exist.
-		argon2id.ComparePasswordAndHash(password, dummyHash)
+		argon2id.ComparePasswordAndHash(password, dummy)
 	} else {
 		return "", "", fmt.Errorf("login %s: %w", name, err)
 	}
@@ -168,7 +172,13 @@ func (r *Registry) slots() chan struct{} {
 	return r.checks
 }
 
-var dummyHash, _ = argon2id.CreateHash("netpulse-timing-equaliser", argon2id.DefaultParams)
+// dummyHash is made on first use, not at package init: argon2id takes 64
+// MiB and about 0.3 s, which every process linking this package (every
+// admin command, every node of any role) paid at start-up.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := argon2id.CreateHash("netpulse-timing-equaliser", argon2id.DefaultParams)
+	return h
+})
 
 // failedLogins lives on the registry; created lazily under r.mu.
 func (r *Registry) failed() map[string]failures {

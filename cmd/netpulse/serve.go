@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -350,8 +351,10 @@ func (a *app) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
 }
 
-// serveMetrics serves /metrics alone on cfg.MetricsListen, an address a
-// scraper reaches and users do not; nothing else is served there.
+// serveMetrics serves /metrics and the Go profiler (/debug/pprof/) on
+// cfg.MetricsListen, an address a scraper or an operator reaches and users do
+// not; nothing else is served there. The profiler is never on the main
+// address: a profile shows query text and costs CPU on demand.
 func (a *app) serveMetrics(cfg *Config) error {
 	ln, err := net.Listen("tcp", cfg.MetricsListen)
 	if err != nil {
@@ -359,8 +362,16 @@ func (a *app) serveMetrics(cfg *Config) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metricsHandler())
+	// Registered here, not through net/http/pprof's DefaultServeMux.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	// A CPU profile or trace runs for ?seconds= (30 by default), longer
+	// than the scrape write timeout.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
 	a.group.Add(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("metrics server: %w", err)

@@ -159,8 +159,10 @@ func (a *app) wireAlerts(ctx context.Context, seg *jieba.Segmenter) error {
 	if seg != nil {
 		tok, cuts = seg, seg
 	}
+	// The counter's inserts (posts, mentions and their views) are as
+	// costly per batch as the posts stage's; it takes batches as large.
 	counter, err := terms.New(terms.Options{Bus: a.bus, DB: a.db, Tokenizer: tok, Cuts: cuts, Bucket: bucket,
-		Log: log.With("stage", "terms"), Reg: a.reg})
+		BatchMax: a.cfg.PostsBatchRows, Log: log.With("stage", "terms"), Reg: a.reg})
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func (a *app) wirePosts(ctx context.Context) (seg *jieba.Segmenter, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("posts: subscribe: %w", err)
 		}
-		stage, err := posts.NewConsumer(cons, a.db, set, seg, posts.Config{MaxBatch: a.cfg.BatchRows, MaxWait: a.cfg.BatchDelay,
+		stage, err := posts.NewConsumer(cons, a.db, set, seg, posts.Config{MaxBatch: a.cfg.PostsBatchRows, MaxWait: a.cfg.PostsBatchDelay,
 			DeadLetter: a.dead, Analyzer: jieba.AnalyzerIndex, Logger: log.With("stage", "consumer"), Registerer: a.reg})
 		if err != nil {
 			cons.Close()

@@ -219,7 +219,8 @@ func TestTrustCrawlerStaysOutside(t *testing.T) {
 	}
 }
 
-// TestTrustSmallOnes: /metrics moves to --metrics-listen; the CSRF token is
+// TestTrustSmallOnes: /metrics moves to --metrics-listen, the profiler is
+// only there; the CSRF token is
 // not taken from the query string.
 func TestTrustSmallOnes(t *testing.T) {
 	data := t.TempDir()
@@ -236,6 +237,20 @@ func TestTrustSmallOnes(t *testing.T) {
 	}
 	if r := s.mustCall(t, "GET", "/metrics", "", nil); r.code == http.StatusOK && strings.Contains(string(r.body), "# HELP") {
 		t.Errorf("the main address still serves /metrics")
+	}
+	// The profiler is on the metrics address only, never on the main one.
+	resp, err = http.Get("http://" + metricsAddr + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /debug/pprof/ on --metrics-listen: %d", resp.StatusCode)
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/profile?seconds=1", "/debug/pprof/heap"} {
+		if r := s.mustCall(t, "GET", path, "", nil); r.code == http.StatusOK {
+			t.Errorf("the main address serves %s", path)
+		}
 	}
 	resp, err = http.Get("http://" + metricsAddr + "/api/v1/rules")
 	if err == nil {

@@ -1,7 +1,7 @@
 // Package chdb is the embedded store backend: a ClickHouse engine inside the
 // process through libchdb.so (from the npm package @chdb/lib-linux-x64-gnu),
-// loaded by chdb-io/chdb-go without cgo. Set CHDB_LIB_PATH, or install the
-// library in /usr/local/lib.
+// loaded without cgo (purego) by the first Open, never at start-up. Set
+// CHDB_LIB_PATH, or install the library in /usr/local/lib.
 package chdb
 
 import (
@@ -10,8 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
-
-	chdbpurego "github.com/chdb-io/chdb-go/chdb-purego"
+	"unsafe"
 )
 
 // Backend runs statements on one chDB connection. libchdb allows a single
@@ -19,7 +18,7 @@ import (
 // this type must be created once per process (serve owns it).
 type Backend struct {
 	mu   sync.Mutex
-	conn chdbpurego.ChdbConn
+	conn unsafe.Pointer // chdb_connection*
 	dir  string
 }
 
@@ -28,7 +27,10 @@ func Open(dir string) (*Backend, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open chdb %s: %w", dir, err)
 	}
-	conn, err := chdbpurego.NewConnectionFromConnString(dir)
+	if err := load(); err != nil {
+		return nil, fmt.Errorf("open chdb %s: %w", dir, err)
+	}
+	conn, err := connect(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open chdb %s (is another netpulse using this data folder?): %w", dir, err)
 	}
@@ -39,6 +41,11 @@ func Open(dir string) (*Backend, error) {
 const outputSettings = " SETTINGS date_time_output_format='iso', output_format_json_quote_64bit_integers=0, output_format_json_quote_decimals=0"
 
 func (b *Backend) run(ctx context.Context, query, format string) ([]byte, error) {
+	return b.runC(ctx, cString(query), format)
+}
+
+// runC runs a NUL-terminated query.
+func (b *Backend) runC(ctx context.Context, query *byte, format string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -47,18 +54,7 @@ func (b *Backend) run(ctx context.Context, query, format string) ([]byte, error)
 	if b.conn == nil {
 		return nil, fmt.Errorf("chdb %s: closed", b.dir)
 	}
-	res, err := b.conn.Query(query, format)
-	if err != nil {
-		return nil, err
-	}
-	if res == nil {
-		return nil, nil
-	}
-	defer res.Free()
-	if buf := res.Buf(); len(buf) > 0 {
-		return append([]byte(nil), buf...), nil
-	}
-	return nil, nil
+	return queryConn(b.conn, query, format)
 }
 
 // Exec runs a statement that returns no rows.
@@ -80,10 +76,13 @@ func (b *Backend) Query(ctx context.Context, query string) ([]byte, error) {
 
 // Insert appends JSONEachRow data to table.
 func (b *Backend) Insert(ctx context.Context, table string, rows []byte) error {
-	q := make([]byte, 0, len(rows)+64)
+	// Built NUL-terminated in place: the rows are copied once, not again
+	// into a C string.
+	q := make([]byte, 0, len(rows)+128)
 	q = append(q, "INSERT INTO "+table+" SETTINGS date_time_input_format='best_effort' FORMAT JSONEachRow\n"...)
 	q = append(q, rows...)
-	_, err := b.run(ctx, string(q), "CSV")
+	q = append(q, 0)
+	_, err := b.runC(ctx, &q[0], "CSV")
 	return err
 }
 
@@ -98,7 +97,7 @@ func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.conn != nil {
-		b.conn.Close()
+		lib.closeConn(b.conn)
 		b.conn = nil
 	}
 	return nil

@@ -17,6 +17,12 @@ import (
 var db *store.DB
 
 func TestMain(m *testing.M) {
+	// Linking the package must not load libchdb (about 140 MiB resident):
+	// nodes that store in a ClickHouse server never open the engine.
+	if loaded, err := libchdbMapped(); err != nil || loaded {
+		fmt.Fprintln(os.Stderr, "libchdb mapped before the first Open:", loaded, err)
+		os.Exit(1)
+	}
 	dir, err := os.MkdirTemp("", "chdb-test-")
 	if err != nil {
 		panic(err)
@@ -26,11 +32,24 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if loaded, err := libchdbMapped(); err != nil || !loaded {
+		fmt.Fprintln(os.Stderr, "libchdb not mapped after Open:", loaded, err)
+		os.Exit(1)
+	}
 	db = store.New(b, nil)
 	code := m.Run()
 	db.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// libchdbMapped reports whether libchdb is in this process's memory map.
+func libchdbMapped() (bool, error) {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return false, err
+	}
+	return strings.Contains(string(maps), "libchdb"), nil
 }
 
 type row struct {
