@@ -272,21 +272,26 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	if !a.checkCaseRef(w, r, action, caseRef, filter) {
 		return
 	}
-	if exact {
-		n := identity.Normalize(f.IDNumber)
+	// Every exact candidate counts, a number or a name: the name mask (王*)
+	// with the venue and the hour of a record is undone by guessing given
+	// names just as the number mask is by guessing birth dates.
+	if cands := a.candidates(f); len(cands) > 0 {
 		p, _ := access.FromContext(ctx)
 		actor := p.Kind + ":" + p.Name
-		v := a.limiter.check(actor, a.Search.protect.Hash(candidateType(f, n), n), a.Now())
-		if v.alert {
-			a.raiseLookups(ctx, p, v)
-		}
-		if !v.ok {
+		for _, c := range cands {
+			v := a.limiter.check(actor, c, a.Now())
+			if v.alert {
+				a.raiseLookups(ctx, p, v)
+			}
+			if v.ok {
+				continue
+			}
 			if a.audit(ctx, r, action, caseRef, filter, 0, "refused") != nil {
 				jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 				return
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(v.retry.Seconds(), 1)))))
-			jsonapi.Error(w, http.StatusTooManyRequests, fmt.Sprintf("too many distinct identity numbers looked up (limit %d per %s); the auditors are told",
+			jsonapi.Error(w, http.StatusTooManyRequests, fmt.Sprintf("too many distinct identity numbers or names looked up (limit %d per %s); the auditors are told",
 				a.limiter.o.Distinct, a.limiter.o.Window))
 			return
 		}
@@ -319,6 +324,20 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 		rows = []Result{}
 	}
 	jsonapi.Write(w, http.StatusOK, map[string]any{"total": total, "records": rows})
+}
+
+// candidates are the keyed hashes of the exact identities f asks about:
+// its identity number and its name (prefixed, so a name's hash never
+// counts as the same candidate as a number's).
+func (a *API) candidates(f Filter) []string {
+	var out []string
+	if n := identity.Normalize(f.IDNumber); n != "" {
+		out = append(out, a.Search.protect.Hash(candidateType(f, n), n))
+	}
+	if strings.TrimSpace(f.Name) != "" {
+		out = append(out, "name:"+a.Search.protect.NameHash(f.Name))
+	}
+	return out
 }
 
 // raiseLookups tells the auditors; a failure is logged, never shown to the

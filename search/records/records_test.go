@@ -416,3 +416,49 @@ func TestAuditFiltersHoldNoClearIdentity(t *testing.T) {
 		t.Errorf("audit lacks the keyed hashes of what was typed: %s", b)
 	}
 }
+
+// TestExactLookupVariantsShareTheLimit: the mask falls to any exact
+// question, not only id_number: guessed names (王* plus a given name),
+// numbers in other spellings, CSV exports and mixes all draw on one budget
+// of distinct candidates per user.
+func TestExactLookupVariantsShareTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		queries func(i int) url.Values
+	}{
+		{"guessed names", func(i int) url.Values { return url.Values{"name": {fmt.Sprintf("王%c", '一'+rune(i))}} }},
+		{"names with a venue", func(i int) url.Values {
+			return url.Values{"name": {fmt.Sprintf("李%c", '一'+rune(i))}, "venue": {"S-C1"}}
+		}},
+		{"names as CSV", func(i int) url.Values {
+			return url.Values{"name": {fmt.Sprintf("张%c", '一'+rune(i))}, "format": {"csv"}}
+		}},
+		{"numbers lower case", func(i int) url.Values {
+			return url.Values{"id_number": {strings.ToLower(identity.Synthetic("420199", 200+i))}}
+		}},
+		{"numbers and names mixed", func(i int) url.Values {
+			if i%2 == 0 {
+				return url.Values{"id_number": {identity.Synthetic("420199", 300+i)}}
+			}
+			return url.Values{"name": {fmt.Sprintf("赵%c", '一'+rune(i))}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			api := &records.API{Search: records.NewSearcher(db, f.e.Protect), Audit: f.audit, Alerts: &fakeAlerts{},
+				Lookups: records.LookupLimit{Distinct: 5, Window: time.Hour, AlertAt: 4}}
+			mux := http.NewServeMux()
+			api.Routes(mux, f.e.Reg)
+			f.srv = httptest.NewServer(mux)
+			defer f.srv.Close()
+			var codes []int
+			for i := 0; i < 7; i++ {
+				code, _ := f.get(t, f.analyst, "CASE-ENUM", "/api/v1/records?"+tc.queries(i).Encode())
+				codes = append(codes, code)
+			}
+			if want := []int{200, 200, 200, 200, 200, 429, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+				t.Errorf("codes %v, want %v", codes, want)
+			}
+		})
+	}
+}
