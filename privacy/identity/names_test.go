@@ -63,4 +63,3 @@ func TestNumbersInFreeTextAreFoundAsAReaderSeesThem(t *testing.T) {
 		}
 	}
 }
-
