@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -186,4 +187,21 @@ func MaskNumbers(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// HoldsResidentNumber reports whether free text s spells, anywhere and
+// however written (see NumberRuns), a valid resident identity number: an
+// area code, a birth date and a matching check character. Fields that
+// must stay readable, such as a case reference, can thus refuse a number
+// without refusing the long digit strings case numbers often are.
+func HoldsResidentNumber(s string, now time.Time) bool {
+	for _, r := range NumberRuns(s) {
+		n := runNumber(s[r[0]:r[1]])
+		for i := 0; i+18 <= len(n); i++ {
+			if ValidateResident(n[i:i+18], now) == nil {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -79,6 +79,9 @@ func (a *API) Routes(mux *http.ServeMux, reg *access.Registry) {
 // quoted in ASCII (so control, format and invalid bytes show as escapes)
 // and cut short, so that junk of any length costs the log a few bytes.
 func refusedCaseRef(s string) string {
+	// A refused reference may be a number typed in the wrong place: it is
+	// kept masked like any free text.
+	s = identity.MaskNumbers(s)
 	const keep = 60
 	if len(s) > keep {
 		s = s[:keep] // the quote below escapes a cut character

@@ -413,6 +413,15 @@ func TestAuditFiltersHoldNoClearIdentity(t *testing.T) {
 		}
 	}
 	f.get(t, f.analyst, "CASE-3", "/api/v1/records?"+url.Values{"name": {"张7"}}.Encode())
+	// A number typed as the case reference, valid in form or refused for
+	// another reason (a trailing space), is not kept in clear either.
+	for _, sp := range spellings {
+		for _, ref := range []string{sp, sp + " ", "案" + sp} {
+			if code, _ := f.get(t, f.analyst, ref, "/api/v1/records?venue=S-C1"); code != http.StatusBadRequest {
+				t.Errorf("case reference %q: %d, want 400", ref, code)
+			}
+		}
+	}
 	es := f.auditLog(t)
 	b, _ := json.Marshal(es)
 	var plain []byte // the entries' text with JSON escapes undone
