@@ -23,7 +23,7 @@ type LookupLimit struct {
 
 // LookupPattern is what the auditors are told.
 type LookupPattern struct {
-	Actor    string
+	Actor    string // the user, or "case:REF (user)" when a case's shared budget is reached
 	Role     string
 	Unit     string
 	Distinct int

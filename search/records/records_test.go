@@ -483,3 +483,44 @@ func TestExactLookupVariantsShareTheLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupsShareTheCaseBudget: two analysts (or one person's two
+// accounts) under one case reference share its budget of distinct
+// candidates; another case has its own.
+func TestLookupsShareTheCaseBudget(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	second, err := f.e.Reg.AddUser(ctx, access.UserSpec{Name: "ana2", Role: access.RoleAnalyst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := &fakeAlerts{}
+	api := &records.API{Search: records.NewSearcher(db, f.e.Protect), Audit: f.audit, Alerts: alerts,
+		Lookups: records.LookupLimit{Distinct: 4, Window: time.Hour, AlertAt: 4}}
+	mux := http.NewServeMux()
+	api.Routes(mux, f.e.Reg)
+	f.srv = httptest.NewServer(mux)
+	defer f.srv.Close()
+	var codes []int
+	for i := 0; i < 6; i++ {
+		who := f.analyst
+		if i%2 == 1 {
+			who = second
+		}
+		code, _ := f.get(t, who, "CASE-SHARED", "/api/v1/records?id_number="+identity.Synthetic("420199", 500+i))
+		codes = append(codes, code)
+	}
+	if want := []int{200, 200, 200, 200, 429, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Errorf("codes %v, want %v", codes, want)
+	}
+	if code, _ := f.get(t, second, "CASE-OTHER", "/api/v1/records?id_number="+identity.Synthetic("420199", 600)); code != 200 {
+		t.Errorf("another case: %d, want 200", code)
+	}
+	found := false
+	for _, p := range alerts.raised {
+		found = found || strings.HasPrefix(p.Actor, "case:CASE-SHARED")
+	}
+	if !found {
+		t.Errorf("no alert names the shared case: %+v", alerts.raised)
+	}
+}
