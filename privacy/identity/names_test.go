@@ -63,3 +63,24 @@ func TestNumbersInFreeTextAreFoundAsAReaderSeesThem(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMaskNumbers: whatever the text, a masked text holds no number run
+// any more, runs lie on character boundaries in order, and the text
+// outside the runs is kept.
+func FuzzMaskNumbers(f *testing.F) {
+	for _, s := range []string{Synthetic("420199", 7), "a 4201 9919 7602 1799 23 b", "٤٢٠١٩٩١٩٦٥٠٩١٧٩٩٧٥", "1\u200b2\u200b3", "x\xff123456789012X9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		last := 0
+		for _, r := range NumberRuns(s) {
+			if r[0] < last || r[1] <= r[0] || r[1] > len(s) {
+				t.Fatalf("NumberRuns(%q) = %v: bad run %v", s, NumberRuns(s), r)
+			}
+			last = r[1]
+		}
+		if m := MaskNumbers(s); len(NumberRuns(m)) != 0 {
+			t.Fatalf("MaskNumbers(%q) = %q still holds a run %v", s, m, NumberRuns(m))
+		}
+	})
+}
