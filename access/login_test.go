@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -83,4 +84,39 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 		t.Errorf("100 logins at once with one check slot: none refused as busy")
 	}
 	t.Logf("100 parallel logins, 1 slot: %d refused busy", n)
+}
+
+// TestLoginNamesNoAccountCanHaveAreNotTracked: the failure table keys on
+// names, so a spray of huge or malformed names must not fill it (each
+// would hold its megabytes until the window ends); they are refused as
+// unknown, without a password check. A name of valid form is counted.
+func TestLoginNamesNoAccountCanHaveAreNotTracked(t *testing.T) {
+	ctx := context.Background()
+	reg, err := Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{
+		strings.Repeat("a", 1<<20), strings.Repeat("名", 65), "a b", "a\x00", "admin\n", "", "<script>", "a/b",
+		fmt.Sprintf("%065d", 7),
+	} {
+		if _, _, err := reg.Login(ctx, name, "x"); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("name %d: %v, want unauthenticated", i, err)
+		}
+	}
+	reg.mu.Lock()
+	tracked := len(reg.failed())
+	reg.mu.Unlock()
+	if tracked != 0 {
+		t.Errorf("%d impossible names tracked, want 0", tracked)
+	}
+	if _, _, err := reg.Login(ctx, "nobody-here", "x"); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatal(err)
+	}
+	reg.mu.Lock()
+	tracked = len(reg.failed())
+	reg.mu.Unlock()
+	if tracked != 1 {
+		t.Errorf("a name of valid form: %d tracked, want 1", tracked)
+	}
 }

@@ -78,6 +78,13 @@ const loginWait = 2 * time.Second
 // (for the cookie) and the session's CSRF token.
 func (r *Registry) Login(ctx context.Context, name, password string) (sid, csrf string, err error) {
 	now := time.Now()
+	// A name no account can have is refused before it is counted: the
+	// failure table keys on names, and a spray of megabyte names would
+	// otherwise fill it with megabytes each. It is told apart from a
+	// wrong password only by form, which the user-add rule makes public.
+	if !validName.MatchString(name) {
+		return "", "", ErrUnauthenticated
+	}
 	if err := r.countAttempt(name, now); err != nil {
 		return "", "", err
 	}

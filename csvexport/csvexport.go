@@ -11,7 +11,9 @@ import (
 	"encoding/csv"
 	"io"
 	"strings"
-	"unicode/utf8"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // BOM is the UTF-8 byte-order mark that Excel needs to read Chinese text.
@@ -86,17 +88,24 @@ func Cell(s string) string {
 	return s
 }
 
-// Unsafe reports whether a spreadsheet would read s as a formula.
+// Unsafe reports whether a spreadsheet would read s as a formula: its
+// first character, past any white space (ASCII, no-break, ideographic, tab
+// and line breaks included) and invisible format characters (zero-width
+// space, BOM, bidi marks), which importers strip or skip, is = + - @ in any
+// compatibility form (full-width ＝, small ﹦, the minus sign −), or a
+// tab, carriage return or line feed.
 func Unsafe(s string) bool {
-	// Spreadsheets skip leading spaces before they look for a formula.
-	t := strings.TrimLeft(s, " \u3000")
-	if t == "" {
-		return false
-	}
-	r, _ := utf8.DecodeRuneInString(t)
-	switch r {
-	case '=', '+', '-', '@', '\t', '\r', '\n', '＝', '＋', '－', '＠':
-		return true
+	for _, r := range s {
+		switch {
+		case r == '\t', r == '\r', r == '\n':
+			return true
+		case unicode.IsSpace(r), unicode.Is(unicode.Cf, r):
+			continue
+		case r == '\u2212': // minus sign, which some locales read as '-'
+			return true
+		}
+		n := norm.NFKC.String(string(r))
+		return n != "" && strings.ContainsRune("=+-@", rune(n[0]))
 	}
 	return false
 }

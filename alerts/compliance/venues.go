@@ -97,18 +97,32 @@ SETTINGS join_use_nulls = 0`, unit, unit, now.Add(-maxOpen), now, today, month)
 	return out, nil
 }
 
+// venueScope is the unit whose venues p may list, asked for asked ("" for
+// all): a duty officer or leader of a unit sees that unit's whatever they
+// ask; one without a unit sees none (none), as with alerts; district-wide
+// roles and units see the unit they ask for, or all.
+func venueScope(p access.Principal, asked string) (unit string, none bool) {
+	if p.Role == "" {
+		return "", true
+	}
+	if own, scoped := p.UnitScope(); scoped {
+		return own, own == ""
+	}
+	return asked, false
+}
+
 // Mount serves GET /api/v1/compliance/venues, the venue page's data:
-// {"unit":"…","venues":[VenueStatus…]}. A user with a unit sees that
-// unit's venues; one without (an administrator, the leader of the
-// district) sees all, or one unit with ?unit=.
+// {"unit":"…","venues":[VenueStatus…]}, scoped as venueScope says.
 func Mount(mux *http.ServeMux, read func(http.Handler) http.Handler, db Store, maxOpen time.Duration, log *slog.Logger) {
 	if maxOpen <= 0 {
 		maxOpen = DefaultMaxOpen
 	}
 	mux.Handle("GET /api/v1/compliance/venues", read(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		unit := r.URL.Query().Get("unit")
-		if p, ok := access.FromContext(r.Context()); ok && p.Unit != "" {
-			unit = p.Unit
+		p, _ := access.FromContext(r.Context())
+		unit, none := venueScope(p, r.URL.Query().Get("unit"))
+		if none {
+			jsonapi.Write(w, http.StatusOK, map[string]any{"unit": unit, "venues": []VenueStatus{}})
+			return
 		}
 		vs, err := VenueStatuses(r.Context(), db, unit, time.Now(), maxOpen)
 		if err != nil {

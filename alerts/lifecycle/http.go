@@ -2,7 +2,9 @@ package lifecycle
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -187,7 +189,20 @@ func (m *Manager) handleAction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Manager) handleSilences(w http.ResponseWriter, r *http.Request) {
-	jsonapi.Write(w, http.StatusOK, map[string]any{"silences": m.Silences()})
+	list := m.Silences()
+	if unit, scoped := scope(r); scoped {
+		list = slices.DeleteFunc(list, func(s Silence) bool { return !ownSilence(s, unit) })
+	}
+	jsonapi.Write(w, http.StatusOK, map[string]any{"silences": list})
+}
+
+// ownSilence reports whether silence s is one a caller scoped to unit may
+// see and lift: one that matches only that unit's alerts. A silence is a
+// way to hide alerts, so an officer's silences are bound to the officer's
+// unit, and another unit's are invisible to them, like its alerts.
+func ownSilence(s Silence, unit string) bool {
+	u, ok := s.Matchers["unit"]
+	return ok && u == unit
 }
 
 func (m *Manager) handleAddSilence(w http.ResponseWriter, r *http.Request) {
@@ -208,6 +223,20 @@ func (m *Manager) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 		b.ExpiresAt = time.Now().Add(d)
 	}
 	b.CreatedBy = actor(r)
+	if unit, scoped := scope(r); scoped {
+		// Without this a duty officer could mute another unit's alerts
+		// by rule, kind or severity.
+		if u, ok := b.Matchers["unit"]; ok && u != unit {
+			jsonapi.Error(w, http.StatusForbidden, "matchers.unit: you may silence only your own unit's alerts")
+			return
+		}
+		if len(b.Matchers) == 0 {
+			jsonapi.Error(w, http.StatusBadRequest, "matchers: a silence needs at least one matcher")
+			return
+		}
+		b.Matchers = maps.Clone(b.Matchers)
+		b.Matchers["unit"] = unit
+	}
 	s, err := m.AddSilence(r.Context(), b.Silence)
 	if err != nil {
 		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
@@ -217,6 +246,13 @@ func (m *Manager) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Manager) handleDeleteSilence(w http.ResponseWriter, r *http.Request) {
+	if unit, scoped := scope(r); scoped {
+		own := slices.ContainsFunc(m.Silences(), func(s Silence) bool { return s.ID == r.PathValue("sid") && ownSilence(s, unit) })
+		if !own {
+			jsonapi.Error(w, http.StatusNotFound, "no such silence")
+			return
+		}
+	}
 	if err := m.DeleteSilence(r.Context(), r.PathValue("sid"), actor(r)); err != nil {
 		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
 		return

@@ -87,6 +87,21 @@ func TestAPI(t *testing.T) {
 		{"li", "GET", "/api/v1/alerts/nope", "", 404, nil},
 		{"li", "POST", "/api/v1/alerts/silences", `{"matchers":{"rule":"x"},"duration":"2h"}`, 201, nil},
 		{"li", "POST", "/api/v1/alerts/silences", `{"matchers":{},"duration":"2h"}`, 400, nil},
+		// A silence hides alerts: an officer's are bound to the officer's
+		// unit, whatever the matchers say, and another unit's silences are
+		// neither listed nor lifted.
+		{"far", "POST", "/api/v1/alerts/silences", `{"matchers":{"rule":"api-` + u + `"},"duration":"2h"}`, 201,
+			func(b map[string]any) bool {
+				return fmtJSON(b["matchers"]) == `{"rule":"api-`+u+`","unit":"another-unit"}`
+			}},
+		{"far", "POST", "/api/v1/alerts/silences", `{"matchers":{"severity":"warning","unit":"` + u + `"},"duration":"2h"}`, 403, nil},
+		{"far", "GET", "/api/v1/alerts/silences", "", 200, func(b map[string]any) bool {
+			return len(b["silences"].([]any)) == 1 && !strings.Contains(fmtJSON(b), `"unit":"`+u+`"`)
+		}},
+		{"li", "GET", "/api/v1/alerts/silences", "", 200, func(b map[string]any) bool {
+			return len(b["silences"].([]any)) == 2 && !strings.Contains(fmtJSON(b), "another-unit")
+		}},
+		{"wide", "GET", "/api/v1/alerts/silences", "", 200, func(b map[string]any) bool { return len(b["silences"].([]any)) == 3 }},
 	}
 	for i, s := range steps {
 		code, body := call(s.who, s.method, s.path, s.body)
@@ -95,6 +110,16 @@ func TestAPI(t *testing.T) {
 		}
 		if s.check != nil && !s.check(body) {
 			t.Fatalf("step %d %s %s: unexpected body %v", i, s.method, s.path, body)
+		}
+	}
+	_, b := call("li", "GET", "/api/v1/alerts/silences", "")
+	for _, x := range b["silences"].([]any) {
+		sid := x.(map[string]any)["id"].(string)
+		if code, _ := call("far", "DELETE", "/api/v1/alerts/silences/"+sid, ""); code != 404 {
+			t.Errorf("another unit's officer lifts silence %s: %d, want 404", sid, code)
+		}
+		if code, _ := call("li", "DELETE", "/api/v1/alerts/silences/"+sid, ""); code != 204 {
+			t.Errorf("own unit's officer lifts silence %s: %d, want 204", sid, code)
 		}
 	}
 }

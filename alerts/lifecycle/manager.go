@@ -667,13 +667,14 @@ func (m *Manager) AddSilence(ctx context.Context, s Silence) (Silence, error) {
 	return s, nil
 }
 
-// SilenceAlert silences the rule and key of one alert for d.
+// SilenceAlert silences the rule and key of one alert, within its unit,
+// for d.
 func (m *Manager) SilenceAlert(ctx context.Context, id, who, comment string, d time.Duration) (Silence, error) {
 	a, ok := m.Get(id)
 	if !ok {
 		return Silence{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	return m.AddSilence(ctx, Silence{Matchers: map[string]string{"rule": a.Rule, "key": a.Key}, Comment: comment,
+	return m.AddSilence(ctx, Silence{Matchers: map[string]string{"rule": a.Rule, "key": a.Key, "unit": a.Unit}, Comment: comment,
 		CreatedBy: who, ExpiresAt: m.o.Now().Add(d)})
 }
 

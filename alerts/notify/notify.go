@@ -291,6 +291,20 @@ func (n *Notifier) deadLetter(ctx context.Context, channel, target, id, alertID 
 	}
 }
 
+// ForUnit keeps the dead letters of alerts of unit: a dead letter's body is
+// its alert's notification, so a duty officer scoped to a unit sees only
+// those, like the alerts themselves. unitOf answers an alert's unit; a
+// letter whose alert it does not know is kept back.
+func ForUnit(dl []DeadLetter, unit string, unitOf func(alertID string) (string, bool)) []DeadLetter {
+	out := make([]DeadLetter, 0, len(dl))
+	for _, d := range dl {
+		if u, ok := unitOf(d.AlertID); ok && u == unit {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // DeadLetters lists the most recent failed notifications.
 func DeadLetters(ctx context.Context, db *store.DB, limit int) ([]DeadLetter, error) {
 	var out []DeadLetter

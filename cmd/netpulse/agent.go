@@ -34,6 +34,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	if *once {
 		n, err := a.Scan(ctx)
 		fmt.Fprintf(stdout, "agent: %d files sent\n", n)

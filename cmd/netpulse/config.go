@@ -62,9 +62,9 @@ type Config struct {
 	LoginChecks       int           `name:"login-checks" default:"2" help:"password checks (argon2id, 64 MiB each) that may run at once; more logins wait up to 2s, then get 503"`
 	CaseRefPattern    string        `name:"case-ref-pattern" help:"optional regular expression a case reference must match in full (e.g. ^[A-Z]{2,6}-[0-9]{4}-[0-9]{1,6}$); any reference is always printable NFC text without control, format, bidi or zero-width characters"`
 	CaseRefMax        int           `name:"case-ref-max" default:"64" help:"longest case reference, in visible characters"`
-	LookupLimit       int           `name:"lookup-limit" default:"30" help:"distinct identity numbers one user may look up exactly per lookup-window; more get 429"`
+	LookupLimit       int           `name:"lookup-limit" default:"30" help:"distinct identity numbers or names one user, and one case reference, may look up exactly per lookup-window; more get 429"`
 	LookupWindow      time.Duration `name:"lookup-window" default:"1h" help:"window of lookup-limit and lookup-alert"`
-	LookupAlert       int           `name:"lookup-alert" default:"20" help:"distinct identity numbers looked up by one user in lookup-window that raise an alert for the auditors (at most lookup-limit)"`
+	LookupAlert       int           `name:"lookup-alert" default:"20" help:"distinct identity numbers or names looked up by one user or case in lookup-window that raise an alert for the auditors (at most lookup-limit)"`
 	AccessRetention   time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
 	HotelRetention    time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
 	PostRetention     time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`

@@ -30,7 +30,7 @@ func (p privacyAlerts) RaiseLookups(ctx context.Context, lp srecords.LookupPatte
 	if err != nil {
 		return err
 	}
-	title := fmt.Sprintf("身份证号精确查询异常：%s 在 %s 内查询了 %d 个不同号码", lp.Actor, lp.Window, lp.Distinct)
+	title := fmt.Sprintf("身份精确查询异常：%s 在 %s 内查询了 %d 个不同的证件号码或姓名", lp.Actor, lp.Window, lp.Distinct)
 	if lp.Refused {
 		title += "（已达上限被拒绝）"
 	}

@@ -224,6 +224,14 @@ func (a *app) wireAlerts(ctx context.Context, seg *jieba.Segmenter) error {
 				jsonapi.Fail(w, a.log, err, "dead letters query failed")
 				return
 			}
+			if p, ok := access.FromContext(r.Context()); !ok {
+				dl = nil
+			} else if unit, scoped := p.UnitScope(); scoped {
+				dl = notify.ForUnit(dl, unit, func(id string) (string, bool) {
+					al, ok := mgr.Get(id)
+					return al.Unit, ok
+				})
+			}
 			jsonapi.Write(w, http.StatusOK, map[string]any{"dead_letters": dl})
 		})))
 		ruleEng.Mount(a.mux, readers, duty)

@@ -207,6 +207,12 @@ func (a *app) wireIntake(ctx context.Context) error {
 				jsonapi.Error(w, http.StatusBadRequest, "body must be {\"id_type\", \"id_number\", \"case_ref\", \"active\"}")
 				return
 			}
+			// The hold's case reference is kept in clear like the audit's:
+			// the same form applies (no identity number, no control bytes).
+			if err := caseRule.Check(req.CaseRef); err != nil {
+				jsonapi.Error(w, http.StatusBadRequest, "case_ref: "+err.Error())
+				return
+			}
 			if req.IDType == "" {
 				req.IDType = identity.TypeResident
 			}

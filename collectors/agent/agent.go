@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,7 +46,13 @@ type Options struct {
 
 // Agent is one watched folder.
 type Agent struct {
-	o       Options
+	o Options
+	// root is the watched folder. Every file the agent reads, writes or
+	// moves is reached through it, so a link the venue's staff plant (the
+	// folder is theirs to write) can never lead outside: not a file swapped
+	// for a link after the listing, not done/ or failed/ or the journal's
+	// folder turned into a link to /etc. Paths below are relative to it.
+	root    *os.Root
 	done    string
 	failed  string
 	journal string
@@ -81,21 +88,30 @@ func New(o Options) (*Agent, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{o: o, done: filepath.Join(o.Watch, "done"), failed: filepath.Join(o.Watch, "failed"),
-		journal: filepath.Join(o.Watch, ".netpulse-agent", "sent.jsonl"), sent: map[string]sentEntry{}}
+	root, err := os.OpenRoot(o.Watch)
+	if err != nil {
+		return nil, fmt.Errorf("agent: open watched folder: %w", err)
+	}
+	a := &Agent{o: o, root: root, done: "done", failed: "failed",
+		journal: filepath.Join(".netpulse-agent", "sent.jsonl"), sent: map[string]sentEntry{}}
 	for _, d := range []string{a.done, a.failed, filepath.Dir(a.journal)} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			return nil, fmt.Errorf("agent: create %s: %w", d, err)
+		if err := root.MkdirAll(d, 0o750); err != nil {
+			root.Close()
+			return nil, fmt.Errorf("agent: create %s in %s: %w", d, o.Watch, err)
 		}
 	}
 	if err := a.loadJournal(); err != nil {
+		root.Close()
 		return nil, err
 	}
 	return a, nil
 }
 
+// Close releases the watched folder.
+func (a *Agent) Close() error { return a.root.Close() }
+
 func (a *Agent) loadJournal() error {
-	f, err := os.Open(a.journal)
+	f, err := a.root.Open(a.journal)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -114,7 +130,7 @@ func (a *Agent) loadJournal() error {
 }
 
 func (a *Agent) appendJournal(e sentEntry) error {
-	f, err := os.OpenFile(a.journal, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := a.root.OpenFile(a.journal, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("agent: journal: %w", err)
 	}
@@ -171,7 +187,12 @@ func contentType(name string) (string, bool) {
 // finished. It stops at the first file that cannot be delivered yet (the
 // server is down), so that files keep their order.
 func (a *Agent) Scan(ctx context.Context) (int, error) {
-	entries, err := os.ReadDir(a.o.Watch)
+	dir, err := a.root.Open(".")
+	if err != nil {
+		return 0, fmt.Errorf("agent: read %s: %w", a.o.Watch, err)
+	}
+	entries, err := dir.ReadDir(-1)
+	dir.Close()
 	if err != nil {
 		return 0, fmt.Errorf("agent: read %s: %w", a.o.Watch, err)
 	}
@@ -212,11 +233,11 @@ func failedAnswer(reason string) []byte {
 
 // send delivers one file, retrying transient failures until ctx ends.
 func (a *Agent) send(ctx context.Context, name string, size int64) error {
-	path := filepath.Join(a.o.Watch, name)
+	path := filepath.Join(a.o.Watch, name) // for messages; reads go through the root
 	if size > a.o.MaxBytes {
 		return a.finish(name, "", failedAnswer(fmt.Sprintf("file larger than %d bytes; split it", a.o.MaxBytes)), http.StatusRequestEntityTooLarge, a.failed)
 	}
-	body, err := os.ReadFile(path)
+	body, err := readPlain(a.root, name)
 	if err != nil {
 		return fmt.Errorf("agent: read %s: %w", path, err)
 	}
@@ -327,35 +348,71 @@ func (a *Agent) finish(name, hash string, answer []byte, status int, dest string
 
 func (a *Agent) move(name, dest string, answer []byte) error {
 	target := filepath.Join(dest, name)
-	if _, err := os.Lstat(target); err == nil {
+	if _, err := a.root.Lstat(target); err == nil {
 		target = filepath.Join(dest, time.Now().UTC().Format("20060102T150405.000000000Z")+"-"+name)
 	}
 	if answer != nil {
-		if err := writeSync(target+".answer.json", answer); err != nil {
+		if err := writeSync(a.root, target+".answer.json", answer); err != nil {
 			return err
 		}
 	}
-	if err := os.Rename(filepath.Join(a.o.Watch, name), target); err != nil {
+	if err := a.root.Rename(name, target); err != nil {
 		return fmt.Errorf("agent: move %s to %s: %w", name, dest, err)
 	}
 	return nil
 }
 
-// writeSync writes b to path by a new temporary file in the same folder,
-// synced and renamed over path, then syncs the folder. The folder is one a
-// venue's staff can write to: a link planted at path is replaced by the
-// rename, never followed, and the temporary file is created exclusively
-// (O_EXCL), so no existing name, link or not, is opened for writing.
-func writeSync(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".answer-*.tmp")
-	if err != nil {
-		return fmt.Errorf("agent: write %s: %w", path, err)
+// readPlain reads name in root only if it is a regular file: opened
+// through the root (no link out of the folder is followed) and checked on
+// the open file, so a file swapped for a link or a pipe after the listing
+// is not read either.
+func readPlain(root *os.Root, name string) ([]byte, error) {
+	if fi, err := root.Lstat(name); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a plain file", name)
 	}
-	tmp := f.Name()
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a plain file", name)
+	}
+	return io.ReadAll(f)
+}
+
+// writeSync writes b to path (relative to root) by a new temporary file in
+// the same folder, synced and renamed over path, then syncs the folder.
+// The folder is one a venue's staff can write to: a link planted at path
+// is replaced by the rename, never followed; the temporary file is created
+// exclusively (O_EXCL), so no existing name, link or not, is opened for
+// writing; and the root keeps a folder on the way that was turned into a
+// link from leading outside the watched folder.
+func writeSync(root *os.Root, path string, b []byte) error {
+	dir := filepath.Dir(path)
+	var f *os.File
+	var tmp string
+	for range 100 {
+		tmp = filepath.Join(dir, ".answer-"+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		var err error
+		f, err = root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("agent: write %s: %w", path, err)
+		}
+	}
+	if f == nil {
+		return fmt.Errorf("agent: write %s: no free temporary name", path)
+	}
 	fail := func(err error) error {
 		f.Close()
-		os.Remove(tmp)
+		root.Remove(tmp)
 		return fmt.Errorf("agent: write %s: %w", path, err)
 	}
 	if _, err := f.Write(b); err != nil {
@@ -367,11 +424,11 @@ func writeSync(path string, b []byte) error {
 	if err := f.Close(); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := root.Rename(tmp, path); err != nil {
+		root.Remove(tmp)
 		return fmt.Errorf("agent: write %s: %w", path, err)
 	}
-	if d, err := os.Open(dir); err == nil {
+	if d, err := root.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
 	}

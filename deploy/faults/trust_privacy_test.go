@@ -242,9 +242,25 @@ func TestTrust(t *testing.T) {
 		for _, q := range []string{"name=" + num, "district=" + num, "name=" + url.QueryEscape(guests[1].name)} {
 			s.mustCall(t, "GET", "/api/v1/records?"+q, analyst, nil, "X-Case-Ref", "TRUST-3B")
 		}
+		// The number as a reader sees it, in a filter or as the case
+		// reference (which the log keeps in clear, so it is refused).
+		spaced := num[:6] + " " + num[6:14] + " " + num[14:]
+		zw := strings.Join(strings.Split(num, ""), "\u200b")
+		s.mustCall(t, "GET", "/api/v1/records?district="+url.QueryEscape(spaced), analyst, nil, "X-Case-Ref", "TRUST-3B")
+		for _, ref := range []string{spaced, "案" + num, num + " "} {
+			if r := s.mustCall(t, "GET", "/api/v1/records?venue="+pop.venue.code, analyst, nil, "X-Case-Ref", ref); r.code != 400 {
+				t.Errorf("case reference %q: %s, want 400", ref, r)
+			}
+		}
+		if r := s.mustCall(t, "PUT", "/api/v1/records/holds", admin, []byte(`{"id_number":"`+num+`","case_ref":"`+spaced+`"}`),
+			"Content-Type", "application/json"); r.code != 400 {
+			t.Errorf("case hold with a number as its case reference: %s, want 400", r)
+		}
 		r := s.mustCall(t, "GET", "/api/v1/audit?limit=1000", auditor, nil)
-		if bytes.Contains(r.body, []byte(num)) || bytes.Contains(r.body, []byte(guests[1].name)) {
-			t.Errorf("the audit log holds a typed identity in clear")
+		for _, sp := range []string{num, spaced, zw, num[6:14], guests[1].name} {
+			if bytes.Contains(r.body, []byte(sp)) {
+				t.Errorf("the audit log holds a typed identity in clear (%q)", sp)
+			}
 		}
 		if !bytes.Contains(r.body, []byte(prot.Hash(identity.TypeResident, num))) || !bytes.Contains(r.body, []byte(prot.NameHash(guests[1].name))) {
 			t.Errorf("the audit log lacks the keyed hash of what was typed")

@@ -155,12 +155,20 @@ func TestAppendStoresWhatItHashes(t *testing.T) {
 		{Actor: "user:ana", Action: "search", CaseRef: "A\nsearch", Filter: "x", Outcome: "ok"},
 		{Actor: "user:ana", Action: "search\nA", CaseRef: "search", Filter: "x", Outcome: "ok"},
 		{Actor: "user:ana", Action: "search", CaseRef: strings.Repeat("案", 100000), Filter: strings.Repeat("f", 1<<20), Outcome: "refused"},
+		// Bytes a JSON or ClickHouse round trip might rewrite: NUL and
+		// other C0 controls, DEL, C1, a CESU-8 lone surrogate, BOM,
+		// noncharacters, line and paragraph separators, a backslash and
+		// quote, a NUL-led cut point, decomposed text (NFD), a 4-byte rune.
+		{Actor: "user:a\x00b", Role: "r\x7f\u0085", Action: "search", CaseRef: "A\x00\x01\x1f\u2028\u2029", Filter: `{"q":"\\\"\u0000"}`, Outcome: "ok"},
+		{Actor: "user:ana", Action: "search", CaseRef: "X\xed\xa0\x80Y\ufeff\uffff\ufffe", Filter: "e\u0301 \U0001F600", Outcome: "ok"},
+		{Actor: "user:" + strings.Repeat("\x00", 500), Action: "search", CaseRef: strings.Repeat("\xed\xa0\x80", 200), Filter: strings.Repeat("\U0001F600", 2000), Outcome: "ok"},
+		{Actor: "user:ana", Action: "search", At: time.Date(2026, 1, 2, 3, 4, 5, 999999999, time.FixedZone("x", 3600*8+1800)), CaseRef: "T", Outcome: "ok"},
 	} {
 		if _, err := a.Append(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if v, err := a.Verify(ctx); err != nil || !v.OK || v.Entries != 4 {
+	if v, err := a.Verify(ctx); err != nil || !v.OK || v.Entries != 8 {
 		t.Fatalf("verify = %+v %v", v, err)
 	}
 	_, es, err := a.List(ctx, time.Time{}, time.Time{}, 10, 0)

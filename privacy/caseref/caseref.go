@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 // Default bounds of the visible length, in characters.
@@ -100,6 +103,11 @@ func (r Rule) Check(s string) error {
 	}
 	if visible < minLen || visible > maxLen {
 		return fmt.Errorf("case reference must be %d to %d visible characters", minLen, maxLen)
+	}
+	// The case reference is kept in clear in the audit log, where a number
+	// typed into it would be a store of identities outside the reveal path.
+	if identity.HoldsResidentNumber(s, time.Now()) {
+		return errors.New("case reference holds an identity number; give the case number")
 	}
 	if r.Pattern != nil && !r.Pattern.MatchString(s) {
 		return errors.New("case reference does not match this deployment's case number form")

@@ -3,6 +3,8 @@ package caseref
 import (
 	"strings"
 	"testing"
+
+	"github.com/netpulse/netpulse/privacy/identity"
 )
 
 func TestCheck(t *testing.T) {
@@ -11,6 +13,7 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	num := identity.Synthetic("420106", 42)
 	tests := []struct {
 		name string
 		rule Rule
@@ -45,6 +48,16 @@ func TestCheck(t *testing.T) {
 		{"private use", def, "AUD\ue000", false},
 		{"leading space", def, " AUD-1", false},
 		{"only marks", def, "\u0301\u0301", false},
+		// A case reference is kept in clear in the audit log: a resident
+		// number in it, however spelled, is refused; long case numbers
+		// (digit strings with no valid number in them) stay.
+		{"resident number", def, num, false},
+		{"resident number inside", def, "案-" + num + "-查", false},
+		{"resident number spaced", def, num[:6] + " " + num[6:14] + " " + num[14:], false},
+		{"resident number full-width", def, strings.Map(func(r rune) rune { return r - '0' + '０' }, num), false},
+		{"resident number in a longer run", def, "J" + num + "0001", false},
+		{"long case number", def, "J4201000000002026120500001", true},
+		{"case number with date", def, "江公(网)立字[2026]120500017号", true},
 		{"pattern ok", pat, "JA-2026-17", true},
 		{"pattern miss", pat, "anything", false},
 		{"pattern not anchored inside", pat, "x JA-2026-17 y", false},

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -52,34 +53,84 @@ func (p *Protector) NameHash(name string) string {
 // are masked.
 const minNumberRun = 12
 
+// maxSeparators is the longest stretch of separators a number run may
+// span: "4201 9919-7602 1799 23" is one number to a reader, and so is one
+// with a zero-width space between digits; two numbers far apart are not.
+const maxSeparators = 3
+
 // NumberRuns finds the runs in s that look like identity numbers: at least
-// minNumberRun ASCII or full-width digits, optionally ending in X. It
-// returns byte offsets [start, end) of each run.
+// minNumberRun decimal digits of any script (ASCII, full-width, Arabic-
+// Indic, mathematical…), optionally ending in X, possibly broken up by
+// spaces, dashes, dots, slashes or invisible format characters, which a
+// reader skips. It returns byte offsets [start, end) of each run, from its
+// first digit to its last digit or X.
 func NumberRuns(s string) [][2]int {
 	var out [][2]int
-	start, digits := -1, 0
-	flush := func(end int) {
+	start, end, digits, seps := -1, -1, 0, 0
+	flush := func() {
 		if start >= 0 && digits >= minNumberRun {
 			out = append(out, [2]int{start, end})
 		}
-		start, digits = -1, 0
+		start, end, digits, seps = -1, -1, 0, 0
 	}
 	for i, r := range s {
 		switch {
-		case r >= '0' && r <= '9', r >= '０' && r <= '９':
+		case unicode.IsDigit(r):
 			if start < 0 {
 				start = i
 			}
 			digits++
-		case (r == 'X' || r == 'x' || r == 'Ｘ' || r == 'ｘ') && start >= 0:
+			end, seps = i+utf8.RuneLen(r), 0
+		case isCheckX(r) && start >= 0 && seps == 0:
 			digits++
-			flush(i + utf8.RuneLen(r))
+			end = i + utf8.RuneLen(r)
+			flush()
+		case start >= 0 && numberSeparator(r) && seps < maxSeparators:
+			seps++
 		default:
-			flush(i)
+			flush()
 		}
 	}
-	flush(len(s))
+	flush()
 	return out
+}
+
+func isCheckX(r rune) bool { return r == 'X' || r == 'x' || r == 'Ｘ' || r == 'ｘ' }
+
+// numberSeparator reports whether r may sit between the digits of a number
+// as a reader sees it: white space, dashes, dots, slashes, underscores and
+// format characters (zero-width space and joiner, bidi marks, soft hyphen).
+func numberSeparator(r rune) bool {
+	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Pd, r) ||
+		strings.ContainsRune("._/·．／＿", r)
+}
+
+// runNumber is the number a run spells: its digits as ASCII whatever their
+// script, a trailing X upper case, separators dropped; so a number typed
+// with spaces or in full-width digits masks and hashes as the number.
+func runNumber(run string) string {
+	var b strings.Builder
+	for _, r := range run {
+		switch {
+		case unicode.IsDigit(r):
+			b.WriteByte('0' + digitValue(r))
+		case isCheckX(r):
+			b.WriteByte('X')
+		}
+	}
+	return b.String()
+}
+
+// digitValue is the value of a decimal digit of any script: Unicode
+// places each script's digits 0 to 9 in a row, so the value is the
+// distance from the start of that row (rows that follow one another, as
+// the mathematical digits do, count in tens).
+func digitValue(r rune) byte {
+	z := r
+	for unicode.IsDigit(z - 1) {
+		z--
+	}
+	return byte((r - z) % 10)
 }
 
 // Scrubbed is free text with its identity-number-like runs masked, and
@@ -102,7 +153,7 @@ func (p *Protector) Scrub(s string) Scrubbed {
 	last := 0
 	for _, r := range runs {
 		b.WriteString(s[last:r[0]])
-		n := Normalize(norm.NFKC.String(s[r[0]:r[1]])) // full-width digits to ASCII
+		n := runNumber(s[r[0]:r[1]])
 		t := TypeOther
 		if len(n) == 18 || len(n) == 15 {
 			t = TypeResident
@@ -126,7 +177,7 @@ func MaskNumbers(s string) string {
 	last := 0
 	for _, r := range runs {
 		b.WriteString(s[last:r[0]])
-		n := Normalize(norm.NFKC.String(s[r[0]:r[1]]))
+		n := runNumber(s[r[0]:r[1]])
 		t := TypeOther
 		if len(n) == 18 {
 			t = TypeResident
@@ -136,4 +187,21 @@ func MaskNumbers(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// HoldsResidentNumber reports whether free text s spells, anywhere and
+// however written (see NumberRuns), a valid resident identity number: an
+// area code, a birth date and a matching check character. Fields that
+// must stay readable, such as a case reference, can thus refuse a number
+// without refusing the long digit strings case numbers often are.
+func HoldsResidentNumber(s string, now time.Time) bool {
+	for _, r := range NumberRuns(s) {
+		n := runNumber(s[r[0]:r[1]])
+		for i := 0; i+18 <= len(n); i++ {
+			if ValidateResident(n[i:i+18], now) == nil {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -79,6 +79,9 @@ func (a *API) Routes(mux *http.ServeMux, reg *access.Registry) {
 // quoted in ASCII (so control, format and invalid bytes show as escapes)
 // and cut short, so that junk of any length costs the log a few bytes.
 func refusedCaseRef(s string) string {
+	// A refused reference may be a number typed in the wrong place: it is
+	// kept masked like any free text.
+	s = identity.MaskNumbers(s)
 	const keep = 60
 	if len(s) > keep {
 		s = s[:keep] // the quote below escapes a cut character
@@ -272,21 +275,36 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	if !a.checkCaseRef(w, r, action, caseRef, filter) {
 		return
 	}
-	if exact {
-		n := identity.Normalize(f.IDNumber)
+	// Every exact candidate counts, a number or a name: the name mask (王*)
+	// with the venue and the hour of a record is undone by guessing given
+	// names just as the number mask is by guessing birth dates.
+	// The budget is per user and also per case: colleagues (or one person's
+	// second account) sharing a case reference share its budget, so the
+	// mask is not undone by spreading the guesses over users.
+	if cands := a.candidates(f); len(cands) > 0 {
 		p, _ := access.FromContext(ctx)
 		actor := p.Kind + ":" + p.Name
-		v := a.limiter.check(actor, a.Search.protect.Hash(candidateType(f, n), n), a.Now())
-		if v.alert {
-			a.raiseLookups(ctx, p, v)
-		}
-		if !v.ok {
+		for _, c := range cands {
+			v := a.limiter.check(actor, c, a.Now())
+			if v.alert {
+				a.raiseLookups(ctx, p, actor, v)
+			}
+			if v.ok {
+				byCase := "case:" + caseRef
+				v = a.limiter.check(byCase, c, a.Now())
+				if v.alert {
+					a.raiseLookups(ctx, p, byCase+" ("+actor+")", v)
+				}
+			}
+			if v.ok {
+				continue
+			}
 			if a.audit(ctx, r, action, caseRef, filter, 0, "refused") != nil {
 				jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
 				return
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(v.retry.Seconds(), 1)))))
-			jsonapi.Error(w, http.StatusTooManyRequests, fmt.Sprintf("too many distinct identity numbers looked up (limit %d per %s); the auditors are told",
+			jsonapi.Error(w, http.StatusTooManyRequests, fmt.Sprintf("too many distinct identity numbers or names looked up (limit %d per %s); the auditors are told",
 				a.limiter.o.Distinct, a.limiter.o.Window))
 			return
 		}
@@ -321,17 +339,31 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	jsonapi.Write(w, http.StatusOK, map[string]any{"total": total, "records": rows})
 }
 
+// candidates are the keyed hashes of the exact identities f asks about:
+// its identity number and its name (prefixed, so a name's hash never
+// counts as the same candidate as a number's).
+func (a *API) candidates(f Filter) []string {
+	var out []string
+	if n := identity.Normalize(f.IDNumber); n != "" {
+		out = append(out, a.Search.protect.Hash(candidateType(f, n), n))
+	}
+	if strings.TrimSpace(f.Name) != "" {
+		out = append(out, "name:"+a.Search.protect.NameHash(f.Name))
+	}
+	return out
+}
+
 // raiseLookups tells the auditors; a failure is logged, never shown to the
 // analyst, and never lets a refused lookup through.
-func (a *API) raiseLookups(ctx context.Context, p access.Principal, v lookupVerdict) {
+func (a *API) raiseLookups(ctx context.Context, p access.Principal, who string, v lookupVerdict) {
 	if a.Alerts == nil {
-		a.Log.Warn("identity lookup pattern, no alert board wired", "actor", p.Kind+":"+p.Name, "distinct", v.distinct)
+		a.Log.Warn("identity lookup pattern, no alert board wired", "actor", who, "distinct", v.distinct)
 		return
 	}
-	err := a.Alerts.RaiseLookups(ctx, LookupPattern{Actor: p.Kind + ":" + p.Name, Role: string(p.Role), Unit: p.Unit,
+	err := a.Alerts.RaiseLookups(ctx, LookupPattern{Actor: who, Role: string(p.Role), Unit: p.Unit,
 		Distinct: v.distinct, Window: a.limiter.o.Window, Refused: !v.ok, At: a.Now()})
 	if err != nil {
-		a.Log.Error("raise identity lookup alert", "actor", p.Kind+":"+p.Name, "err", err)
+		a.Log.Error("raise identity lookup alert", "actor", who, "err", err)
 	}
 }
 

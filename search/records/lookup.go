@@ -11,7 +11,8 @@ import (
 // candidate birth dates find the number behind a mask. Lookups are
 // therefore limited per user in distinct candidates (a repeat of a
 // candidate is free), and a user who reaches AlertAt distinct candidates in
-// a window raises an alert for the auditors.
+// a window raises an alert for the auditors. An exact name is a candidate
+// too: the name mask (王*) falls to guessed given names the same way.
 
 // LookupLimit configures the limit. Zero values take the defaults.
 type LookupLimit struct {
@@ -22,7 +23,7 @@ type LookupLimit struct {
 
 // LookupPattern is what the auditors are told.
 type LookupPattern struct {
-	Actor    string
+	Actor    string // the user, or "case:REF (user)" when a case's shared budget is reached
 	Role     string
 	Unit     string
 	Distinct int

@@ -404,15 +404,123 @@ func TestExactLookupsAreLimitedAndAlerted(t *testing.T) {
 func TestAuditFiltersHoldNoClearIdentity(t *testing.T) {
 	f := newFixture(t)
 	num := identity.Synthetic("420199", 7)
-	for _, q := range []url.Values{{"name": {num}}, {"name": {"张7"}}, {"district": {num}}, {"venue": {"S-C1 " + num}}} {
-		f.get(t, f.analyst, "CASE-3", "/api/v1/records?"+q.Encode())
+	// The number as a reader sees it, however it is typed.
+	spellings := []string{num, num[:6] + " " + num[6:14] + " " + num[14:], strings.Join(strings.Split(num, ""), "\u200b"),
+		num[:4] + "-" + num[4:10] + "-" + num[10:], strings.Map(func(r rune) rune { return r - '0' + '０' }, num)}
+	for _, sp := range spellings {
+		for _, q := range []url.Values{{"name": {sp}}, {"district": {sp}}, {"venue": {"S-C1 " + sp}}} {
+			f.get(t, f.analyst, "CASE-3", "/api/v1/records?"+q.Encode())
+		}
+	}
+	f.get(t, f.analyst, "CASE-3", "/api/v1/records?"+url.Values{"name": {"张7"}}.Encode())
+	// A number typed as the case reference, valid in form or refused for
+	// another reason (a trailing space), is not kept in clear either.
+	for _, sp := range spellings {
+		for _, ref := range []string{sp, sp + " ", "案" + sp} {
+			if code, _ := f.get(t, f.analyst, ref, "/api/v1/records?venue=S-C1"); code != http.StatusBadRequest {
+				t.Errorf("case reference %q: %d, want 400", ref, code)
+			}
+		}
 	}
 	es := f.auditLog(t)
 	b, _ := json.Marshal(es)
-	if strings.Contains(string(b), num) || strings.Contains(string(b), "张7") {
-		t.Errorf("audit holds a clear identity: %s", b)
+	var plain []byte // the entries' text with JSON escapes undone
+	for _, e := range es {
+		plain = append(plain, e.Filter+"\n"+e.CaseRef+"\n"...)
+	}
+	for _, sp := range append(spellings, "张7", num[6:14]) {
+		if strings.Contains(string(plain), sp) {
+			t.Errorf("audit holds a clear identity %q: %s", sp, plain)
+		}
 	}
 	if !strings.Contains(string(b), f.e.Protect.Hash(identity.TypeResident, num)) || !strings.Contains(string(b), f.e.Protect.NameHash("张7")) {
 		t.Errorf("audit lacks the keyed hashes of what was typed: %s", b)
+	}
+}
+
+// TestExactLookupVariantsShareTheLimit: the mask falls to any exact
+// question, not only id_number: guessed names (王* plus a given name),
+// numbers in other spellings, CSV exports and mixes all draw on one budget
+// of distinct candidates per user.
+func TestExactLookupVariantsShareTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		queries func(i int) url.Values
+	}{
+		{"guessed names", func(i int) url.Values { return url.Values{"name": {fmt.Sprintf("王%c", '一'+rune(i))}} }},
+		{"names with a venue", func(i int) url.Values {
+			return url.Values{"name": {fmt.Sprintf("李%c", '一'+rune(i))}, "venue": {"S-C1"}}
+		}},
+		{"names as CSV", func(i int) url.Values {
+			return url.Values{"name": {fmt.Sprintf("张%c", '一'+rune(i))}, "format": {"csv"}}
+		}},
+		{"numbers lower case", func(i int) url.Values {
+			return url.Values{"id_number": {strings.ToLower(identity.Synthetic("420199", 200+i))}}
+		}},
+		{"numbers and names mixed", func(i int) url.Values {
+			if i%2 == 0 {
+				return url.Values{"id_number": {identity.Synthetic("420199", 300+i)}}
+			}
+			return url.Values{"name": {fmt.Sprintf("赵%c", '一'+rune(i))}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			api := &records.API{Search: records.NewSearcher(db, f.e.Protect), Audit: f.audit, Alerts: &fakeAlerts{},
+				Lookups: records.LookupLimit{Distinct: 5, Window: time.Hour, AlertAt: 4}}
+			mux := http.NewServeMux()
+			api.Routes(mux, f.e.Reg)
+			f.srv = httptest.NewServer(mux)
+			defer f.srv.Close()
+			var codes []int
+			for i := 0; i < 7; i++ {
+				code, _ := f.get(t, f.analyst, "CASE-ENUM", "/api/v1/records?"+tc.queries(i).Encode())
+				codes = append(codes, code)
+			}
+			if want := []int{200, 200, 200, 200, 200, 429, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+				t.Errorf("codes %v, want %v", codes, want)
+			}
+		})
+	}
+}
+
+// TestLookupsShareTheCaseBudget: two analysts (or one person's two
+// accounts) under one case reference share its budget of distinct
+// candidates; another case has its own.
+func TestLookupsShareTheCaseBudget(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	second, err := f.e.Reg.AddUser(ctx, access.UserSpec{Name: "ana2", Role: access.RoleAnalyst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := &fakeAlerts{}
+	api := &records.API{Search: records.NewSearcher(db, f.e.Protect), Audit: f.audit, Alerts: alerts,
+		Lookups: records.LookupLimit{Distinct: 4, Window: time.Hour, AlertAt: 4}}
+	mux := http.NewServeMux()
+	api.Routes(mux, f.e.Reg)
+	f.srv = httptest.NewServer(mux)
+	defer f.srv.Close()
+	var codes []int
+	for i := 0; i < 6; i++ {
+		who := f.analyst
+		if i%2 == 1 {
+			who = second
+		}
+		code, _ := f.get(t, who, "CASE-SHARED", "/api/v1/records?id_number="+identity.Synthetic("420199", 500+i))
+		codes = append(codes, code)
+	}
+	if want := []int{200, 200, 200, 200, 429, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Errorf("codes %v, want %v", codes, want)
+	}
+	if code, _ := f.get(t, second, "CASE-OTHER", "/api/v1/records?id_number="+identity.Synthetic("420199", 600)); code != 200 {
+		t.Errorf("another case: %d, want 200", code)
+	}
+	found := false
+	for _, p := range alerts.raised {
+		found = found || strings.HasPrefix(p.Actor, "case:CASE-SHARED")
+	}
+	if !found {
+		t.Errorf("no alert names the shared case: %+v", alerts.raised)
 	}
 }
