@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -220,18 +219,4 @@ func benchWaitDrained(ctx context.Context, step func(int), j *journal.Journal, n
 func benchIndexed(s *shards.Set) uint64 {
 	n, _ := s.Alias().DocCount()
 	return n
-}
-
-// benchDirSize is the bytes of the files under dir.
-func benchDirSize(dir string) int64 {
-	var total int64
-	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() {
-			if info, err := e.Info(); err == nil {
-				total += info.Size()
-			}
-		}
-		return nil
-	})
-	return total
 }

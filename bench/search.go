@@ -45,7 +45,7 @@ func benchSearch(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 		env.step(len(chunk))
 	}
 	build := time.Since(t0)
-	size := float64(benchDirSize(dir)) / (1 << 20)
+	size := float64(shards.DirBytes(dir)) / (1 << 20)
 	// serve rebuilds each day in one pass once it has ended and gone quiet
 	// (shards.Set.Compact, from Set.Run); the queries run on what it
 	// leaves, as they would a day later. An hour on, every bench day has
@@ -55,7 +55,7 @@ func benchSearch(ctx context.Context, env *benchEnv) ([]benchRow, error) {
 		return nil, err
 	}
 	compactTook := time.Since(t1)
-	compacted := float64(benchDirSize(dir)) / (1 << 20)
+	compacted := float64(shards.DirBytes(dir)) / (1 << 20)
 	sr, err := search.NewSearcher(set, 30*time.Second, nil)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package search
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -93,14 +92,7 @@ func BenchmarkIndex(b *testing.B) {
 func dirSize(t testing.TB, days []shards.DayInfo) int64 {
 	var total int64
 	for _, d := range days {
-		filepath.WalkDir(d.Dir, func(_ string, e fs.DirEntry, err error) error {
-			if err == nil && !e.IsDir() {
-				if info, err := e.Info(); err == nil {
-					total += info.Size()
-				}
-			}
-			return nil
-		})
+		total += shards.DirBytes(d.Dir)
 	}
 	return total
 }

@@ -279,7 +279,7 @@ func TestCompactRebuildsClosedDays(t *testing.T) {
 		t.Fatalf("day %s not live", s.Day(at))
 		return ""
 	}
-	before, open := dirSize(dayDir(ended)), dayDir(today)
+	before, open := DirBytes(dayDir(ended)), dayDir(today)
 	if got, _ := s.Compact(context.Background(), time.Now()); len(got) != 0 {
 		t.Fatalf("compacted %v while its posts were still arriving", got)
 	}
@@ -291,7 +291,7 @@ func TestCompactRebuildsClosedDays(t *testing.T) {
 	if want := []string{s.Day(ended)}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("compacted %v, want %v", got, want)
 	}
-	if after := dirSize(dayDir(ended)); after >= before {
+	if after := DirBytes(dayDir(ended)); after >= before {
 		t.Errorf("the ended day took %d bytes before compacting and %d after", before, after)
 	}
 	if dayDir(today) != open {

@@ -52,19 +52,6 @@ func readCorpus(t testing.TB, path string, n int) []Doc {
 	return out
 }
 
-func dirSize(dir string) int64 {
-	var total int64
-	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() {
-			if info, err := e.Info(); err == nil {
-				total += info.Size()
-			}
-		}
-		return nil
-	})
-	return total
-}
-
 // TestIndexSizeBreakdown builds one index of a corpus per mapping variant,
 // each changing one option of the production mapping, and prints the
 // sizes: what each part of the index costs. Set NETPULSE_SIZE_CORPUS to a
@@ -156,8 +143,8 @@ func TestIndexSizeBreakdown(t *testing.T) {
 		}
 		took := time.Since(start)
 		idx.Close()
-		t.Logf("%-32s %7.1f MiB  %5.0f B/post  built in %s", v.name, float64(dirSize(dir))/(1<<20),
-			float64(dirSize(dir))/float64(len(docs)), took.Round(time.Millisecond))
+		t.Logf("%-32s %7.1f MiB  %5.0f B/post  built in %s", v.name, float64(DirBytes(dir))/(1<<20),
+			float64(DirBytes(dir))/float64(len(docs)), took.Round(time.Millisecond))
 		os.RemoveAll(dir)
 	}
 	// The day-sharded set as production builds it: one index per day, so
@@ -200,8 +187,8 @@ func TestIndexSizeBreakdown(t *testing.T) {
 		return nil
 	})
 	sort.Strings(files)
-	t.Logf("day-sharded set: %d posts, %.1f MiB over %d days (%.0f KiB a day)", len(docs), float64(dirSize(dir))/(1<<20),
-		len(days), float64(dirSize(dir))/1024/float64(len(days)))
+	t.Logf("day-sharded set: %d posts, %.1f MiB over %d days (%.0f KiB a day)", len(docs), float64(DirBytes(dir))/(1<<20),
+		len(days), float64(DirBytes(dir))/1024/float64(len(days)))
 	for _, k := range files {
 		t.Logf("  %-24s %7.1f MiB (%.1f MiB allocated on disk)", k, float64(sizes[k])/(1<<20), float64(blocks[k])/(1<<20))
 	}
@@ -231,14 +218,14 @@ func TestDayShardOverhead(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		live := dirSize(dir)
+		live := DirBytes(dir)
 		time.Sleep(5 * time.Second) // scorch merges and removes files in the background
-		settled := dirSize(dir)
+		settled := DirBytes(dir)
 		if err := s.reindexDay(context.Background(), s.Day(day(3))); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
 		t.Logf("%4d batches: %6.1f KiB, 5 s later %6.1f KiB; rebuilt in one pass: %6.1f KiB", k, float64(live)/1024,
-			float64(settled)/1024, float64(dirSize(dir))/1024)
+			float64(settled)/1024, float64(DirBytes(dir))/1024)
 	}
 }
