@@ -322,3 +322,24 @@ func TestCompactRebuildsClosedDays(t *testing.T) {
 		t.Fatalf("%d posts found after reopening, want 81", n)
 	}
 }
+
+// TestReindexedEndedDayIsNotCompactedAgain: a mapping upgrade rebuilds
+// every day in one pass; an ended day comes out compact, so Compact must
+// not cut all its posts a second time.
+func TestReindexedEndedDayIsNotCompactedAgain(t *testing.T) {
+	s := openJieba(t, t.TempDir(), 0)
+	ended := time.Now().UTC().AddDate(0, 0, -3)
+	for i := 0; i < 5; i++ {
+		d := post(fmt.Sprintf("r%d", i), 1, "临江区发生一起电信诈骗案")
+		d.PublishedAt = ended
+		if err := s.Index(context.Background(), []Doc{d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.reindexDay(context.Background(), s.Day(ended)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Compact(context.Background(), time.Now().Add(2*compactQuiet)); len(got) != 0 {
+		t.Fatalf("compacted %v right after a one-pass rebuild", got)
+	}
+}
