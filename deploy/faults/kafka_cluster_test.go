@@ -319,22 +319,35 @@ func warnLines(log string) []string {
 	return out
 }
 
-// leaderOf returns the node leading most partitions of topic.
+// leaderOf returns the node leading most partitions of topic. A metadata
+// answer may come without the topic's partitions or leaders for a moment
+// (CI once got none and killed "node -1"), so it asks again for a while.
 func leaderOf(t *testing.T, c *kafka.Client, topic string) int {
 	t.Helper()
-	md, err := c.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil || len(md.Topics) != 1 {
-		t.Fatalf("metadata of %s: %v", topic, err)
-	}
-	count := map[int]int{}
-	best := -1
-	for _, p := range md.Topics[0].Partitions {
-		count[p.Leader.ID]++
-		if best < 0 || count[p.Leader.ID] > count[best] {
-			best = p.Leader.ID
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := c.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{topic}})
+		best := -1
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil {
+			count := map[int]int{}
+			for _, p := range md.Topics[0].Partitions {
+				if p.Error != nil || p.Leader.ID < 0 {
+					continue
+				}
+				count[p.Leader.ID]++
+				if best < 0 || count[p.Leader.ID] > count[best] {
+					best = p.Leader.ID
+				}
+			}
 		}
+		if best >= 0 {
+			return best
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metadata of %s named no leader within 30 s (last error %v)", topic, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return best
 }
 
 // waitLeaders waits until every partition of topics has a live leader other
