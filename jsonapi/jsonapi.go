@@ -16,6 +16,7 @@
 package jsonapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -89,7 +90,18 @@ func Error(w http.ResponseWriter, code int, msg string) {
 // Fail answers err by its class. A classified error's text is the message;
 // an unclassified one is logged with the request id and answered with
 // internal, a stable message naming what failed ("search failed").
+//
+// A canceled context is not this node's fault: the client went away (or the
+// node is stopping), so nobody reads the answer. It is logged at debug, so
+// a healthy node stays quiet, and answered 503 in case someone still waits.
 func Fail(w http.ResponseWriter, log *slog.Logger, err error, internal string) {
+	if errors.Is(err, context.Canceled) {
+		if log != nil {
+			log.Debug(internal, "err", err, "request_id", w.Header().Get(RequestIDHeader))
+		}
+		Error(w, http.StatusServiceUnavailable, internal)
+		return
+	}
 	code := Status(err)
 	if code == http.StatusInternalServerError {
 		if log != nil {

@@ -2,6 +2,7 @@ package jsonapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ func TestFail(t *testing.T) {
 		// An error of no class never reaches the client: its text names
 		// internals (addresses, brokers). The log has it with the id.
 		{"internal", fmt.Errorf("publish: %w", secret), 500, "intake failed", false, "10.1.2.3:9092"},
+		// A client that hung up cancels the query: not worth a line at
+		// ERROR on a healthy node, and nothing internal in the answer.
+		{"client gone", fmt.Errorf("select from 10.1.2.3: %w", context.Canceled), 503, "intake failed", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +59,9 @@ func TestFail(t *testing.T) {
 			}
 			if (rec.Header().Get("Retry-After") != "") != tt.retry {
 				t.Errorf("Retry-After = %q", rec.Header().Get("Retry-After"))
+			}
+			if tt.loggedAs == "" && logs.Len() > 0 {
+				t.Errorf("logged at INFO or above: %s", logs.String())
 			}
 			if tt.loggedAs != "" && (!strings.Contains(logs.String(), tt.loggedAs) || !strings.Contains(logs.String(), id)) {
 				t.Errorf("log %q lacks the detail or the request id", logs.String())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -89,18 +90,18 @@ func (s *Server) adminData(r *http.Request) adminData {
 		if n, err := s.dead(r.Context()); err == nil {
 			d.DeadLetters = n
 		} else {
-			s.log.Warn("count dead letters", "err", err)
+			s.logFailure(r, slog.LevelWarn, "count dead letters", "err", err)
 		}
 	}
 	if d.Venues, err = s.access.Venues(r.Context()); err != nil {
-		s.log.Error("list venues", "err", err)
+		s.logFailure(r, slog.LevelError, "list venues", "err", err)
 		d.Error = "error.unavailable"
 	}
 	var dl struct {
 		Venues []venueDelivery `json:"venues"`
 	}
 	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/intake/deliveries", nil, nil, nil, &dl); err != nil {
-		s.log.Warn("venue deliveries", "err", err)
+		s.logFailure(r, slog.LevelWarn, "venue deliveries", "err", err)
 	}
 	d.Delivery = map[string]venueDelivery{}
 	for _, v := range dl.Venues {

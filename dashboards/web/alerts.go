@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -119,7 +120,7 @@ func (s *Server) board(ctx context.Context, r *http.Request) boardData {
 	list, err := s.listAlerts(ctx, r)
 	var d boardData
 	if err != nil {
-		s.log.Error("list alerts", "err", err)
+		s.logFailure(r, slog.LevelError, "list alerts", "err", err)
 		d.Error = apiErrorKey(err)
 		return d
 	}
@@ -169,7 +170,7 @@ func (s *Server) alertAction(w http.ResponseWriter, r *http.Request) {
 	err := s.api.call(r.Context(), r, http.MethodPost, "/api/v1/alerts/"+url.PathEscape(id)+"/"+action, nil, h, bytes.NewReader(b), nil)
 	d := s.board(r.Context(), r)
 	if err != nil {
-		s.log.Warn("alert action", "id", id, "action", action, "err", err)
+		s.logFailure(r, slog.LevelWarn, "alert action", "id", id, "action", action, "err", err)
 		d.Error = apiErrorKey(err)
 	} else {
 		d.Flash = "alerts.done_" + action

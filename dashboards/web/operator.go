@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -93,7 +94,7 @@ func (s *Server) operatorData(r *http.Request) operatorData {
 		FROM netpulse.access_records
 		WHERE venue = ? AND received_at >= now() - INTERVAL 30 DAY AND batch_id != ''
 		GROUP BY batch_id ORDER BY first_received DESC LIMIT 30`, d.Venue); err != nil {
-		s.log.Warn("delivery history", "venue", d.Venue, "err", err)
+		s.logFailure(r, slog.LevelWarn, "delivery history", "venue", d.Venue, "err", err)
 	}
 	return d
 }
@@ -134,7 +135,7 @@ func (s *Server) operatorUpload(w http.ResponseWriter, r *http.Request) {
 		if ae, ok := err.(*apiError); ok && ae.Status == http.StatusBadRequest {
 			d.ResultErr = "operator.bad_file"
 		}
-		s.log.Warn("operator upload", "err", err)
+		s.logFailure(r, slog.LevelWarn, "operator upload", "err", err)
 	} else {
 		d.Result = &ans
 		w.Header().Set("HX-Trigger", "intake-changed")

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -153,7 +154,7 @@ func (s *Server) exportPosts(w http.ResponseWriter, r *http.Request) {
 		q.Set("page", strconv.Itoa(page))
 		var res postResults
 		if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/search/posts", q, nil, nil, &res); err != nil {
-			s.log.Warn("export posts", "err", err)
+			s.logFailure(r, slog.LevelWarn, "export posts", "err", err)
 			break
 		}
 		for _, h := range res.Hits {

@@ -321,7 +321,7 @@ func (s *Shell) Guard(roles ...access.Role) func(http.Handler) http.Handler {
 			}
 			if err != nil {
 				if !errors.Is(err, access.ErrUnauthenticated) && !errors.Is(err, http.ErrNoCookie) {
-					s.log.Error("session check", "err", err)
+					s.logFailure(r, slog.LevelError, "session check", "err", err)
 					s.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 					return
 				}
@@ -414,7 +414,7 @@ func (s *Shell) render(w http.ResponseWriter, r *http.Request, status int, page,
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, name, pd); err != nil {
-		s.log.Error("render page", "page", page, "template", name, "err", err)
+		s.logFailure(r, slog.LevelError, "render page", "page", page, "template", name, "err", err)
 		http.Error(w, "render failed", http.StatusInternalServerError)
 		return
 	}
@@ -457,4 +457,16 @@ func (s *Shell) Error(w http.ResponseWriter, r *http.Request, status int, key st
 // T translates key in the request's language.
 func (s *Shell) T(r *http.Request, key string, args ...any) string {
 	return s.cats[i18n.Of(r)].Text(key, args...)
+}
+
+// logFailure logs a step that failed behind a page at level. A client that
+// went away (a navigation, a closed tab, a reload) cancels the request's
+// context and so every query still running for it; that is no fault of this
+// node, so it is logged at debug and a quiet, healthy node stays quiet at
+// WARN. A page's own deadline is not the client's: it still logs at level.
+func (s *Shell) logFailure(r *http.Request, level slog.Level, msg string, args ...any) {
+	if r.Context().Err() != nil {
+		level = slog.LevelDebug
+	}
+	s.log.Log(r.Context(), level, msg, args...)
 }

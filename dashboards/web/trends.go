@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -107,7 +108,7 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	d := trendsData{Term: strings.TrimSpace(r.URL.Query().Get("term"))}
 	var ov trendsOverview
 	if err := s.api.call(ctx, r, http.MethodGet, "/api/v1/trends", nil, nil, nil, &ov); err != nil {
-		s.log.Warn("trends overview", "err", err)
+		s.logFailure(r, slog.LevelWarn, "trends overview", "err", err)
 		d.Error = apiErrorKey(err)
 	}
 	d.Tracked, d.Until = ov.TrackedTerms, ov.EvaluatedUntil
@@ -145,7 +146,7 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	for _, table := range []string{"netpulse.posts", "netpulse.alert_posts"} {
 		if err := s.db.Select(ctx, &vol, `SELECT toStartOfHour(published_at) AS t, toUInt32(count()) AS n
 			FROM `+table+` WHERE published_at >= now() - INTERVAL 48 HOUR GROUP BY t ORDER BY t`); err != nil {
-			s.log.Error("trends volume", "table", table, "err", err)
+			s.logFailure(r, slog.LevelError, "trends volume", "table", table, "err", err)
 			d.Error = "error.unavailable"
 		}
 		if len(vol) > 0 {
@@ -158,7 +159,7 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	if err := s.db.Select(ctx, &top, `SELECT term, toUInt32(uniqExactMerge(clusters)) AS n
 		FROM netpulse.term_counts WHERE bucket >= now() - INTERVAL 24 HOUR
 		GROUP BY term ORDER BY n DESC, term LIMIT 15`); err != nil {
-		s.log.Error("trends top terms", "err", err)
+		s.logFailure(r, slog.LevelError, "trends top terms", "err", err)
 		d.Error = "error.unavailable"
 	}
 	d.TopEmpty = len(top) == 0
@@ -196,7 +197,7 @@ func (s *Server) termHistory(w http.ResponseWriter, r *http.Request) {
 	q := url.Values{"from": {now.Add(-7 * 24 * time.Hour).Format(time.RFC3339)}, "to": {now.Format(time.RFC3339)}}
 	var h termHistoryAnswer
 	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/trends/terms/"+url.PathEscape(term), q, nil, nil, &h); err != nil {
-		s.log.Warn("term history", "term", term, "err", err)
+		s.logFailure(r, slog.LevelWarn, "term history", "term", term, "err", err)
 		d.Error = apiErrorKey(err)
 		s.Fragment(w, r, "trends", "term", d)
 		return

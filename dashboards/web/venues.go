@@ -1,6 +1,7 @@
 package web
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -41,7 +42,7 @@ func (s *Server) venuesPage(w http.ResponseWriter, r *http.Request) {
 		q.Set("unit", u)
 	}
 	if err := s.api.call(r.Context(), r, http.MethodGet, "/api/v1/compliance/venues", q, nil, nil, &raw); err != nil {
-		s.log.Error("venue statuses", "err", err)
+		s.logFailure(r, slog.LevelError, "venue statuses", "err", err)
 		d.Error = apiErrorKey(err)
 	}
 	d.Unit, d.Venues = raw.Unit, raw.Venues

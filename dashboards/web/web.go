@@ -210,7 +210,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, http.StatusUnauthorized, "login.failed")
 		return
 	case err != nil:
-		s.log.Error("login", "err", err)
+		s.logFailure(r, slog.LevelError, "login", "err", err)
 		s.showLogin(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
@@ -227,7 +227,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if ck, err := r.Cookie(access.SessionCookie); err == nil {
 		if err := s.access.Logout(r.Context(), ck.Value); err != nil {
-			s.log.Error("logout", "err", err)
+			s.logFailure(r, slog.LevelError, "logout", "err", err)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: access.SessionCookie, Value: "", Path: "/", HttpOnly: true,
