@@ -113,6 +113,25 @@ func Fail(w http.ResponseWriter, log *slog.Logger, err error, internal string) {
 	Error(w, code, err.Error())
 }
 
+// LogFailure logs a failure of the request r at level, with its request
+// id. A client that went away (a navigation, a closed tab, a timeout on its
+// side) cancels r's context and so every query still running for it; that
+// is no fault of this node, so it is logged at debug and a quiet, healthy
+// node stays quiet at WARN. A deadline the handler set itself is not the
+// client's: it still logs at level.
+func LogFailure(log *slog.Logger, r *http.Request, level slog.Level, msg string, args ...any) {
+	if log == nil {
+		return
+	}
+	if r.Context().Err() != nil {
+		level = slog.LevelDebug
+	}
+	if id := RequestID(r); id != "" {
+		args = append(args, "request_id", id)
+	}
+	log.Log(r.Context(), level, msg, args...)
+}
+
 // RequestIDs gives every request an id, set on the answer's header before
 // the handler runs (so that Error finds it) and on the request's, for the
 // handlers' logs. An incoming id is not trusted: a client could plant one

@@ -60,7 +60,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonapi.Error(w, http.StatusServiceUnavailable, err.Error()+"; narrow the query or the time range")
 		return
 	case err != nil:
-		h.log.Error("search posts", "q", req.Query, "err", err)
+		jsonapi.LogFailure(h.log, r, slog.LevelError, "search posts", "q", req.Query, "err", err)
 		jsonapi.Error(w, http.StatusInternalServerError, "search failed")
 		return
 	}

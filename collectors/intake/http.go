@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -156,7 +157,7 @@ func (s *Service) handleQuarantine(w http.ResponseWriter, r *http.Request) {
 	limit, offset := paging(q.Get("limit"), q.Get("offset"))
 	total, rows, err := s.Quarantined(r.Context(), venue, status, limit, offset)
 	if err != nil {
-		s.o.Log.Error("list quarantine", "venue", venue, "err", err)
+		jsonapi.LogFailure(s.o.Log, r, slog.LevelError, "list quarantine", "venue", venue, "err", err)
 		jsonapi.Error(w, http.StatusInternalServerError, "quarantine unavailable")
 		return
 	}

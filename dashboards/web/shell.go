@@ -18,6 +18,7 @@ import (
 
 	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/dashboards/i18n"
+	"github.com/netpulse/netpulse/jsonapi"
 )
 
 //go:embed templates/*.html
@@ -459,14 +460,8 @@ func (s *Shell) T(r *http.Request, key string, args ...any) string {
 	return s.cats[i18n.Of(r)].Text(key, args...)
 }
 
-// logFailure logs a step that failed behind a page at level. A client that
-// went away (a navigation, a closed tab, a reload) cancels the request's
-// context and so every query still running for it; that is no fault of this
-// node, so it is logged at debug and a quiet, healthy node stays quiet at
-// WARN. A page's own deadline is not the client's: it still logs at level.
+// logFailure logs a step that failed behind a page at level, or at debug
+// when the client went away (jsonapi.LogFailure says why).
 func (s *Shell) logFailure(r *http.Request, level slog.Level, msg string, args ...any) {
-	if r.Context().Err() != nil {
-		level = slog.LevelDebug
-	}
-	s.log.Log(r.Context(), level, msg, args...)
+	jsonapi.LogFailure(s.log, r, level, msg, args...)
 }

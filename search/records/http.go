@@ -319,7 +319,7 @@ func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		_ = a.audit(ctx, r, action, caseRef, filter, 0, "error")
-		a.Log.Error("record search", "err", err)
+		jsonapi.LogFailure(a.Log, r, slog.LevelError, "record search", "err", err)
 		jsonapi.Error(w, http.StatusInternalServerError, "search failed")
 		return
 	}
@@ -396,7 +396,7 @@ func (a *API) handleReveal(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		_ = a.audit(ctx, r, "reveal", caseRef, string(filter), 0, "error")
-		a.Log.Error("reveal", "err", err)
+		jsonapi.LogFailure(a.Log, r, slog.LevelError, "reveal", "err", err)
 		jsonapi.Error(w, http.StatusInternalServerError, "reveal failed")
 		return
 	}
@@ -425,7 +425,7 @@ func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
 	offset, _ := strconv.Atoi(q.Get("offset"))
 	total, es, err := a.Audit.List(r.Context(), from, to, limit, max(offset, 0))
 	if err != nil {
-		a.Log.Error("audit list", "err", err)
+		jsonapi.LogFailure(a.Log, r, slog.LevelError, "audit list", "err", err)
 		jsonapi.Error(w, http.StatusInternalServerError, "audit log unavailable")
 		return
 	}
@@ -437,7 +437,7 @@ func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
 		// Privacy alerts (lookup patterns) come with the log, for the
 		// auditors who read it.
 		if as, err := a.Alerts.PrivacyAlerts(r.Context()); err != nil {
-			a.Log.Error("privacy alerts", "err", err)
+			jsonapi.LogFailure(a.Log, r, slog.LevelError, "privacy alerts", "err", err)
 		} else {
 			out["alerts"] = as
 		}
@@ -448,7 +448,7 @@ func (a *API) handleAuditList(w http.ResponseWriter, r *http.Request) {
 func (a *API) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 	v, err := a.Audit.Verify(r.Context())
 	if err != nil {
-		a.Log.Error("audit verify", "err", err)
+		jsonapi.LogFailure(a.Log, r, slog.LevelError, "audit verify", "err", err)
 		jsonapi.Error(w, http.StatusInternalServerError, "audit log unavailable")
 		return
 	}

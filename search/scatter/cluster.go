@@ -317,7 +317,7 @@ func Handler(c *Coordinator, loc *time.Location, log *slog.Logger) http.Handler 
 			jsonapi.Error(w, http.StatusBadRequest, err.Error())
 			return
 		case err != nil:
-			log.Error("cluster search", "q", req.Query, "err", err)
+			jsonapi.LogFailure(log, r, slog.LevelError, "cluster search", "q", req.Query, "err", err)
 			w.Header().Set("Retry-After", "5")
 			jsonapi.Error(w, http.StatusServiceUnavailable, "search failed on a node; retry")
 			return

@@ -14,6 +14,7 @@ import (
 	blevesearch "github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 
+	"github.com/netpulse/netpulse/jsonapi"
 	"github.com/netpulse/netpulse/search"
 )
 
@@ -111,7 +112,7 @@ func (n *Node) serveStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := n.Stats(r.Context(), s)
-	reply(w, n.log, st, err)
+	reply(w, r, n.log, st, err)
 }
 
 func (n *Node) serveHits(w http.ResponseWriter, r *http.Request) {
@@ -121,17 +122,17 @@ func (n *Node) serveHits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := n.Hits(r.Context(), req)
-	reply(w, n.log, res, err)
+	reply(w, r, n.log, res, err)
 }
 
-func reply(w http.ResponseWriter, log *slog.Logger, v any, err error) {
+func reply(w http.ResponseWriter, r *http.Request, log *slog.Logger, v any, err error) {
 	var qe *search.QueryError
 	switch {
 	case errors.As(err, &qe):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	case err != nil:
-		log.Error("cluster search", "err", err)
+		jsonapi.LogFailure(log, r, slog.LevelError, "cluster search", "err", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}

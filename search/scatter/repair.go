@@ -62,7 +62,7 @@ func (n *Node) repairRoutes(mux *http.ServeMux) {
 			return
 		}
 		ids, err := n.IDs(r.Context(), s)
-		reply(w, n.log, map[string][]string{"ids": ids}, err)
+		reply(w, r, n.log, map[string][]string{"ids": ids}, err)
 	})))
 	mux.Handle("POST "+PathIndex, n.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req IndexRequest
@@ -71,7 +71,7 @@ func (n *Node) repairRoutes(mux *http.ServeMux) {
 			return
 		}
 		k, err := n.IndexFromStore(r.Context(), req.IDs)
-		reply(w, n.log, map[string]int{"indexed": k}, err)
+		reply(w, r, n.log, map[string]int{"indexed": k}, err)
 	})))
 }
 
