@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -213,7 +214,13 @@ func storeKind(cfg *Config) string {
 // openApp opens the bus, the store and the registry and applies the schema.
 func openApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Besides the usual memstats, the heap still live after the last
+	// collection (go_gc_heap_live_bytes): the in-use heap also counts
+	// garbage not yet collected, up to GOGC% more, so it is the live heap
+	// that --memory-limit-mib and the design bounds are judged against.
+	a.reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "netpulse_bus_lag_messages",
 		Help: "Messages on a topic not yet committed by a consumer group."}, []string{"group", "topic"})
 	a.httpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "netpulse_http_requests_total",
