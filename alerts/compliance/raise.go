@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/netpulse/netpulse/alerts/lifecycle"
@@ -37,6 +38,27 @@ var Rules = []struct {
 	{RuleTerminalOverlap, lifecycle.SeverityWarning, "同一终端记录重叠"},
 	{RuleLongSession, lifecycle.SeverityInfo, "上网超过24小时"},
 	{RuleGap, lifecycle.SeverityWarning, "登记缺失"},
+}
+
+// Subject is lifecycle.Options.Subject for compliance alerts: their key
+// is "venue:CODE/WINDOW" (an hour, or a day for registration gaps), and a
+// silence an officer sets on one of them covers that venue and rule for
+// the silence's time, not only the window that raised it.
+func Subject(rule, key string) (string, bool) {
+	i := strings.LastIndexByte(key, '/')
+	if !isRule(rule) || !strings.HasPrefix(key, "venue:") || i < 0 {
+		return "", false
+	}
+	return key[:i+1], true
+}
+
+func isRule(name string) bool {
+	for _, r := range Rules {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func severity(rule string) string {
@@ -273,6 +295,8 @@ func title(venue Venue, p *Payload, v *Violation) string {
 		what = fmt.Sprintf("单次上网超过 24 小时 %d 起", p.Count)
 		if v.EndedAt != nil {
 			latest += fmt.Sprintf("，时长 %.1f 小时", v.EndedAt.Sub(v.StartedAt).Hours())
+		} else {
+			latest += "，报送时仍未下机"
 		}
 	default:
 		what = fmt.Sprintf("%s %d 起", v.Rule, p.Count)

@@ -32,3 +32,26 @@ func TestVenueScope(t *testing.T) {
 		}
 	}
 }
+
+// TestSubject: a silence set from a compliance alert covers the venue and
+// rule ("venue:CODE/"), whatever window raised it; other alerts keep their
+// key.
+func TestSubject(t *testing.T) {
+	for _, tc := range []struct {
+		rule, key, want string
+		ok              bool
+	}{
+		{RuleMinorCafe, "venue:JA-C03/20261205T1400", "venue:JA-C03/", true},
+		{RuleGap, "venue:JA-C03/2026-12-05", "venue:JA-C03/", true},
+		{RuleSharedID, "venue:A/B/20261205T1400", "venue:A/B/", true}, // the window is after the last slash
+		{RuleMinorCafe, "venue:JA-C03", "", false},
+		{RuleMinorCafe, "topic:x/y", "", false},
+		{"flatline-venues", "venue:JA-C03/20261205T1400", "", false},
+		{"trends", "topic:abc", "", false},
+	} {
+		got, ok := Subject(tc.rule, tc.key)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Subject(%q, %q) = %q, %v; want %q, %v", tc.rule, tc.key, got, ok, tc.want, tc.ok)
+		}
+	}
+}

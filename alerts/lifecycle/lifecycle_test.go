@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -339,5 +340,67 @@ func TestUpdateGrowsInPlace(t *testing.T) {
 	}
 	if _, err := m.Update(ctx, "no-such", "", nil, clk.t); !errors.Is(err, lifecycle.ErrNotFound) {
 		t.Fatalf("update of a missing alert: %v, want ErrNotFound", err)
+	}
+}
+
+// TestSilenceAlertCoversTheSubject: a raiser whose keys name an occurrence
+// window gives the lifecycle the key's subject; a silence set from one
+// alert then covers the subject's later windows of the same rule and unit,
+// and nothing else. Without Options.Subject the silence is the key's.
+func TestSilenceAlertCoversTheSubject(t *testing.T) {
+	ctx := context.Background()
+	subject := func(rule, key string) (string, bool) {
+		if rule != "windowed" {
+			return "", false
+		}
+		i := strings.LastIndexByte(key, '/')
+		return key[:i+1], i >= 0
+	}
+	for _, tc := range []struct {
+		name    string
+		subject func(rule, key string) (string, bool)
+		// whether each later signal is silenced
+		want map[string]bool
+	}{
+		{"with a subject", subject, map[string]bool{"same venue, next hour": true, "same venue, same hour": true,
+			"venue code that extends it": false, "other venue": false, "other rule": false, "other unit": false}},
+		{"without", nil, map[string]bool{"same venue, next hour": false, "same venue, same hour": true,
+			"venue code that extends it": false, "other venue": false, "other rule": false, "other unit": false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Now().UTC()}
+			m, err := lifecycle.Open(ctx, lifecycle.Options{DB: db, Now: clk.now, Subject: tc.subject})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, v := unit(), unit()
+			first, _, err := m.Raise(ctx, lifecycle.Signal{Rule: "windowed", Key: "venue:" + v + "/1400", Unit: u, Severity: "warning"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.SilenceAlert(ctx, first.ID, "li", "on it", 2*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if a, _ := m.Get(first.ID); a.SilencedBy == "" {
+				t.Error("the alert silenced from the board is not silenced")
+			}
+			later := map[string]lifecycle.Signal{
+				"same venue, next hour":      {Rule: "windowed", Key: "venue:" + v + "/1500", Unit: u},
+				"same venue, same hour":      {Rule: "windowed", Key: "venue:" + v + "/1400", Unit: u, Occurrences: 2},
+				"venue code that extends it": {Rule: "windowed", Key: "venue:" + v + "9/1500", Unit: u},
+				"other venue":                {Rule: "windowed", Key: "venue:x" + v + "/1500", Unit: u},
+				"other rule":                 {Rule: "other", Key: "venue:" + v + "/1500", Unit: u},
+				"other unit":                 {Rule: "windowed", Key: "venue:" + v + "/1600", Unit: "x" + u},
+			}
+			for name, s := range later {
+				a, _, err := m.Raise(ctx, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := a.SilencedBy != ""; got != tc.want[name] {
+					t.Errorf("%s: silenced %v, want %v", name, got, tc.want[name])
+				}
+			}
+		})
 	}
 }

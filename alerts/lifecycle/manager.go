@@ -38,6 +38,13 @@ type Options struct {
 	Log  *slog.Logger
 	Reg  prometheus.Registerer
 	Now  func() time.Time
+	// Subject says what a silence set from one alert (SilenceAlert)
+	// covers. By default it is the alert's key. A raiser whose keys also
+	// name an occurrence window (compliance: "venue:CODE/WINDOW") returns
+	// the key's subject prefix ("venue:CODE/") and ok, so that silencing
+	// one violation also silences the venue's later windows of that rule
+	// rather than an hour that is already over.
+	Subject func(rule, key string) (prefix string, ok bool)
 }
 
 // Manager owns the alerts. Every change is written to ClickHouse before it
@@ -667,14 +674,20 @@ func (m *Manager) AddSilence(ctx context.Context, s Silence) (Silence, error) {
 	return s, nil
 }
 
-// SilenceAlert silences the rule and key of one alert, within its unit,
-// for d.
+// SilenceAlert silences the rule and subject of one alert (its key, or
+// what Options.Subject makes of it), within its unit, for d.
 func (m *Manager) SilenceAlert(ctx context.Context, id, who, comment string, d time.Duration) (Silence, error) {
 	a, ok := m.Get(id)
 	if !ok {
 		return Silence{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	return m.AddSilence(ctx, Silence{Matchers: map[string]string{"rule": a.Rule, "key": a.Key, "unit": a.Unit}, Comment: comment,
+	key := a.Key
+	if m.o.Subject != nil {
+		if p, ok := m.o.Subject(a.Rule, a.Key); ok && p != "" {
+			key = p + "*"
+		}
+	}
+	return m.AddSilence(ctx, Silence{Matchers: map[string]string{"rule": a.Rule, "key": key, "unit": a.Unit}, Comment: comment,
 		CreatedBy: who, ExpiresAt: m.o.Now().Add(d)})
 }
 

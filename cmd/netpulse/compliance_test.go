@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -164,6 +165,21 @@ func TestComplianceThroughServe(t *testing.T) {
 		if again[r]["id"] != first[r]["id"] || again[r]["occurrences"].(float64) != 1 {
 			t.Errorf("%s after restart: %v, was %v", r, again[r], first[r])
 		}
+	}
+
+	// An officer silences one violation from the board: the silence is for
+	// the venue and rule, so the venue's next hour is quiet too (serve
+	// wires compliance.Subject into the lifecycle).
+	st, sb := call(t, http.MethodPost, base+"/api/v1/alerts/"+again[compliance.RuleMinorCafe]["id"].(string)+"/silence", duty,
+		"application/json", []byte(`{"duration":"2h","comment":"已派员核查"}`))
+	var sil struct {
+		Matchers map[string]string `json:"matchers"`
+	}
+	if err := json.Unmarshal(sb, &sil); st != http.StatusOK || err != nil {
+		t.Fatalf("silence: %d %v: %s", st, err, sb)
+	}
+	if want := map[string]string{"rule": compliance.RuleMinorCafe, "key": "venue:T-C1/*", "unit": unit}; !maps.Equal(sil.Matchers, want) {
+		t.Errorf("silence from a compliance alert matches %v, want %v", sil.Matchers, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/netpulse/netpulse/alerts/compliance"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
 )
 
@@ -56,7 +57,7 @@ func (a *app) wire(ctx context.Context) error {
 			// crawls that keeps failing must still reach the duty
 			// officers: it raises the alert into the store, where every
 			// api node's board follows it (and the leader escalates it).
-			mgr, err := lifecycle.Open(ctx, lifecycle.Options{DB: a.db, Log: a.log.With("part", "alerts"), Reg: a.reg})
+			mgr, err := lifecycle.Open(ctx, lifecycle.Options{DB: a.db, Log: a.log.With("part", "alerts"), Reg: a.reg, Subject: compliance.Subject})
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/netpulse/netpulse/access"
+	"github.com/netpulse/netpulse/alerts/compliance"
 	"github.com/netpulse/netpulse/alerts/lifecycle"
 	"github.com/netpulse/netpulse/alerts/notify"
 	"github.com/netpulse/netpulse/alerts/rules"
@@ -135,7 +136,7 @@ func (a *app) wireAlerts(ctx context.Context, seg *jieba.Segmenter) error {
 		}
 	}
 
-	mgr, err := lifecycle.Open(ctx, lifecycle.Options{DB: a.db, AckSLA: cfg.AckSLA, Log: log, Reg: a.reg})
+	mgr, err := lifecycle.Open(ctx, lifecycle.Options{DB: a.db, AckSLA: cfg.AckSLA, Log: log, Reg: a.reg, Subject: compliance.Subject})
 	if err != nil {
 		return err
 	}
