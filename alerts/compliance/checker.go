@@ -236,7 +236,12 @@ func (c *Checker) check(ctx context.Context, r *Record) ([]Violation, error) {
 		if minor {
 			single(RuleMinorCafe, age)
 		}
-		if !r.open() && r.EndedAt.Sub(r.StartedAt) > c.o.LongSession {
+		// Longer than LongSession: a closed session, or one still open
+		// when it arrives that long after its start (a session the venue
+		// never closed is as implausible as one it closed a day later;
+		// its closing update, if it comes, is the same violation).
+		if (!r.open() && r.EndedAt.Sub(r.StartedAt) > c.o.LongSession) ||
+			(r.open() && r.ReceivedAt.Sub(r.StartedAt) > c.o.LongSession) {
 			single(RuleLongSession, 0)
 		}
 		vs, err := c.overlaps(ctx, r, now, late)

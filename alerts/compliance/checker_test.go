@@ -319,6 +319,16 @@ func TestChecks(t *testing.T) {
 		{"café session of 24 h exactly", []step{{"12:00", cafe("C1", "A1", "x", "-1 11:00", "11:00")}}, nil},
 		{"café session of 24 h and a minute, late", []step{{"12:00", cafe("C1", "A1", "x", "-1 11:00", "11:01")}},
 			[]want{{RuleLongSession, "C1", 1, 1}}},
+		{"café session still open when it arrives 24 h and a minute after its start", []step{
+			{"11:01", cafe("C1", "A1", "x", "-1 11:00", "")}}, []want{{RuleLongSession, "C1", 1, 1}}},
+		{"café session still open when it arrives 23 h after its start", []step{
+			{"10:00", cafe("C1", "A1", "x", "-1 11:00", "")}}, nil},
+		{"a session reported open after a day, then closed: one violation", []step{
+			{"11:05", cafe("C1", "A1", "x", "-1 11:00", "")},
+			{"12:00", cafe("C1", "A1", "x", "-1 11:00", "11:59")},
+		}, []want{{RuleLongSession, "C1", 1, 1}}},
+		{"hotel stays are not sessions: no long-session check", []step{
+			{"11:05", &rec{kind: "hotel", venue: "H1", place: "301", who: "x", start: "-3 14:00"}}}, nil},
 
 		// Late records.
 		{"a shared card found by a record a day late", []step{

@@ -12,11 +12,17 @@
 //	                                        at two cafés, or on two terminals of one café
 //	compliance-terminal-overlap   warning   a café session starting on a terminal before the
 //	                                        previous session there ended
-//	compliance-long-session       info      a café session longer than 24 h
+//	compliance-long-session       info      a café session longer than 24 h, or one still open
+//	                                        when it arrives more than 24 h after its start
 //	compliance-registration-gap   warning   a venue's rejected-row share, or its share of rows
 //	                                        refused for a missing identity, over a threshold today
 //
 // Silence stays with the flatline rule of package rules.
+//
+// Only café sessions are compared for one identity at two places: a café
+// user sits at the terminal, so two sessions at once mean two people on
+// one card. A hotel stay is not presence: its guest is out in cafés, and
+// on a travel day one stay overlaps the next hotel's check-in.
 //
 // Age: identity.AgeAt, in full years on the China calendar; on the 18th
 // birthday a person still counts as 17, a 29 February child turns 18 on
@@ -34,7 +40,9 @@
 // ids of its violations in its payload and grows (lifecycle Occurrences)
 // only by new ones, so a replay after a restart changes nothing. A
 // violation for a window whose alert was resolved opens a follow-up alert
-// whose id derives from the resolved one.
+// whose id derives from the resolved one. An officer's silence set from
+// one of these alerts covers the venue and the rule for its duration, not
+// only the hour that raised it (Subject, wired into the lifecycle).
 //
 // Memory: the overlap checks keep café sessions that are open, or that
 // ended within Horizon, indexed by identity hash and by terminal: cost per
