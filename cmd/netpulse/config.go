@@ -56,25 +56,28 @@ type Config struct {
 	PostsBatchRows  int           `name:"posts-batch-rows" default:"20000" help:"posts stage (raw.posts into ClickHouse, the search index and the term counts) batch size in posts; the index pays per batch and per day a batch touches"`
 	PostsBatchDelay time.Duration `name:"posts-batch-delay" default:"1s" help:"longest a posts batch waits to fill: how much later than its arrival a post may become searchable on a quiet node"`
 
-	IDHashKey         string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
-	IDEncKey          string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
-	SessionTTL        time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
-	LoginChecks       int           `name:"login-checks" default:"2" help:"password checks (argon2id, 64 MiB each) that may run at once; more logins wait up to 2s, then get 503"`
-	CaseRefPattern    string        `name:"case-ref-pattern" help:"optional regular expression a case reference must match in full (e.g. ^[A-Z]{2,6}-[0-9]{4}-[0-9]{1,6}$); any reference is always printable NFC text without control, format, bidi or zero-width characters"`
-	CaseRefMax        int           `name:"case-ref-max" default:"64" help:"longest case reference, in visible characters"`
-	LookupLimit       int           `name:"lookup-limit" default:"30" help:"distinct identity numbers or names one user, and one case reference, may look up exactly per lookup-window; more get 429"`
-	LookupWindow      time.Duration `name:"lookup-window" default:"1h" help:"window of lookup-limit and lookup-alert"`
-	LookupAlert       int           `name:"lookup-alert" default:"20" help:"distinct identity numbers or names looked up by one user or case in lookup-window that raise an alert for the auditors (at most lookup-limit)"`
-	AccessRetention   time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
-	HotelRetention    time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
-	PostRetention     time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
-	AlertsConfig      string        `name:"alerts-config" help:"optional YAML file for trends and alerts: bucket, min_support, rules_dir, unit, ack_sla, webhooks, smtp, digest_hour (see cmd/netpulse/wire_alerts.go)"`
-	ComplianceMaxOpen time.Duration `name:"compliance-max-open" default:"12h" help:"a session without an end counts as open this long after its start (overlap checks, venue page)"`
-	ComplianceGrace   time.Duration `name:"compliance-grace" default:"3m" help:"a conflict resting on a session still open waits this long for a closing update already on its way before it counts"`
-	ComplianceWindow  time.Duration `name:"compliance-window" default:"1h" help:"violations of one rule at one venue within this window (of session start, China time) form one alert that grows"`
-	UserAgent         string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
-	CrawlAllow        []string      `name:"crawl-allow" help:"addresses or CIDR prefixes the feed crawler may reach although they are loopback, private, link-local, multicast or unspecified (e.g. 127.0.0.1/32 for the demo sites); everything else of that kind is refused"`
-	SeenRetention     time.Duration `name:"feeds-seen-retention" default:"2160h" help:"how long the crawler remembers a published URL; older ones are forgotten hourly, and pages dated older are not published"`
+	IDHashKey            string        `name:"id-hash-key" secret:"true" help:"hex key (32 bytes) for the keyed hash of identity numbers; generated into DATA/keys on first start when empty"`
+	IDEncKey             string        `name:"id-enc-key" secret:"true" help:"hex key (32 bytes) for AES-GCM encryption of identity numbers; generated into DATA/keys on first start when empty"`
+	SessionTTL           time.Duration `name:"session-ttl" default:"12h" help:"browser session lifetime"`
+	LoginChecks          int           `name:"login-checks" default:"2" help:"password checks (argon2id, 64 MiB each) that may run at once; more logins wait up to 2s, then get 503"`
+	CaseRefPattern       string        `name:"case-ref-pattern" help:"optional regular expression a case reference must match in full (e.g. ^[A-Z]{2,6}-[0-9]{4}-[0-9]{1,6}$); any reference is always printable NFC text without control, format, bidi or zero-width characters"`
+	CaseRefMax           int           `name:"case-ref-max" default:"64" help:"longest case reference, in visible characters"`
+	LookupLimit          int           `name:"lookup-limit" default:"30" help:"distinct identity numbers or names one user, and one case reference, may look up exactly per lookup-window; more get 429"`
+	LookupWindow         time.Duration `name:"lookup-window" default:"1h" help:"window of lookup-limit and lookup-alert"`
+	LookupAlert          int           `name:"lookup-alert" default:"20" help:"distinct identity numbers or names looked up by one user or case in lookup-window that raise an alert for the auditors (at most lookup-limit)"`
+	AccessRetention      time.Duration `name:"retention-access" default:"1440h" help:"access-record retention (at least 60 days = 1440h)"`
+	HotelRetention       time.Duration `name:"retention-access-hotel" help:"hotel access-record retention when it differs from retention-access (at least 1440h)"`
+	PostRetention        time.Duration `name:"retention-posts" default:"2160h" help:"post and post-index retention"`
+	AlertsConfig         string        `name:"alerts-config" help:"optional YAML file for trends and alerts: bucket, min_support, rules_dir, unit, ack_sla, webhooks, smtp, digest_hour (see cmd/netpulse/wire_alerts.go)"`
+	ComplianceMaxOpen    time.Duration `name:"compliance-max-open" default:"12h" help:"a session without an end counts as open this long after its start (overlap checks, venue page)"`
+	ComplianceGrace      time.Duration `name:"compliance-grace" default:"3m" help:"a conflict resting on a session still open waits this long for a closing update already on its way before it counts"`
+	ComplianceWindow     time.Duration `name:"compliance-window" default:"1h" help:"violations of one rule at one venue within this window (of session start, China time) form one alert that grows"`
+	ComplianceGapRows    int           `name:"compliance-gap-min-rows" default:"20" help:"registration gaps: a venue's day is judged once it sent this many rows (accepted + refused)"`
+	ComplianceGapRefused float64       `name:"compliance-gap-refused-share" default:"0.2" help:"registration gaps: share of a venue's rows of the day refused at intake that raises an alert"`
+	ComplianceGapMissing float64       `name:"compliance-gap-missing-share" default:"0.05" help:"registration gaps: share of a venue's rows of the day refused for a missing identity (id_number or id_type) that raises an alert"`
+	UserAgent            string        `name:"user-agent" default:"netpulse-crawler/1.0 (+public-opinion monitoring)" help:"User-Agent sent by the feed crawler"`
+	CrawlAllow           []string      `name:"crawl-allow" help:"addresses or CIDR prefixes the feed crawler may reach although they are loopback, private, link-local, multicast or unspecified (e.g. 127.0.0.1/32 for the demo sites); everything else of that kind is refused"`
+	SeenRetention        time.Duration `name:"feeds-seen-retention" default:"2160h" help:"how long the crawler remembers a published URL; older ones are forgotten hourly, and pages dated older are not published"`
 
 	// The Go runtime. A higher collector target was worth ~15% of a
 	// search's CPU before the searcher stopped allocating per match; now
@@ -125,6 +128,12 @@ func setField(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(int64(n))
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		v.SetFloat(f)
 	case reflect.Int64: // time.Duration
 		d, err := time.ParseDuration(s)
 		if err != nil {
@@ -297,6 +306,10 @@ func (c *Config) validate() error {
 	}
 	if c.PostsBatchRows <= 0 || c.PostsBatchDelay <= 0 {
 		errs = append(errs, errors.New("posts-batch-rows and posts-batch-delay must be positive"))
+	}
+	if c.ComplianceGapRows < 1 || !(c.ComplianceGapRefused > 0 && c.ComplianceGapRefused <= 1) ||
+		!(c.ComplianceGapMissing > 0 && c.ComplianceGapMissing <= 1) {
+		errs = append(errs, errors.New("compliance-gap-min-rows must be positive and the compliance-gap shares between 0 (exclusive) and 1"))
 	}
 	for _, r := range c.Roles {
 		switch r {

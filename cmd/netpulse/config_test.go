@@ -89,6 +89,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"collector off without a limit", nil, map[string]string{"NETPULSE_GC_PERCENT": "-1"}, "needs memory-limit-mib"},
 		{"missing file", []string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "read config"},
 		{"stray argument", []string{"extra"}, nil, "unexpected arguments"},
+		{"gap share over one", []string{"--compliance-gap-refused-share", "20"}, nil, "compliance-gap shares"},
+		{"gap share not a number", nil, map[string]string{"NETPULSE_COMPLIANCE_GAP_MISSING_SHARE": "5%"}, "NETPULSE_COMPLIANCE_GAP_MISSING_SHARE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,7 +107,7 @@ func TestSampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Kafka) != 3 || c.Data != "/var/lib/netpulse" {
+	if len(c.Kafka) != 3 || c.Data != "/var/lib/netpulse" || c.ComplianceGapRefused != 0.2 || c.ComplianceGapMissing != 0.05 {
 		t.Errorf("sample config read as %+v", c)
 	}
 }

@@ -38,8 +38,12 @@ func (a *app) wireCompliance(ctx context.Context) error {
 		MaxOpen: a.cfg.ComplianceMaxOpen,
 		Grace:   a.cfg.ComplianceGrace,
 		Window:  a.cfg.ComplianceWindow,
-		Log:     log,
-		Reg:     a.reg,
+
+		GapMinRows:      a.cfg.ComplianceGapRows,
+		GapRejectShare:  a.cfg.ComplianceGapRefused,
+		GapMissingShare: a.cfg.ComplianceGapMissing,
+		Log:             log,
+		Reg:             a.reg,
 	})
 	if err != nil {
 		return err
