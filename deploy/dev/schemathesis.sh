@@ -37,6 +37,6 @@ run "${NP_ANALYST:?}" '^/api/v1/(records(/\{record_id\}/reveal)?|search/posts|tr
 run "${NP_AUDITOR:?}" '^/api/v1/audit'
 # The alert stream never ends, so it is left to the load test; search/repair
 # exists only on cluster nodes.
-run "${NP_DUTY:?}" '^/api/v1/(alerts(?!/stream)|rules)'
+run "${NP_DUTY:?}" '^/api/v1/(alerts(?!/stream)|rules|compliance/venues)'
 run "${NP_LEADER:?}" '^/(api/v1/reports|healthz|metrics)$'
 exit $status

@@ -56,7 +56,7 @@ type Article struct {
 // faster than the page (it rescans ancestors and retries up to four
 // times); past this many elements a page goes to the fast path, which is
 // linear. Measured: the largest page of the evaluation sets (see
-// docs/performance.md) has about 9,000 elements.
+// docs/performance.md) has 7,777 elements.
 const MaxElements = 15000
 
 // boilerplate never holds article text. It is removed only on the
