@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,10 +64,16 @@ func TestKafkaBrokerRestartAndPipelineKill(t *testing.T) {
 	if !s.alive() {
 		t.Fatalf("serve died when the broker stopped:\n%s", tail(s.logText(), 3000))
 	}
+	// Readiness follows the broker, liveness does not: a liveness probe
+	// that failed here would restart the nodes that should be answering
+	// 503 with Retry-After.
+	waitProbe(t, s, "/-/ready", http.StatusServiceUnavailable, 10*time.Second)
+	waitProbe(t, s, "/-/healthy", http.StatusOK, 0)
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
 	step("broker back", 6*time.Second)
+	waitProbe(t, s, "/-/ready", http.StatusOK, 30*time.Second)
 	s.kill9()
 	step("serve killed", time.Second)
 	s.start()
