@@ -65,6 +65,8 @@ func TestComplianceThroughServe(t *testing.T) {
 	}
 	duty := adminLast(t, bin, "user", "add", "--data", data, "--name", "duty1", "--role", "duty", "--unit", unit,
 		"--password", "duty1-test-pass")
+	analyst := adminLast(t, bin, "user", "add", "--data", data, "--name", "an1", "--role", "analyst")
+	auditor := adminLast(t, bin, "user", "add", "--data", data, "--name", "au1", "--role", "auditor")
 
 	now := time.Now()
 	minor := identity.SyntheticBorn("420199", time.Date(now.Year()-16, 3, 1, 0, 0, 0, 0, time.UTC), 1)
@@ -180,6 +182,57 @@ func TestComplianceThroughServe(t *testing.T) {
 	}
 	if want := map[string]string{"rule": compliance.RuleMinorCafe, "key": "venue:T-C1/*", "unit": unit}; !maps.Equal(sil.Matchers, want) {
 		t.Errorf("silence from a compliance alert matches %v, want %v", sil.Matchers, want)
+	}
+
+	// The alert names the record; the full number comes only through the
+	// analyst's reveal under a case reference, audited. The duty officer
+	// who sees the alert cannot reveal it.
+	var pl compliance.Payload
+	raw, _ := json.Marshal(again[compliance.RuleMinorCafe]["payload"])
+	if err := json.Unmarshal(raw, &pl); err != nil || len(pl.Violations) == 0 || pl.Violations[0].RecordID == "" {
+		t.Fatalf("minor alert payload names no record: %v %s", err, raw)
+	}
+	rid := pl.Violations[0].RecordID
+	const caseRef = "（2026）江岸网安立字第17号"
+	reveal := func(token string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/records/"+url.PathEscape(rid)+"/reveal", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("X-Case-Ref", caseRef)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if st, b := reveal(duty); st != http.StatusForbidden || strings.Contains(string(b), minor) {
+		t.Errorf("a duty officer revealed the record behind a compliance alert: %d %s", st, b)
+	}
+	if st, b := reveal(analyst); st != http.StatusOK || !strings.Contains(string(b), minor) {
+		t.Errorf("analyst reveal of %s: %d %s", rid, st, b)
+	}
+	st, ab := call(t, http.MethodGet, base+"/api/v1/audit?limit=50", auditor, "", nil)
+	var audit struct {
+		Entries []struct {
+			Actor   string `json:"actor"`
+			Action  string `json:"action"`
+			CaseRef string `json:"case_ref"`
+			Outcome string `json:"outcome"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(ab, &audit); st != http.StatusOK || err != nil {
+		t.Fatalf("audit: %d %v %.500s", st, err, ab)
+	}
+	reveals := 0
+	for _, e := range audit.Entries {
+		if e.Action == "reveal" && e.CaseRef == caseRef && e.Outcome == "ok" && strings.Contains(e.Actor, "an1") {
+			reveals++
+		}
+	}
+	if reveals != 1 {
+		t.Errorf("want exactly one audited reveal by an1 under %s, got %d: %.2000s", caseRef, reveals, ab)
 	}
 }
 
