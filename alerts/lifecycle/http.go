@@ -28,7 +28,7 @@ import (
 //	GET  /api/v1/alerts/silences                  → {"silences":[Silence…]}
 //	POST /api/v1/alerts/silences      {"matchers":{…},"expires_at":"…"|"duration":"2h","comment":"…"} → Silence
 //	DELETE /api/v1/alerts/silences/{sid}          → 204
-//	GET  /api/v1/alerts/precision?days=30         → {"rules":[{"rule","alerts","useful","noise","precision"}…]}
+//	GET  /api/v1/alerts/precision?days=30         → {"rules":[{"rule","alerts","useful","noise","precision"}…]} (the caller's unit's alerts)
 //
 // Errors are {"error":"…"} with 400 (bad input), 404 (unknown id) or 409
 // (e.g. acknowledging a resolved alert).
@@ -267,7 +267,14 @@ func (m *Manager) handlePrecision(w http.ResponseWriter, r *http.Request) {
 	if days <= 0 || days > 3650 {
 		days = 30
 	}
-	p, err := m.PrecisionByRule(r.Context(), time.Now().AddDate(0, 0, -days))
+	since := time.Now().AddDate(0, 0, -days)
+	var p []Precision
+	var err error
+	if unit, scoped := scope(r); scoped {
+		p, err = m.PrecisionOfUnit(r.Context(), since, unit)
+	} else {
+		p, err = m.PrecisionByRule(r.Context(), since)
+	}
 	if err != nil {
 		jsonapi.Fail(w, m.o.Log, err, "alert request failed")
 		return

@@ -745,12 +745,23 @@ type Precision struct {
 	Precision float64 `json:"precision"` // useful / (useful + noise); 0 without feedback
 }
 
-// PrecisionByRule reads the feedback stored in ClickHouse since since.
+// PrecisionByRule reads the feedback stored in ClickHouse since since,
+// over every unit's alerts (the district's view).
 func (m *Manager) PrecisionByRule(ctx context.Context, since time.Time) ([]Precision, error) {
+	return m.precision(ctx, since, "", nil)
+}
+
+// PrecisionOfUnit is PrecisionByRule over one unit's alerts ("" for the
+// alerts without a unit): what a unit's officers may see.
+func (m *Manager) PrecisionOfUnit(ctx context.Context, since time.Time, unit string) ([]Precision, error) {
+	return m.precision(ctx, since, " AND unit = ?", []any{unit})
+}
+
+func (m *Manager) precision(ctx context.Context, since time.Time, cond string, args []any) ([]Precision, error) {
 	var rows []Precision
 	if err := m.o.DB.Select(ctx, &rows, `SELECT rule, count() AS alerts, countIf(feedback = 'useful') AS useful,
 		countIf(feedback = 'noise') AS noise, if(useful + noise = 0, 0, useful / (useful + noise)) AS precision
-		FROM netpulse.alerts FINAL WHERE opened_at >= ? GROUP BY rule ORDER BY rule`, since); err != nil {
+		FROM netpulse.alerts FINAL WHERE opened_at >= ?`+cond+` GROUP BY rule ORDER BY rule`, append([]any{since}, args...)...); err != nil {
 		return nil, fmt.Errorf("lifecycle: precision: %w", err)
 	}
 	return rows, nil
