@@ -74,6 +74,10 @@ func TestRenderPagesWithData(t *testing.T) {
 			Summary: "影响：帖文 12 条（去重后 9 组）", Trend: "rising", Label: "上升"}},
 			Until: now, Tracked: 12, Volume: lineChart("帖文数", pts, nil), Top: barChart([]topTerm{{"诈骗", 9}})},
 			[]string{"诈骗<sup>9</sup>", "爆发中", "警惕刷单诈骗", `data-chart="{`, "2026-11-29 10:00", "影响：帖文 12 条（去重后 9 组）", `trend-rising">上升`}},
+		// No topic on the engine's list, but alerts of topics that cooled
+		// off today: the page says so instead of "nothing happened".
+		{"trends", "layout", trendsData{RecentAlerts: 2, Volume: lineChart("帖文数", pts, nil), Top: barChart([]topTerm{{"诈骗", 9}})},
+			[]string{"当前没有正在爆发的话题。 过去24小时共有 2 个话题告警，见告警看板。"}},
 		{"alerts", "layout", boardData{Open: []alert{{lifecycle.Alert{ID: "a1", Rule: "trends", Kind: "topic", Severity: "warning",
 			Title: "突发话题：诈骗", State: "open", OpenedAt: time.Now(), SLADue: ptrTime(time.Now().Add(55*time.Minute + 20*time.Second)),
 			Payload: []byte(`{"summary":"影响：帖文 12 条。走势：上升。"}`)}}}},

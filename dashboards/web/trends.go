@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpulse/netpulse/access"
 	"github.com/netpulse/netpulse/dashboards/i18n"
 )
 
@@ -99,6 +100,11 @@ type trendsData struct {
 	TopEmpty bool
 	Term     string
 	Error    string
+	// RecentAlerts counts the topic alerts opened in the last 24 hours
+	// (in the caller's unit): topics that have cooled off leave the
+	// engine's list, and the page must not then read as "nothing
+	// happened" while the board still holds their alerts.
+	RecentAlerts uint64
 }
 
 func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
@@ -164,6 +170,9 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.TopEmpty = len(top) == 0
 	d.Top = barChart(top)
+	if len(d.Topics) == 0 {
+		d.RecentAlerts = s.recentTopicAlerts(ctx, r)
+	}
 	if d.Term == "" && len(d.Topics) > 0 && len(d.Topics[0].Terms) > 0 {
 		d.Term = d.Topics[0].Terms[0]
 	}
@@ -171,6 +180,28 @@ func (s *Server) trendsPage(w http.ResponseWriter, r *http.Request) {
 		d.Term = top[0].Term
 	}
 	s.Render(w, r, http.StatusOK, "trends", "nav.trends", d)
+}
+
+// recentTopicAlerts counts the topic alerts opened in the last 24 hours
+// that the caller may see (a unit's officers: their unit's).
+func (s *Server) recentTopicAlerts(ctx context.Context, r *http.Request) uint64 {
+	cond, args := "", []any{}
+	if p, ok := access.FromContext(r.Context()); ok {
+		if unit, scoped := p.UnitScope(); scoped {
+			cond, args = " AND unit = ?", []any{unit}
+		}
+	}
+	var rows []struct {
+		N uint64 `json:"n"`
+	}
+	if err := s.db.Select(ctx, &rows, `SELECT count() AS n FROM netpulse.alerts FINAL
+		WHERE kind = 'topic' AND opened_at >= now() - INTERVAL 24 HOUR`+cond, args...); err != nil || len(rows) == 0 {
+		if err != nil {
+			s.logFailure(r, slog.LevelWarn, "trends recent topic alerts", "err", err)
+		}
+		return 0
+	}
+	return rows[0].N
 }
 
 type termData struct {
