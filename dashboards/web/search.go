@@ -167,8 +167,16 @@ func (s *Server) exportPosts(w http.ResponseWriter, r *http.Request) {
 	_ = cw.Flush()
 }
 
+// recordFields are the record search form's fields, in the order the
+// export form repeats them.
+var recordFields = []string{"case_ref", "venue", "id_number", "name", "district", "from", "to"}
+
+// recordQuery reads the record search form from the POST body only: a
+// filter in the URL would put identities where proxies and browser
+// history keep them.
 func recordQuery(r *http.Request) (url.Values, http.Header) {
-	in := r.URL.Query()
+	r.ParseForm()
+	in := r.PostForm
 	q := url.Values{}
 	for _, k := range []string{"venue", "id_number", "name", "district", "page"} {
 		if v := strings.TrimSpace(in.Get(k)); v != "" {
@@ -192,9 +200,18 @@ func (s *Server) fetchRecords(ctx context.Context, r *http.Request) (recordResul
 	return res, err
 }
 
+// formField is one hidden field of the export form.
+type formField struct{ Name, Value string }
+
 func (s *Server) searchRecords(w http.ResponseWriter, r *http.Request) {
-	data := map[string]any{"Query": r.URL.Query(), "Export": "/search/records.csv?" + r.URL.RawQuery,
-		"CaseRef": strings.TrimSpace(r.URL.Query().Get("case_ref"))}
+	r.ParseForm()
+	var export []formField
+	for _, k := range recordFields {
+		if v := strings.TrimSpace(r.PostForm.Get(k)); v != "" {
+			export = append(export, formField{k, v})
+		}
+	}
+	data := map[string]any{"Export": export, "CaseRef": strings.TrimSpace(r.PostForm.Get("case_ref"))}
 	if data["CaseRef"] == "" {
 		data["Error"] = "search.case_ref_required"
 		s.Fragment(w, r, "search", "record-results", data)

@@ -117,8 +117,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /search", analyst(http.HandlerFunc(s.searchPage)))
 	mux.Handle("GET /search/posts", analyst(http.HandlerFunc(s.searchPosts)))
 	mux.Handle("GET /search/posts.csv", analyst(http.HandlerFunc(s.exportPosts)))
-	mux.Handle("GET /search/records", analyst(http.HandlerFunc(s.searchRecords)))
-	mux.Handle("GET /search/records.csv", analyst(http.HandlerFunc(s.exportRecords)))
+	// Record searches are POSTs: their filters (identity numbers, names,
+	// case references) travel in the body, never in a URL that proxies,
+	// browser history and download lists keep.
+	mux.Handle("POST /search/records", analyst(http.HandlerFunc(s.searchRecords)))
+	mux.Handle("POST /search/records.csv", analyst(http.HandlerFunc(s.exportRecords)))
 	mux.Handle("POST /search/reveal", analyst(http.HandlerFunc(s.reveal)))
 
 	mux.Handle("GET /trends", trends(http.HandlerFunc(s.trendsPage)))

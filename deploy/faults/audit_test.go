@@ -100,8 +100,8 @@ func TestEveryPersonalDataReadIsAudited(t *testing.T) {
 		{api("/api/v1/records/no-such-record/reveal", "X-Case-Ref", "AUD-4"), "reveal", "not_found"},
 		{api("/api/v1/records?venue=" + v), "search", "refused"},
 		{api("/api/v1/records/" + recordID + "/reveal"), "reveal", "refused"},
-		{web("GET", "/search/records?venue="+v+"&case_ref=AUD-5", nil), "search", "ok"},
-		{web("GET", "/search/records.csv?venue="+v+"&case_ref=AUD-5", nil), "export", "ok"},
+		{web("POST", "/search/records", []byte(url.Values{"venue": {v}, "case_ref": {"AUD-5"}}.Encode()), "Content-Type", "application/x-www-form-urlencoded"), "search", "ok"},
+		{web("POST", "/search/records.csv", []byte(url.Values{"venue": {v}, "case_ref": {"AUD-5"}}.Encode()), "Content-Type", "application/x-www-form-urlencoded"), "export", "ok"},
 		{web("POST", "/search/reveal", []byte(url.Values{"id": {recordID}, "case_ref": {"AUD-6"}}.Encode()), "Content-Type", "application/x-www-form-urlencoded"), "reveal", "ok"},
 	}
 	for i, rd := range reads {

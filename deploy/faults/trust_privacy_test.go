@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -160,9 +161,19 @@ func TestTrust(t *testing.T) {
 			t.Fatalf("login: %d", code)
 		}
 		for _, ref := range []string{"AUD-\u202e1", "AUD\u200b-1"} {
-			r := sessionCall(t, s, "GET", "/search/records?venue="+pop.venue.code+"&case_ref="+url.QueryEscape(ref), sid, csrf, nil)
+			r := sessionCall(t, s, "POST", "/search/records", sid, csrf, []byte(url.Values{"venue": {pop.venue.code}, "case_ref": {ref}}.Encode()),
+				"Content-Type", "application/x-www-form-urlencoded")
 			if r.code != 400 {
 				t.Errorf("web form case ref %q: %d, want 400", ref, r.code)
+			}
+		}
+		// Record filters never travel in a URL (proxies, browser history
+		// and download lists keep URLs): the web form posts them, and a
+		// GET that carries them is refused before any search.
+		for _, path := range []string{"/search/records", "/search/records.csv"} {
+			r := sessionCall(t, s, "GET", path+"?case_ref=AUD-URL&id_number="+guests[0].number, sid, csrf, nil)
+			if r.code != http.StatusMethodNotAllowed {
+				t.Errorf("GET %s with an identity number in the URL: %d, want 405", path, r.code)
 			}
 		}
 		after := auditEntries(t, s, auditor)

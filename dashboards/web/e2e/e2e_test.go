@@ -831,16 +831,27 @@ func TestRecordRevealIsAudited(t *testing.T) {
 	if len(number) != 18 || strings.Contains(full, "*") || name == "" {
 		t.Errorf("revealed identity %q is not a full 18-character number with the name", full)
 	}
-	// The export is the records API's own CSV, audited as an export.
-	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#record-results a[download]").href`))
-	if err != nil {
-		t.Fatal(err)
+	// The export is the records API's own CSV, audited as an export. It is
+	// a POST form, so the filters (case reference, identity number) never
+	// stand in a URL; the page's own URL holds none of them either.
+	if u, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`)); err != nil || strings.Contains(u, "case_ref") {
+		t.Errorf("the records search put its filters in the page URL: %q %v", u, err)
+	}
+	fields, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`(() => { const f = document.querySelector("#record-results form.export-records");
+		return f ? Object.fromEntries(new FormData(f)) : null; })()`))
+	if err != nil || fields["csrf"] == "" || fields["case_ref"] == "" {
+		t.Fatalf("records export form: %v %v", fields, err)
+	}
+	form := url.Values{}
+	for k, v := range fields {
+		form.Set(k, v)
 	}
 	cks, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{baseURL}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, href, nil)
+	req, _ := http.NewRequest(http.MethodPost, baseURL+"/search/records.csv", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for _, ck := range cks.Cookies {
 		req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
 	}
