@@ -37,7 +37,9 @@ func (a alert) urgency() time.Time {
 	return a.OpenedAt
 }
 
-// slaLeft is the time left to acknowledge, negative when late.
+// SLALeft is the time left to acknowledge, or, once late, how long ago
+// the deadline passed (the template says which: a negative duration reads
+// as nonsense to an officer).
 func (a alert) SLALeft() string {
 	due, ok := a.due()
 	if !ok {
@@ -45,7 +47,7 @@ func (a alert) SLALeft() string {
 	}
 	left := time.Until(due).Round(time.Minute)
 	if left < 0 {
-		return "-" + fmtDur(-left)
+		left = -left
 	}
 	return fmtDur(left)
 }

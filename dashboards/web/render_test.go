@@ -82,6 +82,11 @@ func TestRenderPagesWithData(t *testing.T) {
 			Title: "突发话题：诈骗", State: "open", OpenedAt: time.Now(), SLADue: ptrTime(time.Now().Add(55*time.Minute + 20*time.Second)),
 			Payload: []byte(`{"summary":"影响：帖文 12 条。走势：上升。"}`)}}}},
 			[]string{"影响：帖文 12 条。走势：上升。", "55分钟"}},
+		// A deadline that has passed reads as overdue, never as a negative
+		// time left.
+		{"alerts", "layout", boardData{Open: []alert{{lifecycle.Alert{ID: "a2", Rule: "r", Severity: "critical",
+			Title: "逾期告警", State: "open", OpenedAt: time.Now().Add(-time.Hour), SLADue: ptrTime(time.Now().Add(-2*time.Minute - 10*time.Second))}}}},
+			[]string{"已超过签收时限 2分钟", `class="sla late"`}},
 		{"trends", "term", termData{Term: "诈骗", Bursts: 1, FirstSeen: &first, Chart: lineChart("诈骗", pts, pts[1:])},
 			[]string{"检测到 1 次爆发", "首次出现 2026-11-28 04:00"}},
 		{"search", "post-results", map[string]any{"Res": postResults{Total: 1, Hits: []postHit{{ID: "p1", Title: "标题", Source: "demo-rss",
