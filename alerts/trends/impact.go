@@ -15,7 +15,7 @@ import (
 // lasts:
 //
 //	{"posts":120,"clusters":45,"sources":8,"sites":6,"authors":30,
-//	 "top_source":"weibo","top_source_share":0.35,
+//	 "top_source":"weibo","top_source_share":0.35,"top_source_title":"新浪微博",
 //	 "last_hour":60,"prev_hour":20,"growth":2.0,
 //	 "lead_term":"火灾","peak":42,"peak_at":"…","usual":1.3,"peak_ratio":32}
 type Impact struct {
@@ -28,6 +28,9 @@ type Impact struct {
 	// share of Posts: near 1 means one site repeating itself.
 	TopSource      string  `json:"top_source"`
 	TopSourceShare float64 `json:"top_source_share"`
+	// TopSourceTitle is TopSource's display name (江城新闻网, not
+	// demo-news), when the source registry names one.
+	TopSourceTitle string `json:"top_source_title,omitempty"`
 	// LastHour and PrevHour are the posts of the last hour and of the hour
 	// before; Growth is (LastHour+1)/(PrevHour+1) - 1.
 	LastHour uint64  `json:"last_hour"`
@@ -109,6 +112,7 @@ func (e *Engine) impact(ctx context.Context, b time.Time, tp *topic) (Impact, er
 	if len(top) > 0 && im.Posts > 0 {
 		im.TopSource = top[0].Source
 		im.TopSourceShare = float64(top[0].N) / float64(im.Posts)
+		im.TopSourceTitle = e.sourceTitle(ctx, im.TopSource)
 	}
 	hb := time.Duration(e.hourBuckets()) * e.o.Bucket
 	var hours []struct {
@@ -168,6 +172,22 @@ func (e *Engine) outlook(term string) *Outlook {
 		Expected: o.Expected, Low: o.Low, High: o.High, Usual: o.Usual}
 }
 
+// sourceTitle is source's display name, or "" when none is known.
+func (e *Engine) sourceTitle(ctx context.Context, source string) string {
+	if e.o.SourceTitles == nil {
+		return ""
+	}
+	titles, err := e.o.SourceTitles(ctx)
+	if err != nil {
+		e.o.Log.Debug("source titles", "err", err)
+		return ""
+	}
+	if t := titles[source]; t != source {
+		return t
+	}
+	return ""
+}
+
 // Summary is the impact and direction of a topic in one Chinese paragraph,
 // for mail, digest and any reader that shows text rather than fields.
 func Summary(im Impact, o *Outlook) string {
@@ -177,7 +197,11 @@ func Summary(im Impact, o *Outlook) string {
 		fmt.Fprintf(&b, "、作者 %d 人", im.Authors)
 	}
 	if im.TopSource != "" {
-		fmt.Fprintf(&b, "；最大来源“%s”占 %.0f%%", im.TopSource, 100*im.TopSourceShare)
+		name := im.TopSource
+		if im.TopSourceTitle != "" {
+			name = im.TopSourceTitle
+		}
+		fmt.Fprintf(&b, "；最大来源“%s”占 %.0f%%", name, 100*im.TopSourceShare)
 	}
 	fmt.Fprintf(&b, "；近1小时 %d 条，前1小时 %d 条", im.LastHour, im.PrevHour)
 	if im.Peak > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,9 @@ func TestSeasonalReplay(t *testing.T) {
 			math.Abs(im.TopSourceShare-float64(topN)/float64(want.Posts)) > 1e-9 || im.Peak != peak {
 			t.Errorf("event %d impact %+v, want posts %d clusters %d sources %d sites %d authors %d top weibo %.3f peak %d",
 				ei, im, want.Posts, len(clusters), len(srcs), len(sites), len(authors), float64(topN)/float64(want.Posts), peak)
+		}
+		if im.TopSourceTitle != "新浪微博" || !strings.Contains(p.Summary, "最大来源“新浪微博”") {
+			t.Errorf("event %d: the top source is not named by its display name: %q, %q", ei, im.TopSourceTitle, p.Summary)
 		}
 		if im.Usual > 1 || im.PeakRatio < float64(peak)-1e-9 {
 			t.Errorf("event %d: peak %d against usual %.2f (ratio %.1f); the event text is new, its usual level is near zero", ei, im.Peak, im.Usual, im.PeakRatio)

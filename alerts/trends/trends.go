@@ -74,10 +74,13 @@ type Options struct {
 	// terms that appear later to have been silent.
 	AssumeHistory bool
 	Unit          string // owner unit of topic alerts
-	Severity      string // severity of topic alerts; warning if empty
-	Log           *slog.Logger
-	Reg           prometheus.Registerer
-	Now           func() time.Time
+	// SourceTitles gives sources' display names for the impact summary
+	// (optional; read when a summary is written).
+	SourceTitles func(context.Context) (map[string]string, error)
+	Severity     string // severity of topic alerts; warning if empty
+	Log          *slog.Logger
+	Reg          prometheus.Registerer
+	Now          func() time.Time
 }
 
 // Engine is the per-bucket pass.

@@ -128,7 +128,10 @@ func (r *rig) open(ctx context.Context) (*lifecycle.Manager, *trends.Engine) {
 		r.t.Fatal(err)
 	}
 	e, err := trends.New(trends.Options{DB: db, Raiser: m, Dir: r.dir, Bucket: r.bucket, Grace: 300 * time.Millisecond,
-		TimeScale: float64(5*time.Minute) / float64(r.bucket), Unit: r.unit})
+		TimeScale: float64(5*time.Minute) / float64(r.bucket), Unit: r.unit,
+		SourceTitles: func(context.Context) (map[string]string, error) {
+			return map[string]string{"weibo": "新浪微博"}, nil
+		}})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -169,6 +169,13 @@ func (a *app) wireAlerts(ctx context.Context, seg *jieba.Segmenter) error {
 	}
 	eng, err := trends.New(trends.Options{DB: a.db, Raiser: mgr, Dir: filepath.Join(a.cfg.Data, "trends"), Bucket: bucket,
 		TimeScale: scale, MinSupport: support, AssumeHistory: a.cfg.Demo, Unit: unit,
+		// Read when a summary is written: the feeds subsystem may be wired later.
+		SourceTitles: func(ctx context.Context) (map[string]string, error) {
+			if a.sourceTitles == nil {
+				return nil, nil
+			}
+			return a.sourceTitles(ctx)
+		},
 		Log: log.With("stage", "trends"), Reg: a.reg})
 	if err != nil {
 		return err
