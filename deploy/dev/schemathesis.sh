@@ -33,7 +33,7 @@ run() { # credential, path regex
 }
 run "${NP_VENUE_KEY:?}" '^/api/v1/intake/(access-records|receipts|quarantine/resubmit)'
 run "${NP_ADMIN:?}" '^/api/v1/(intake/quarantine$|intake/posts|intake/deliveries|venues/|records/holds|sources)'
-run "${NP_ANALYST:?}" '^/api/v1/(records(/\{record_id\}/reveal)?|search/posts|trends.*)$'
+run "${NP_ANALYST:?}" '^/api/v1/(records(/\{record_id\}/reveal|/search)?|search/posts|trends.*)$'
 run "${NP_AUDITOR:?}" '^/api/v1/audit'
 # The alert stream never ends, so it is left to the load test; search/repair
 # exists only on cluster nodes.

@@ -47,6 +47,7 @@ var routes = []route{
 	{"PUT /api/v1/venues/{code}/legal-hold", "admin", false},
 	{"PUT /api/v1/records/holds", "admin", false},
 	{"GET /api/v1/records", "analyst", false},
+	{"POST /api/v1/records/search", "analyst", false},
 	{"GET /api/v1/records/{id}/reveal", "analyst", false},
 	{"GET /api/v1/audit", "auditor", false},
 	{"GET /api/v1/audit/verify", "auditor", false},

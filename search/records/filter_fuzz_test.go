@@ -33,7 +33,7 @@ func FuzzRecordFilter(f *testing.F) {
 			return
 		}
 		r := &http.Request{Method: "GET", URL: &url.URL{Path: "/api/v1/records", RawQuery: raw}}
-		fl, err := parseFilter(r)
+		fl, err := parseFilter(r.URL.Query())
 		if err != nil {
 			return
 		}

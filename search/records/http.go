@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +72,7 @@ func (a *API) Routes(mux *http.ServeMux, reg *access.Registry) {
 	analyst := access.Require(reg, access.RoleAnalyst)
 	auditor := access.Require(reg, access.RoleAuditor)
 	mux.Handle("GET /api/v1/records", analyst(http.HandlerFunc(a.handleSearch)))
+	mux.Handle("POST /api/v1/records/search", analyst(http.HandlerFunc(a.handleSearchForm)))
 	mux.Handle("GET /api/v1/records/{id}/reveal", analyst(http.HandlerFunc(a.handleReveal)))
 	mux.Handle("GET /api/v1/audit", auditor(http.HandlerFunc(a.handleAuditList)))
 	mux.Handle("GET /api/v1/audit/verify", auditor(http.HandlerFunc(a.handleAuditVerify)))
@@ -110,8 +113,7 @@ type errFilter struct{ field, reason string }
 
 func (e *errFilter) Error() string { return e.field + ": " + e.reason }
 
-func parseFilter(r *http.Request) (Filter, error) {
-	q := r.URL.Query()
+func parseFilter(q url.Values) (Filter, error) {
 	f := Filter{IDType: q.Get("id_type"), IDNumber: q.Get("id_number"), Name: q.Get("name"),
 		Venue: q.Get("venue"), District: q.Get("district")}
 	for _, t := range []struct {
@@ -240,12 +242,35 @@ func (a *API) checkCaseRef(w http.ResponseWriter, r *http.Request, action, caseR
 	return false
 }
 
-func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) {
+func (a *API) handleSearch(w http.ResponseWriter, r *http.Request) { a.search(w, r, r.URL.Query()) }
+
+// maxSearchForm bounds the body of POST /api/v1/records/search.
+const maxSearchForm = 64 << 10
+
+// handleSearchForm is the search with its filters in a form body, for
+// clients that must not put identity numbers and names in a URL (proxies
+// and access logs keep URLs). It answers exactly as the GET does.
+func (a *API) handleSearchForm(w http.ResponseWriter, r *http.Request) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		jsonapi.Error(w, http.StatusUnsupportedMediaType, "send the filters as application/x-www-form-urlencoded")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxSearchForm)
+	if err := r.ParseForm(); err != nil {
+		jsonapi.Error(w, http.StatusBadRequest, "body is not valid application/x-www-form-urlencoded (at most 64 KiB)")
+		return
+	}
+	a.search(w, r, r.PostForm)
+}
+
+// search answers a record search whose filters are q.
+func (a *API) search(w http.ResponseWriter, r *http.Request, q url.Values) {
 	a.init()
 	ctx := r.Context()
 	caseRef := r.Header.Get(CaseRefHeader)
-	format := r.URL.Query().Get("format")
-	f, err := parseFilter(r)
+	format := q.Get("format")
+	f, err := parseFilter(q)
 	if err != nil {
 		// The refusal is audited by field and reason only: the value
 		// itself is junk of unknown size.

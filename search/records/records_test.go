@@ -112,6 +112,24 @@ func (f *fixture) get(t *testing.T, token, caseRef, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// post sends a record search with its filters in a form body.
+func (f *fixture) post(t *testing.T, token, caseRef, ctype, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/v1/records/search", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", ctype)
+	if caseRef != "" {
+		req.Header.Set("X-Case-Ref", caseRef)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 type searchAnswer struct {
 	Total   int              `json:"total"`
 	Records []records.Result `json:"records"`
@@ -143,6 +161,11 @@ func TestSearchFilters(t *testing.T) {
 			if code != 200 {
 				t.Fatalf("status %d: %s", code, body)
 			}
+			// The same filters in a form body (no identity in a URL) get
+			// the same answer.
+			if pc, pb := f.post(t, f.analyst, "CASE-2026-001", "application/x-www-form-urlencoded", tt.query.Encode()); pc != code || pb != body {
+				t.Errorf("POST /api/v1/records/search: %d %s\nGET: %d %s", pc, pb, code, body)
+			}
 			var a searchAnswer
 			if err := json.Unmarshal([]byte(body), &a); err != nil {
 				t.Fatal(err)
@@ -165,6 +188,20 @@ func TestSearchFilters(t *testing.T) {
 	}
 	if code, _ := f.get(t, f.auditor, "CASE-2026-001", "/api/v1/records?venue=S-C1"); code != http.StatusForbidden {
 		t.Errorf("auditor searching records: %d, want 403", code)
+	}
+	for _, tc := range []struct {
+		name, token, caseRef, ctype, body string
+		want                              int
+	}{
+		{"JSON is not the declared form", f.analyst, "CASE-2026-001", "application/json", `{"venue":"S-C1"}`, http.StatusUnsupportedMediaType},
+		{"a body that is not a valid form", f.analyst, "CASE-2026-001", "application/x-www-form-urlencoded", "venue=%zz", http.StatusBadRequest},
+		{"a body past 64 KiB", f.analyst, "CASE-2026-001", "application/x-www-form-urlencoded", "venue=S-C1&pad=" + strings.Repeat("x", 70<<10), http.StatusBadRequest},
+		{"no case reference", f.analyst, "", "application/x-www-form-urlencoded", "venue=S-C1", http.StatusForbidden},
+		{"not an analyst", f.auditor, "CASE-2026-001", "application/x-www-form-urlencoded", "venue=S-C1", http.StatusForbidden},
+	} {
+		if code, body := f.post(t, tc.token, tc.caseRef, tc.ctype, tc.body); code != tc.want {
+			t.Errorf("POST search, %s: %d %s, want %d", tc.name, code, body, tc.want)
+		}
 	}
 }
 
