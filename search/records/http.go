@@ -321,6 +321,24 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, q url.Values) {
 					a.raiseLookups(ctx, p, byCase+" ("+actor+")", v)
 				}
 			}
+			// The same budgets over every node's audited lookups: another
+			// api node's limiter never saw those.
+			if v.ok {
+				var err error
+				who := actor
+				if v, err = a.sharedBudget(ctx, "actor", actor, c); err == nil && v.ok {
+					who = "case:" + caseRef + " (" + actor + ")"
+					v, err = a.sharedBudget(ctx, "case_ref", caseRef, c)
+				}
+				if err != nil {
+					jsonapi.LogFailure(a.Log, r, slog.LevelError, "lookup budget", "err", err)
+					jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
+					return
+				}
+				if !v.ok {
+					a.raiseLookups(ctx, p, who, v)
+				}
+			}
 			if v.ok {
 				continue
 			}

@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -138,4 +139,50 @@ func (l *lookupLimiter) sweep(now time.Time) {
 			delete(l.users, a)
 		}
 	}
+}
+
+// storedCandidates lists the distinct exact candidates (identity-number
+// hashes, and name hashes prefixed "name:", as candidates spells them)
+// that the audit log shows looked up with column = value since since. The
+// audit log is shared by every api node, while each node's lookupLimiter
+// sees only its own requests: this is what holds the budget across nodes
+// behind a load balancer.
+func (a *API) storedCandidates(ctx context.Context, column, value string, since time.Time) (map[string]bool, error) {
+	if column != "actor" && column != "case_ref" {
+		return nil, fmt.Errorf("records: no lookup budget by %q", column)
+	}
+	var rows []struct {
+		C string `json:"c"`
+	}
+	err := a.Search.db.Select(ctx, &rows, `SELECT DISTINCT c FROM (
+		SELECT arrayJoin([JSONExtractString(filter, 'id_hash'),
+			if(JSONExtractString(filter, 'name_hash') = '', '', concat('name:', JSONExtractString(filter, 'name_hash')))]) AS c
+		FROM netpulse.audit_log WHERE `+column+` = ? AND at >= ? AND outcome = 'ok') WHERE c != ''`, value, since)
+	if err != nil {
+		return nil, fmt.Errorf("records: lookups in the audit log: %w", err)
+	}
+	seen := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		seen[r.C] = true
+	}
+	return seen, nil
+}
+
+// sharedBudget judges candidate against the lookups every node has
+// audited for column = value in the window. The race between two nodes
+// answering at the same instant can let a lookup or two past the limit;
+// the local limiter still holds exactly on each node.
+func (a *API) sharedBudget(ctx context.Context, column, value, candidate string) (lookupVerdict, error) {
+	now := a.Now()
+	seen, err := a.storedCandidates(ctx, column, value, now.Add(-a.limiter.o.Window))
+	if err != nil {
+		return lookupVerdict{}, err
+	}
+	if seen[candidate] {
+		return lookupVerdict{ok: true, distinct: len(seen)}, nil
+	}
+	if len(seen) >= a.limiter.o.Distinct {
+		return lookupVerdict{retry: a.limiter.o.Window, distinct: len(seen) + 1}, nil
+	}
+	return lookupVerdict{ok: true, distinct: len(seen) + 1}, nil
 }

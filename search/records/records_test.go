@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -433,6 +434,73 @@ func TestExactLookupsAreLimitedAndAlerted(t *testing.T) {
 	code, body := f.get(t, f.auditor, "", "/api/v1/audit")
 	if code != 200 || !strings.Contains(body, `"alerts":[`) {
 		t.Errorf("auditors do not see the alert: %d %s", code, tail(body))
+	}
+}
+
+// TestLookupBudgetHoldsAcrossNodes: two api nodes (each its own limiter
+// in memory and its own audit chain, one store) behind a round-robin
+// balancer. An analyst alternating between them gets the budget once, not
+// once per node, for a user and for a case; a known candidate stays
+// answerable.
+func TestLookupBudgetHoldsAcrossNodes(t *testing.T) {
+	f := newFixture(t)
+	keys, err := identity.LoadKeys(f.e.Dir, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := &fakeAlerts{}
+	var nodes []*httptest.Server
+	for _, chain := range []string{"node-a", "node-b"} {
+		api := &records.API{Search: records.NewSearcher(db, f.e.Protect), Audit: audit.New(db, keys.Audit, chain), Alerts: alerts,
+			Lookups: records.LookupLimit{Distinct: 5, Window: time.Hour, AlertAt: 4}}
+		mux := http.NewServeMux()
+		api.Routes(mux, f.e.Reg)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		nodes = append(nodes, srv)
+	}
+	lookup := func(node int, token, caseRef string, n int) int {
+		t.Helper()
+		f.srv = nodes[node]
+		code, _ := f.get(t, token, caseRef, "/api/v1/records?id_number="+identity.Synthetic("420199", n))
+		return code
+	}
+	var codes []int
+	for i := 0; i < 8; i++ {
+		codes = append(codes, lookup(i%2, f.analyst, "CASE-SPREAD-"+strconv.Itoa(i), 300+i))
+	}
+	if want := []int{200, 200, 200, 200, 200, 429, 429, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Errorf("one user over two nodes: %v, want %v", codes, want)
+	}
+	if code := lookup(1, f.analyst, "CASE-SPREAD-9", 300); code != 200 {
+		t.Errorf("a candidate already looked up, on the other node: %d, want 200", code)
+	}
+	// Two colleagues on one case, each on another node: the case's budget
+	// is shared, though neither user reaches their own.
+	var tokens []string
+	for _, name := range []string{"ana2", "ana3"} {
+		tok, err := f.e.Reg.AddUser(context.Background(), access.UserSpec{Name: name, Role: access.RoleAnalyst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+	}
+	codes = codes[:0]
+	for i := 0; i < 3; i++ {
+		codes = append(codes, lookup(0, tokens[0], "CASE-SHARED", 400+i))
+	}
+	for i := 0; i < 3; i++ {
+		codes = append(codes, lookup(1, tokens[1], "CASE-SHARED", 500+i))
+	}
+	if want := []int{200, 200, 200, 200, 200, 429}; fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Errorf("one case, two users, two nodes: %v, want %v", codes, want)
+	}
+	refused := false
+	for _, a := range alerts.raised {
+		refused = refused || a.Refused
+	}
+	if !refused {
+		t.Errorf("no alert tells the auditors of the refused lookups: %+v", alerts.raised)
 	}
 }
 
