@@ -647,10 +647,7 @@ func BuildQuery(clauses []Clause, analyzer string, from, to time.Time) query.Que
 		}
 	}
 	if !from.IsZero() || !to.IsZero() {
-		incl := true
-		dr := query.NewDateRangeInclusiveQuery(from, to, &incl, &incl)
-		dr.SetField(shards.FieldPublished)
-		must = append(must, dr)
+		must = append(must, TimeRange(from, to))
 	}
 	if len(must) == 0 {
 		must = append(must, query.NewMatchAllQuery())

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/search/query"
 
+	"github.com/netpulse/netpulse/search"
 	"github.com/netpulse/netpulse/search/shards"
 )
 
@@ -84,9 +84,7 @@ func (n *Node) IDs(ctx context.Context, s Span) ([]string, error) {
 	if len(snap.Days) == 0 {
 		return ids, nil
 	}
-	incl := true
-	dr := query.NewDateRangeInclusiveQuery(s.From, s.To, &incl, &incl)
-	dr.SetField(shards.FieldPublished)
+	dr := search.TimeRange(s.From, s.To)
 	const page = 10000
 	var after []string
 	for {

@@ -287,7 +287,7 @@ func writeMeta(dir string, m meta) error {
 // MappingVersion is the version of NewMapping. Bump it when the fields or
 // their options change: days built with another mapping become stale and are
 // re-indexed like after a dictionary change.
-const MappingVersion = 3
+const MappingVersion = 4
 
 // fingerprint is what a day index records: analyser output and mapping.
 func (s *Set) fingerprint() string {
@@ -341,10 +341,14 @@ func NewMapping(analyzer string) *mapping.IndexMappingImpl {
 	url.IncludeInAll = false
 	url.IncludeTermVectors = false
 	url.DocValues = false
+	// The time is stored to show, not indexed: ranges use FieldSortKey
+	// (search.TimeRange), as sorting does. Indexed, Bleve would write 16
+	// prefix-coded terms per post.
 	published := mapping.NewDateTimeFieldMapping()
+	published.Index = false
 	published.Store = true
 	published.IncludeInAll = false
-	published.DocValues = false // ranges use the terms; sorting uses FieldSortKey
+	published.DocValues = false
 
 	doc := mapping.NewDocumentStaticMapping()
 	doc.AddFieldMappingsAt(FieldTitle, text())

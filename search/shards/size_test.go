@@ -96,7 +96,7 @@ func TestIndexSizeBreakdown(t *testing.T) {
 			delete(m.DefaultMapping.Properties, FieldBody)
 			delete(m.DefaultMapping.Properties, FieldTitle)
 		}},
-		{"no published_at index", func(m *mapping.IndexMappingImpl) { field(m, FieldPublished).Index = false }},
+		{"published_at indexed (mapping v3)", func(m *mapping.IndexMappingImpl) { field(m, FieldPublished).Index = true }},
 		{"no sort_key", func(m *mapping.IndexMappingImpl) { delete(m.DefaultMapping.Properties, FieldSortKey) }},
 		{"no day", func(m *mapping.IndexMappingImpl) { delete(m.DefaultMapping.Properties, FieldDay) }},
 		{"no cluster", func(m *mapping.IndexMappingImpl) { delete(m.DefaultMapping.Properties, FieldCluster) }},
