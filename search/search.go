@@ -646,16 +646,17 @@ func BuildQuery(clauses []Clause, analyzer string, from, to time.Time) query.Que
 			must = append(must, q)
 		}
 	}
-	if !from.IsZero() || !to.IsZero() {
-		must = append(must, TimeRange(from, to))
-	}
 	if len(must) == 0 {
 		must = append(must, query.NewMatchAllQuery())
 	}
+	var q query.Query = query.NewBooleanQuery(must, nil, mustNot)
 	if len(must) == 1 && len(mustNot) == 0 {
-		return must[0] // spares a conjunction searcher around every hit
+		q = must[0] // spares a conjunction searcher around every hit
 	}
-	return query.NewBooleanQuery(must, nil, mustNot)
+	if !from.IsZero() || !to.IsZero() {
+		q = TimeRange(q, from, to)
+	}
+	return q
 }
 
 func positions(ts analysis.TokenStream) int {

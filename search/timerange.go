@@ -14,8 +14,8 @@ import (
 	"github.com/netpulse/netpulse/search/shards"
 )
 
-// TimeRange matches the posts published in [from, to], both ends
-// included; a zero bound is open.
+// TimeRange matches what q matches among the posts published in
+// [from, to], both ends included; a zero bound is open.
 //
 // The index keeps no date-time terms for this (mapping v4): Bleve indexes
 // a date as 16 prefix-coded terms per post, a sixth of the index on disk
@@ -23,16 +23,26 @@ import (
 // range's first and last day, since whole days are chosen by shard (see
 // docs/performance.md). Instead each day index answers from its sort keys
 // (shards.SortKey: the time in fixed-width nanoseconds, then the id): a day
-// wholly inside the range matches everything, a day wholly outside nothing,
-// and only an edge day checks each candidate's sort-key doc value.
-func TimeRange(from, to time.Time) query.Query { return &timeRange{from: from, to: to} }
+// wholly inside the range answers q unchanged, a day wholly outside
+// nothing, and only an edge day checks each of q's matches' sort-key doc
+// value.
+//
+// It wraps the query it restricts rather than joining it as one more
+// clause, so that a day wholly inside the range runs the query as it is
+// (no extra searcher in the conjunction, no score of its own).
+func TimeRange(q query.Query, from, to time.Time) query.Query {
+	return &timeRange{q: q, from: from, to: to}
+}
 
-type timeRange struct{ from, to time.Time }
+type timeRange struct {
+	q        query.Query
+	from, to time.Time
+}
 
 // sortKeyTime is the time part of a sort key, as shards.SortKey writes it.
 func sortKeyTime(t time.Time) string { return fmt.Sprintf("%020d", max(t.UnixNano(), 0)) }
 
-func (q *timeRange) Searcher(ctx context.Context, r index.IndexReader, _ mapping.IndexMapping, opts blevesearch.SearcherOptions) (blevesearch.Searcher, error) {
+func (q *timeRange) Searcher(ctx context.Context, r index.IndexReader, m mapping.IndexMapping, opts blevesearch.SearcherOptions) (blevesearch.Searcher, error) {
 	lo, hi := "", ""
 	if !q.from.IsZero() {
 		lo = sortKeyTime(q.from)
@@ -58,7 +68,7 @@ func (q *timeRange) Searcher(ctx context.Context, r index.IndexReader, _ mapping
 		}
 		after = next != ""
 	}
-	all, err := searcher.NewMatchAllSearcher(ctx, r, 1, opts)
+	all, err := q.q.Searcher(ctx, r, m, opts)
 	if err != nil {
 		return nil, err
 	}

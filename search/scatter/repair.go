@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/netpulse/netpulse/search"
 	"github.com/netpulse/netpulse/search/shards"
@@ -84,7 +85,7 @@ func (n *Node) IDs(ctx context.Context, s Span) ([]string, error) {
 	if len(snap.Days) == 0 {
 		return ids, nil
 	}
-	dr := search.TimeRange(s.From, s.To)
+	dr := search.TimeRange(query.NewMatchAllQuery(), s.From, s.To)
 	const page = 10000
 	var after []string
 	for {
