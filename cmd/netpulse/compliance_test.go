@@ -31,7 +31,8 @@ func adminLast(t *testing.T, bin string, args ...string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-func call(t *testing.T, method, url, token, ctype string, body []byte) (int, []byte) {
+// call sends one request with a bearer token; hdr adds header pairs.
+func call(t *testing.T, method, url, token, ctype string, body []byte, hdr ...string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -40,6 +41,9 @@ func call(t *testing.T, method, url, token, ctype string, body []byte) (int, []b
 	req.Header.Set("Authorization", "Bearer "+token)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -199,16 +203,7 @@ func TestComplianceThroughServe(t *testing.T) {
 	const caseRef = "（2026）江岸网安立字第17号"
 	reveal := func(token string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/records/"+url.PathEscape(rid)+"/reveal", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("X-Case-Ref", caseRef)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return call(t, http.MethodGet, base+"/api/v1/records/"+url.PathEscape(rid)+"/reveal", token, "", nil, "X-Case-Ref", caseRef)
 	}
 	if st, b := reveal(duty); st != http.StatusForbidden || strings.Contains(string(b), minor) {
 		t.Errorf("a duty officer revealed the record behind a compliance alert: %d %s", st, b)

@@ -99,26 +99,22 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) get(t *testing.T, token, caseRef, path string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if caseRef != "" {
-		req.Header.Set("X-Case-Ref", caseRef)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return f.do(t, http.MethodGet, path, token, caseRef, "", "")
 }
 
 // post sends a record search with its filters in a form body.
 func (f *fixture) post(t *testing.T, token, caseRef, ctype, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/v1/records/search", strings.NewReader(body))
+	return f.do(t, http.MethodPost, "/api/v1/records/search", token, caseRef, ctype, body)
+}
+
+func (f *fixture) do(t *testing.T, method, path, token, caseRef, ctype, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", ctype)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
 	if caseRef != "" {
 		req.Header.Set("X-Case-Ref", caseRef)
 	}
