@@ -27,7 +27,8 @@ type Reloader struct {
 }
 
 // Run re-indexes stale days at start, then polls the dictionary until ctx
-// ends.
+// ends. A change is acted on once the file has stopped changing for one
+// Interval.
 func (r *Reloader) Run(ctx context.Context) error {
 	if r.Interval <= 0 {
 		r.Interval = 30 * time.Second
@@ -35,7 +36,7 @@ func (r *Reloader) Run(ctx context.Context) error {
 	if r.Log == nil {
 		r.Log = slog.New(slog.DiscardHandler)
 	}
-	last := stamp(r.Path)
+	last, settling := stamp(r.Path), ""
 	if err := r.reindex(ctx); err != nil {
 		r.Log.Error("re-index stale search days", "err", err)
 	}
@@ -49,9 +50,18 @@ func (r *Reloader) Run(ctx context.Context) error {
 		}
 		now := stamp(r.Path)
 		if now == last {
+			settling = ""
 			continue
 		}
-		last = now
+		// A changed file is read once it has stayed the same for one
+		// look: read while an editor or a copy is still writing it, it
+		// would lose words (CI once caught the dictionary half written,
+		// and the index was rebuilt without the shipped words).
+		if now != settling {
+			settling = now
+			continue
+		}
+		last, settling = now, ""
 		if _, err := r.Reload(ctx); err != nil {
 			r.Log.Error("reload jieba dictionary", "path", r.Path, "err", err)
 		}
