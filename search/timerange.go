@@ -39,22 +39,19 @@ type timeRange struct {
 	from, to time.Time
 }
 
-// sortKeyTime is the time part of a sort key, as shards.SortKey writes it.
-func sortKeyTime(t time.Time) string { return fmt.Sprintf("%020d", max(t.UnixNano(), 0)) }
-
 func (q *timeRange) Searcher(ctx context.Context, r index.IndexReader, m mapping.IndexMapping, opts blevesearch.SearcherOptions) (blevesearch.Searcher, error) {
 	lo, hi := "", ""
 	if !q.from.IsZero() {
-		lo = sortKeyTime(q.from)
+		lo = shards.SortKeyTime(q.from)
 	}
 	if !q.to.IsZero() {
-		hi = sortKeyTime(q.to)
+		hi = shards.SortKeyTime(q.to)
 	}
 	first, err := firstTerm(r, shards.FieldSortKey, nil)
 	if err != nil {
 		return nil, err
 	}
-	if first == "" || (hi != "" && first[:min(len(first), 20)] > hi) {
+	if first == "" || (hi != "" && first[:min(len(first), shards.SortKeyTimeLen)] > hi) {
 		return searcher.NewMatchNoneSearcher(r) // empty, or every post after the range
 	}
 	before := lo != "" && first < lo
@@ -62,7 +59,7 @@ func (q *timeRange) Searcher(ctx context.Context, r index.IndexReader, m mapping
 	if hi != "" {
 		// Any key whose time part is past hi: the first at or after the
 		// next nanosecond's prefix.
-		next, err := firstTerm(r, shards.FieldSortKey, []byte(sortKeyTime(q.to.Add(time.Nanosecond))))
+		next, err := firstTerm(r, shards.FieldSortKey, []byte(shards.SortKeyTime(q.to.Add(time.Nanosecond))))
 		if err != nil {
 			return nil, err
 		}
@@ -81,10 +78,10 @@ func (q *timeRange) Searcher(ctx context.Context, r index.IndexReader, m mapping
 	}
 	return searcher.NewFilteringSearcher(ctx, all, func(_ *blevesearch.SearchContext, d *blevesearch.DocumentMatch) bool {
 		var key string
-		if err := dv.VisitDocValues(d.IndexInternalID, func(_ string, term []byte) { key = string(term) }); err != nil || len(key) < 20 {
+		if err := dv.VisitDocValues(d.IndexInternalID, func(_ string, term []byte) { key = string(term) }); err != nil || len(key) < shards.SortKeyTimeLen {
 			return false
 		}
-		t := key[:20]
+		t := key[:shards.SortKeyTimeLen]
 		return (lo == "" || t >= lo) && (hi == "" || t <= hi)
 	}), nil
 }

@@ -40,10 +40,14 @@ var Rules = []struct {
 	{RuleGap, lifecycle.SeverityWarning, "登记缺失"},
 }
 
-// Subject is lifecycle.Options.Subject for compliance alerts: their key
-// is "venue:CODE/WINDOW" (an hour, or a day for registration gaps), and a
-// silence an officer sets on one of them covers that venue and rule for
-// the silence's time, not only the window that raised it.
+// alertKey is a compliance alert's key: the venue, then the window that
+// raised it (an hour, or a day for registration gaps).
+func alertKey(venue, window string) string { return "venue:" + venue + "/" + window }
+
+// Subject is lifecycle.Options.Subject for compliance alerts: their key is
+// alertKey's "venue:CODE/WINDOW", and a silence an officer sets on one of
+// them covers that venue and rule for the silence's time, not only the
+// window that raised it.
 func Subject(rule, key string) (string, bool) {
 	i := strings.LastIndexByte(key, '/')
 	if !isRule(rule) || !strings.HasPrefix(key, "venue:") || i < 0 {
@@ -52,22 +56,16 @@ func Subject(rule, key string) (string, bool) {
 	return key[:i+1], true
 }
 
-func isRule(name string) bool {
-	for _, r := range Rules {
-		if r.Name == name {
-			return true
-		}
-	}
-	return false
-}
+func isRule(name string) bool { return severity(name) != "" }
 
+// severity is rule's severity, "" for a rule that is not a compliance rule.
 func severity(rule string) string {
 	for _, r := range Rules {
 		if r.Name == rule {
 			return r.Severity
 		}
 	}
-	return lifecycle.SeverityWarning
+	return ""
 }
 
 // Session is the other session of an overlap, as an alert shows it.
@@ -236,7 +234,7 @@ func (c *Checker) raise(ctx context.Context, v Violation) error {
 		unit = c.o.Unit
 	}
 	_, _, err = c.o.Raiser.Raise(ctx, lifecycle.Signal{ID: id, Rule: v.Rule, Kind: Kind,
-		Key: "venue:" + v.Venue + "/" + win.In(identity.ChinaTime).Format("20060102T1504"), Severity: severity(v.Rule),
+		Key: alertKey(v.Venue, win.In(identity.ChinaTime).Format("20060102T1504")), Severity: severity(v.Rule),
 		Unit: unit, Title: title(venue, &p, &v), Payload: p, At: c.o.Now().UTC(), Occurrences: p.Count})
 	if err != nil {
 		return fmt.Errorf("compliance: raise %s at %s: %w", v.Rule, v.Venue, err)

@@ -159,7 +159,7 @@ func (c *Checker) raiseGap(ctx context.Context, code string, day time.Time, g Ga
 		return err
 	}
 	_, _, err = c.o.Raiser.Raise(ctx, lifecycle.Signal{ID: id, Rule: RuleGap, Kind: Kind,
-		Key: "venue:" + code + "/" + g.Day, Severity: severity(RuleGap), Unit: unit, Title: t, Payload: p,
+		Key: alertKey(code, g.Day), Severity: severity(RuleGap), Unit: unit, Title: t, Payload: p,
 		At: c.o.Now().UTC(), Occurrences: max(1, int(g.Rejected))})
 	if err != nil {
 		return fmt.Errorf("compliance: raise registration gap at %s: %w", code, err)

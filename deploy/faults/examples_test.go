@@ -261,13 +261,6 @@ func openAPIExamples(t *testing.T, file string) []example {
 				}
 				for n, v := range vals {
 					body, ok := v.(string)
-					if fields, isMap := v.(map[string]any); isMap && ct == "application/x-www-form-urlencoded" {
-						form := url.Values{}
-						for k, fv := range fields {
-							form.Set(k, fmt.Sprint(fv))
-						}
-						body, ok = form.Encode(), true
-					}
 					if !ok {
 						j, err := json.Marshal(v)
 						if err != nil {

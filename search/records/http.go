@@ -309,6 +309,14 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, q url.Values) {
 	if cands := a.candidates(f); len(cands) > 0 {
 		p, _ := access.FromContext(ctx)
 		actor := p.Kind + ":" + p.Name
+		// The same budgets over every node's audited lookups: another
+		// api node's limiter never saw those.
+		audited, err := a.storedCandidates(ctx, actor, caseRef, a.Now().Add(-a.limiter.o.Window))
+		if err != nil {
+			jsonapi.LogFailure(a.Log, r, slog.LevelError, "lookup budget", "err", err)
+			jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
+			return
+		}
 		for _, c := range cands {
 			v := a.limiter.check(actor, c, a.Now())
 			if v.alert {
@@ -321,19 +329,11 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, q url.Values) {
 					a.raiseLookups(ctx, p, byCase+" ("+actor+")", v)
 				}
 			}
-			// The same budgets over every node's audited lookups: another
-			// api node's limiter never saw those.
 			if v.ok {
-				var err error
 				who := actor
-				if v, err = a.sharedBudget(ctx, "actor", actor, c); err == nil && v.ok {
+				if v = a.sharedBudget(audited.byActor, c); v.ok {
 					who = "case:" + caseRef + " (" + actor + ")"
-					v, err = a.sharedBudget(ctx, "case_ref", caseRef, c)
-				}
-				if err != nil {
-					jsonapi.LogFailure(a.Log, r, slog.LevelError, "lookup budget", "err", err)
-					jsonapi.Error(w, http.StatusServiceUnavailable, "audit log unavailable")
-					return
+					v = a.sharedBudget(audited.byCase, c)
 				}
 				if !v.ok {
 					a.raiseLookups(ctx, p, who, v)

@@ -141,48 +141,54 @@ func (l *lookupLimiter) sweep(now time.Time) {
 	}
 }
 
-// storedCandidates lists the distinct exact candidates (identity-number
-// hashes, and name hashes prefixed "name:", as candidates spells them)
-// that the audit log shows looked up with column = value since since. The
-// audit log is shared by every api node, while each node's lookupLimiter
-// sees only its own requests: this is what holds the budget across nodes
-// behind a load balancer.
-func (a *API) storedCandidates(ctx context.Context, column, value string, since time.Time) (map[string]bool, error) {
-	if column != "actor" && column != "case_ref" {
-		return nil, fmt.Errorf("records: no lookup budget by %q", column)
-	}
+// auditedLookups are the distinct exact candidates (identity-number
+// hashes, and name hashes prefixed "name:", as candidates spells them) that
+// the audit log shows looked up in the window, by one user and under one
+// case reference. The audit log is shared by every api node, while each
+// node's lookupLimiter sees only its own requests: this is what holds the
+// budgets across nodes behind a load balancer.
+type auditedLookups struct{ byActor, byCase map[string]bool }
+
+// storedCandidates reads the auditedLookups of actor and caseRef since
+// since, in one pass over the audit log.
+func (a *API) storedCandidates(ctx context.Context, actor, caseRef string, since time.Time) (auditedLookups, error) {
 	var rows []struct {
-		C string `json:"c"`
+		C    string `json:"c"`
+		Mine uint8  `json:"mine"`
+		Ours uint8  `json:"ours"`
 	}
-	err := a.Search.db.Select(ctx, &rows, `SELECT DISTINCT c FROM (
-		SELECT arrayJoin([JSONExtractString(filter, 'id_hash'),
+	err := a.Search.db.Select(ctx, &rows, `SELECT c, max(actor = ?) AS mine, max(case_ref = ?) AS ours FROM (
+		SELECT actor, case_ref, arrayJoin([JSONExtractString(filter, 'id_hash'),
 			if(JSONExtractString(filter, 'name_hash') = '', '', concat('name:', JSONExtractString(filter, 'name_hash')))]) AS c
-		FROM netpulse.audit_log WHERE `+column+` = ? AND at >= ? AND outcome = 'ok') WHERE c != ''`, value, since)
+		FROM netpulse.audit_log WHERE (actor = ? OR case_ref = ?) AND at >= ? AND outcome = 'ok')
+		WHERE c != '' GROUP BY c`, actor, caseRef, actor, caseRef, since)
 	if err != nil {
-		return nil, fmt.Errorf("records: lookups in the audit log: %w", err)
+		return auditedLookups{}, fmt.Errorf("records: lookups in the audit log: %w", err)
 	}
-	seen := make(map[string]bool, len(rows))
+	seen := auditedLookups{byActor: map[string]bool{}, byCase: map[string]bool{}}
 	for _, r := range rows {
-		seen[r.C] = true
+		if r.Mine == 1 {
+			seen.byActor[r.C] = true
+		}
+		if r.Ours == 1 {
+			seen.byCase[r.C] = true
+		}
 	}
 	return seen, nil
 }
 
-// sharedBudget judges candidate against the lookups every node has
-// audited for column = value in the window. The race between two nodes
+// sharedBudget judges candidate against the lookups audited in one budget
+// (seen) and, when it passes, counts it there, so that a second new
+// candidate of the same request is judged with the first. Two nodes
 // answering at the same instant can let a lookup or two past the limit;
 // the local limiter still holds exactly on each node.
-func (a *API) sharedBudget(ctx context.Context, column, value, candidate string) (lookupVerdict, error) {
-	now := a.Now()
-	seen, err := a.storedCandidates(ctx, column, value, now.Add(-a.limiter.o.Window))
-	if err != nil {
-		return lookupVerdict{}, err
-	}
+func (a *API) sharedBudget(seen map[string]bool, candidate string) lookupVerdict {
 	if seen[candidate] {
-		return lookupVerdict{ok: true, distinct: len(seen)}, nil
+		return lookupVerdict{ok: true, distinct: len(seen)}
 	}
 	if len(seen) >= a.limiter.o.Distinct {
-		return lookupVerdict{retry: a.limiter.o.Window, distinct: len(seen) + 1}, nil
+		return lookupVerdict{retry: a.limiter.o.Window, distinct: len(seen) + 1}
 	}
-	return lookupVerdict{ok: true, distinct: len(seen) + 1}, nil
+	seen[candidate] = true
+	return lookupVerdict{ok: true, distinct: len(seen)}
 }

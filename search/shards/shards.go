@@ -80,10 +80,18 @@ const (
 	FieldSortKey = "sort_key"
 )
 
-// SortKey is the FieldSortKey value of a post.
+// SortKey is the FieldSortKey value of a post: SortKeyTime, "|", the id.
 func SortKey(published time.Time, id string) string {
-	return fmt.Sprintf("%020d|%s", max(published.UnixNano(), 0), id)
+	return SortKeyTime(published) + "|" + id
 }
+
+// SortKeyTime is the time part of a sort key, SortKeyTimeLen bytes: the
+// nanoseconds since 1970 (none before), zero-padded so that keys order as
+// times do.
+func SortKeyTime(t time.Time) string { return fmt.Sprintf("%020d", max(t.UnixNano(), 0)) }
+
+// SortKeyTimeLen is the length of SortKeyTime's answer.
+const SortKeyTimeLen = 20
 
 // Config configures a Set.
 type Config struct {
