@@ -45,11 +45,12 @@ func (a alert) SLALeft() string {
 	if !ok {
 		return "—"
 	}
-	left := time.Until(due).Round(time.Minute)
+	left := time.Until(due)
 	if left < 0 {
-		left = -left
+		// Late counts from the first second; it never reads "0分钟".
+		return fmtDur(max((-left).Round(time.Minute), time.Minute))
 	}
-	return fmtDur(left)
+	return fmtDur(left.Round(time.Minute))
 }
 
 func (a alert) Late() bool {
